@@ -1,0 +1,239 @@
+//! nginx `log_format` strings compiled into matchers.
+//!
+//! A format is a sequence of literal text and variables. nginx writes the literal text verbatim,
+//! so a line is split by finding each literal after the previous variable with `memchr::memmem`;
+//! no regex runs per line. Formats written with `escape=json` are read as JSON objects instead,
+//! with the keys mapped to variables by the template (see [`super::json`]).
+
+use memchr::memmem;
+use std::fmt;
+
+use super::field::Field;
+
+/// How nginx escaped variable values (`log_format NAME escape=...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// `"`, `\`, control bytes and bytes ≥ 0x7F become `\xHH`.
+    Default,
+    /// JSON string escaping; the line is a JSON object.
+    Json,
+    /// Raw bytes.
+    None,
+}
+
+/// A variable in a format: one ngx502 understands, or another kept by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Var {
+    Known(Field),
+    Other(String),
+}
+
+impl Var {
+    fn from_name(name: &str) -> Var {
+        Field::from_variable(name).map_or_else(|| Var::Other(name.to_owned()), Var::Known)
+    }
+
+    /// The nginx variable name, without `$`.
+    pub fn name(&self) -> &str {
+        match self {
+            Var::Known(f) => f.variable(),
+            Var::Other(name) => name,
+        }
+    }
+}
+
+/// One piece of a compiled format.
+#[derive(Clone, Debug)]
+pub enum Segment {
+    Literal(Box<Literal>),
+    Var(Var),
+}
+
+/// Literal text with its precompiled searcher.
+#[derive(Clone, Debug)]
+pub struct Literal {
+    pub text: Vec<u8>,
+    pub finder: memmem::Finder<'static>,
+}
+
+/// A compiled access-log format.
+#[derive(Clone, Debug)]
+pub struct LogFormat {
+    /// `combined`, `upstream`, a `log_format` name from nginx.conf, or `custom`.
+    pub name: String,
+    /// The format string as nginx reads it (quoted pieces already joined).
+    pub template: String,
+    pub escape: Escape,
+    pub segments: Vec<Segment>,
+}
+
+/// Why a format string could not be compiled.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormatError {
+    #[error("unterminated `${{` in log_format at byte {0}")]
+    UnterminatedBrace(usize),
+    #[error("`$` without a variable name in log_format at byte {0}")]
+    EmptyVariable(usize),
+    #[error("log_format has no variables: it cannot tell one request from another")]
+    NoVariables,
+    #[error("log_format does not log $status, which the diagnosis needs")]
+    NoStatus,
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// nginx's predefined `combined` format.
+pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+/// The Common Log Format.
+pub const COMMON: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent"#;
+/// The `main` format of the nginx.conf that nginx ships.
+pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#;
+/// The format ngx502 recommends: `combined` plus what an exact diagnosis needs — `$connection`
+/// (the error log's `*CID`, for an exact join), the upstream attempts, their statuses and times.
+pub const UPSTREAM: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" host="$host" cid=$connection rt=$request_time ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time" uct="$upstream_connect_time" uht="$upstream_header_time""#;
+
+/// The built-in formats, most specific first (auto-detection prefers the earlier on a tie).
+pub const PRESETS: [(&str, &str); 4] =
+    [("upstream", UPSTREAM), ("main", MAIN), ("combined", COMBINED), ("common", COMMON)];
+
+/// The `log_format` directive to paste into nginx.conf for the `upstream` preset.
+pub fn upstream_directive() -> String {
+    format!("log_format upstream '{UPSTREAM}';")
+}
+
+impl LogFormat {
+    /// Compiles a format string.
+    pub fn compile(name: &str, template: &str, escape: Escape) -> Result<LogFormat, FormatError> {
+        let segments = tokenize(template)?;
+        let fields: Vec<&Var> = segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Var(v) => Some(v),
+                Segment::Literal(_) => None,
+            })
+            .collect();
+        if fields.is_empty() {
+            return Err(FormatError::NoVariables);
+        }
+        if !fields.contains(&&Var::Known(Field::Status)) {
+            return Err(FormatError::NoStatus);
+        }
+        Ok(LogFormat { name: name.to_owned(), template: template.to_owned(), escape, segments })
+    }
+
+    /// A built-in format by name: `combined`, `common`, `main` or `upstream`.
+    pub fn preset(name: &str) -> Option<LogFormat> {
+        PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(n, t)| LogFormat::compile(n, t, Escape::Default).ok())
+    }
+
+    /// Whether the format logs `field`.
+    pub fn has(&self, field: Field) -> bool {
+        self.segments.iter().any(|s| matches!(s, Segment::Var(Var::Known(f)) if *f == field))
+    }
+
+    /// What the diagnosis loses with this format, as sentences for the report.
+    pub fn missing_for_exact_join(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if !self.has(Field::Connection) {
+            missing.push("no $connection: access and error lines are joined by client, request and time instead of exactly by connection id");
+        }
+        if !self.has(Field::UpstreamStatus) || !self.has(Field::UpstreamAddr) {
+            missing.push("no $upstream_addr/$upstream_status: a 502 sent by the backend itself cannot be told from an unexplained one, and per-upstream request counts and retries are unknown");
+        }
+        if !self.has(Field::UpstreamResponseTime) && !self.has(Field::RequestTime) {
+            missing.push("no $upstream_response_time/$request_time: no latency percentiles");
+        }
+        missing
+    }
+}
+
+fn tokenize(template: &str) -> Result<Vec<Segment>, FormatError> {
+    let bytes = template.as_bytes();
+    let mut segments = Vec::new();
+    let mut literal = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            literal.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let (name, next) = if bytes.get(i + 1) == Some(&b'{') {
+            let close = template[i + 2..].find('}').ok_or(FormatError::UnterminatedBrace(i))?;
+            (&template[i + 2..i + 2 + close], i + 3 + close)
+        } else {
+            let len = bytes[i + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+            (&template[i + 1..i + 1 + len], i + 1 + len)
+        };
+        if name.is_empty() {
+            return Err(FormatError::EmptyVariable(i));
+        }
+        if !literal.is_empty() {
+            segments.push(literal_segment(std::mem::take(&mut literal)));
+        }
+        segments.push(Segment::Var(Var::from_name(name)));
+        i = next;
+    }
+    if !literal.is_empty() {
+        segments.push(literal_segment(literal));
+    }
+    Ok(segments)
+}
+
+fn literal_segment(text: Vec<u8>) -> Segment {
+    let finder = memmem::Finder::new(&text).into_owned();
+    Segment::Literal(Box::new(Literal { text, finder }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_compiles_and_logs_status() {
+        for (name, _) in PRESETS {
+            let f = LogFormat::preset(name).unwrap();
+            assert!(f.has(Field::Status), "{name}");
+        }
+        assert!(LogFormat::preset("upstream").unwrap().missing_for_exact_join().is_empty());
+        assert_eq!(LogFormat::preset("combined").unwrap().missing_for_exact_join().len(), 3);
+    }
+
+    #[test]
+    fn braces_and_unknown_variables() {
+        let f = LogFormat::compile("t", "${status}x$scheme://$host", Escape::Default).unwrap();
+        let names: Vec<String> = f
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => format!("'{}'", String::from_utf8_lossy(&l.text)),
+                Segment::Var(v) => format!("${}", v.name()),
+            })
+            .collect();
+        assert_eq!(names, ["$status", "'x'", "$scheme", "'://'", "$host"]);
+    }
+
+    #[test]
+    fn bad_formats_are_refused_with_a_reason() {
+        assert_eq!(
+            LogFormat::compile("t", "$status ${oops", Escape::Default).unwrap_err(),
+            FormatError::UnterminatedBrace(8)
+        );
+        assert_eq!(
+            LogFormat::compile("t", "$status $ x", Escape::Default).unwrap_err(),
+            FormatError::EmptyVariable(8)
+        );
+        assert_eq!(LogFormat::compile("t", "plain", Escape::Default).unwrap_err(), FormatError::NoVariables);
+        assert_eq!(
+            LogFormat::compile("t", "$remote_addr", Escape::Default).unwrap_err(),
+            FormatError::NoStatus
+        );
+    }
+}

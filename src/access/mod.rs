@@ -1,0 +1,14 @@
+//! Access logs: formats, the line parser and the attempt lists of the upstream variables.
+
+pub mod attempts;
+pub mod field;
+pub mod format;
+pub mod json;
+pub mod parse;
+pub mod record;
+pub mod time;
+
+pub use field::Field;
+pub use format::LogFormat;
+pub use parse::{AccessFormat, AccessParser, Mismatch};
+pub use record::AccessRecord;

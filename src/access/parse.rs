@@ -1,0 +1,264 @@
+//! The hot path: one access-log line to an [`AccessRecord`], on bytes, without allocating.
+
+use super::field::Field;
+use super::format::{Escape, LogFormat, Segment, Var};
+use super::json::KeyMap;
+use super::record::{parse_status, AccessRecord};
+use super::time::{parse_msec, parse_time_iso8601, parse_time_local, Stamp, StampCache};
+
+/// Where and why a line did not match its format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Byte offset in the line where matching stopped.
+    pub offset: usize,
+    pub reason: &'static str,
+}
+
+/// The shape of an access log: a template split on literals, or JSON objects.
+#[derive(Clone, Debug)]
+pub enum AccessFormat {
+    Template(LogFormat),
+    Json { name: String, keys: KeyMap },
+}
+
+impl AccessFormat {
+    /// The name shown in reports (`combined`, `upstream`, `json`, a `log_format` name...).
+    pub fn name(&self) -> &str {
+        match self {
+            AccessFormat::Template(f) => &f.name,
+            AccessFormat::Json { name, .. } => name,
+        }
+    }
+
+    /// JSON lines keyed by nginx variable names.
+    pub fn json_by_names() -> AccessFormat {
+        AccessFormat::Json { name: "json".into(), keys: KeyMap::by_variable_names() }
+    }
+
+    /// A compiled `log_format`; `escape=json` formats become JSON readers keyed by the template.
+    pub fn from_log_format(format: LogFormat) -> AccessFormat {
+        if format.escape == Escape::Json || format.template.trim_start().starts_with('{') {
+            AccessFormat::Json { keys: KeyMap::from_template(&format.template), name: format.name }
+        } else {
+            AccessFormat::Template(format)
+        }
+    }
+
+    /// Whether lines in this format carry `field` (for JSON by names: unknown until read).
+    pub fn logs(&self, field: Field) -> bool {
+        match self {
+            AccessFormat::Template(f) => f.has(field),
+            AccessFormat::Json { .. } => true,
+        }
+    }
+}
+
+/// Parses lines of one format; keeps a timestamp cache, so use one per thread.
+pub struct AccessParser<'f> {
+    format: &'f AccessFormat,
+    stamps: StampCache,
+}
+
+impl<'f> AccessParser<'f> {
+    pub fn new(format: &'f AccessFormat) -> Self {
+        AccessParser { format, stamps: StampCache::default() }
+    }
+
+    /// Splits `line` (without its newline) into a record.
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<AccessRecord<'a>, Mismatch> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut record = match self.format {
+            AccessFormat::Template(format) => {
+                let mut record = AccessRecord::new(format.escape);
+                split_template(format, line, |var, value| {
+                    if let Var::Known(field) = var {
+                        record.set(*field, value);
+                    }
+                })?;
+                record
+            }
+            AccessFormat::Json { keys, .. } => {
+                let mut record = AccessRecord::new(Escape::Json);
+                keys.split(line, |field, value| record.set(field, value))
+                    .map_err(|offset| Mismatch { offset, reason: "not a JSON object" })?;
+                record
+            }
+        };
+        record.status = record
+            .get(Field::Status)
+            .and_then(parse_status)
+            .ok_or(Mismatch { offset: 0, reason: "no valid $status" })?;
+        record.time = self.stamp(&record);
+        Ok(record)
+    }
+
+    fn stamp(&mut self, record: &AccessRecord<'_>) -> Option<Stamp> {
+        type Parse = fn(&[u8]) -> Option<Stamp>;
+        let sources: [(Field, Parse); 3] = [
+            (Field::TimeLocal, parse_time_local),
+            (Field::TimeIso8601, parse_time_iso8601),
+            (Field::Msec, parse_msec),
+        ];
+        sources
+            .iter()
+            .find_map(|&(field, parse)| record.get(field).and_then(|text| self.stamps.get(text, parse)))
+    }
+}
+
+/// Splits `line` on the literals of `format`, calling `value(var, bytes)` for each variable.
+///
+/// A variable ends at the first occurrence of the literal that follows it, except that the
+/// attempt lists (`$upstream_addr` ...) skip the `", "` and `" : "` separators inside them.
+/// Two variables with no literal between them cannot be told apart: the last takes the text.
+pub fn split_template<'a>(
+    format: &LogFormat,
+    line: &'a [u8],
+    mut value: impl FnMut(&Var, &'a [u8]),
+) -> Result<(), Mismatch> {
+    let segments = &format.segments;
+    let mut pos = 0;
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Literal(lit) => {
+                if !line[pos..].starts_with(&lit.text) {
+                    return Err(Mismatch { offset: pos, reason: "expected literal text of the format" });
+                }
+                pos += lit.text.len();
+            }
+            Segment::Var(var) => {
+                let end = match segments[i + 1..].iter().find_map(|s| match s {
+                    Segment::Literal(l) => Some(l),
+                    Segment::Var(_) => None,
+                }) {
+                    None => line.len(),
+                    Some(next) if matches!(segments.get(i + 1), Some(Segment::Literal(_))) => {
+                        let list = matches!(var, Var::Known(f) if f.is_attempt_list());
+                        find_end(line, pos, next, list)
+                            .ok_or(Mismatch { offset: pos, reason: "line ends before the format does" })?
+                    }
+                    Some(_) => pos,
+                };
+                value(var, &line[pos..end]);
+                pos = end;
+            }
+        }
+    }
+    if pos == line.len() {
+        Ok(())
+    } else {
+        Err(Mismatch { offset: pos, reason: "text after the end of the format" })
+    }
+}
+
+fn find_end(line: &[u8], from: usize, next: &super::format::Literal, list: bool) -> Option<usize> {
+    let mut start = from;
+    loop {
+        let at = start + next.finder.find(&line[start..])?;
+        if !list || next.text.first() != Some(&b' ') || !inside_attempt_list(line, at) {
+            return Some(at);
+        }
+        start = at + 1;
+    }
+}
+
+/// Whether the space at `at` is part of a `", "` or `" : "` separator.
+fn inside_attempt_list(line: &[u8], at: usize) -> bool {
+    let before = at.checked_sub(1).map(|i| line[i]);
+    let after = &line[at + 1..];
+    before == Some(b',')
+        || after.starts_with(b": ")
+        || (before == Some(b':') && at >= 2 && line[at - 2] == b' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::format::{Escape, LogFormat};
+
+    fn parser_for(name: &str) -> AccessFormat {
+        AccessFormat::Template(LogFormat::preset(name).unwrap())
+    }
+
+    fn s(v: Option<&[u8]>) -> Option<String> {
+        v.map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    #[test]
+    fn combined_line() {
+        let f = parser_for("combined");
+        let mut p = AccessParser::new(&f);
+        let r = p
+            .parse(br#"203.0.113.7 - - [14/May/2024:10:22:31 +0200] "GET /v1/items?page=2 HTTP/1.1" 502 157 "-" "curl/8.0""#)
+            .unwrap();
+        assert_eq!(r.status, 502);
+        assert_eq!(s(r.client()), Some("203.0.113.7".into()));
+        assert_eq!(s(r.get(Field::Request)), Some("GET /v1/items?page=2 HTTP/1.1".into()));
+        assert_eq!(s(r.get(Field::HttpReferer)), None);
+        assert_eq!(r.time.unwrap().offset, 7200);
+    }
+
+    #[test]
+    fn escaped_quotes_ipv6_crlf() {
+        let f = parser_for("combined");
+        let mut p = AccessParser::new(&f);
+        let r = p
+            .parse(b"2001:db8::1 - bob [14/May/2024:10:22:31 -0000] \"GET /a\\x22b\\xFF HTTP/1.1\" 504 0 \"-\" \"a \\x22q\\x22\"\r")
+            .unwrap();
+        assert_eq!(s(r.client()), Some("2001:db8::1".into()));
+        assert_eq!(s(r.get(Field::Request)), Some("GET /a\\x22b\\xFF HTTP/1.1".into()));
+        assert_eq!(s(r.get(Field::HttpUserAgent)), Some("a \\x22q\\x22".into()));
+        assert_eq!(r.status, 504);
+    }
+
+    #[test]
+    fn upstream_lists_keep_their_spaces() {
+        let f = parser_for("upstream");
+        let mut p = AccessParser::new(&f);
+        let line = br#"10.0.0.5 - - [14/May/2024:10:22:31 +0000] "GET / HTTP/1.1" 502 0 "-" "ua" host="h" cid=7 rt=1.002 ua="10.0.0.1:80, 10.0.0.2:80 : 10.0.0.3:80" us="504, 502 : 502" urt="1.000, 0.001 : 0.000" uct="-" uht="-""#;
+        let r = p.parse(line).unwrap();
+        assert_eq!(s(r.get(Field::UpstreamAddr)), Some("10.0.0.1:80, 10.0.0.2:80 : 10.0.0.3:80".into()));
+        assert_eq!(s(r.get(Field::UpstreamStatus)), Some("504, 502 : 502".into()));
+        assert_eq!(r.connection(), Some(7));
+        assert_eq!(r.request_time(), Some(1.002));
+    }
+
+    #[test]
+    fn unquoted_list_followed_by_space() {
+        let format =
+            LogFormat::compile("t", "$status $upstream_addr $request_time", Escape::Default).unwrap();
+        let f = AccessFormat::Template(format);
+        let mut p = AccessParser::new(&f);
+        let r = p.parse(b"502 10.0.0.1:80, 10.0.0.2:80 : unix:/s.sock 0.5").unwrap();
+        assert_eq!(s(r.get(Field::UpstreamAddr)), Some("10.0.0.1:80, 10.0.0.2:80 : unix:/s.sock".into()));
+        assert_eq!(r.request_time(), Some(0.5));
+    }
+
+    #[test]
+    fn mismatches_say_where() {
+        let f = parser_for("combined");
+        let mut p = AccessParser::new(&f);
+        assert_eq!(p.parse(b"garbage").unwrap_err().offset, 0);
+        assert_eq!(
+            p.parse(br#"1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "-" extra"#).unwrap_err().reason,
+            "text after the end of the format"
+        );
+        assert_eq!(
+            p.parse(br#"1.2.3.4 - - [x] "GET / HTTP/1.1" 2x0 1 "-" "-""#).unwrap_err().reason,
+            "no valid $status"
+        );
+        assert!(p.parse(b"").is_err());
+    }
+
+    #[test]
+    fn json_lines_by_variable_names() {
+        let f = AccessFormat::json_by_names();
+        let mut p = AccessParser::new(&f);
+        let r = p
+            .parse(br#"{"time_iso8601":"2024-05-14T10:22:31+02:00","remote_addr":"::1","request":"GET /\"x HTTP/1.1","status":"502","connection":"12"}"#)
+            .unwrap();
+        assert_eq!(r.status, 502);
+        assert_eq!(r.connection(), Some(12));
+        assert_eq!(r.time.unwrap().offset, 7200);
+        assert_eq!(r.escape, Escape::Json);
+    }
+}

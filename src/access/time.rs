@@ -1,0 +1,182 @@
+//! Timestamps as nginx writes them, parsed once per distinct second.
+//!
+//! A busy log repeats the same second thousands of times, so each parser keeps the last text it
+//! converted and answers repeats with a byte comparison instead of a date computation.
+
+/// A point in time: seconds since the Unix epoch (UTC) and the offset the log wrote it in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub utc: i64,
+    pub offset: i32,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() {
+        return None;
+    }
+    bytes.iter().try_fold(0u32, |acc, &b| {
+        b.is_ascii_digit().then(|| acc.wrapping_mul(10).wrapping_add(u32::from(b - b'0')))
+    })
+}
+
+fn civil_seconds(year: u32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    let valid = (1..=12).contains(&month) && (1..=31).contains(&day) && h < 24 && m < 60 && s < 61;
+    valid.then(|| days_from_civil(i64::from(year), month, day) * 86_400 + i64::from(h * 3600 + m * 60 + s))
+}
+
+fn month_number(name: &[u8]) -> Option<u32> {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    MONTHS.iter().position(|m| &m[..] == name).map(|i| i as u32 + 1)
+}
+
+/// `+0200`, `-0530`, `+02:00` or `Z` → seconds east of UTC.
+fn offset_seconds(text: &[u8]) -> Option<i32> {
+    if text == b"Z" {
+        return Some(0);
+    }
+    let (&sign, rest) = text.split_first()?;
+    let rest: Vec<u8> = rest.iter().copied().filter(|&b| b != b':').collect();
+    if rest.len() != 4 {
+        return None;
+    }
+    let hours = digits(&rest[..2])? as i32;
+    let minutes = digits(&rest[2..])? as i32;
+    let seconds = hours * 3600 + minutes * 60;
+    match sign {
+        b'+' => Some(seconds),
+        b'-' => Some(-seconds),
+        _ => None,
+    }
+}
+
+/// `$time_local`: `10/Oct/2000:13:55:36 -0700`.
+pub fn parse_time_local(text: &[u8]) -> Option<Stamp> {
+    if text.len() != 26 || text[2] != b'/' || text[6] != b'/' || text[11] != b':' || text[20] != b' ' {
+        return None;
+    }
+    let day = digits(&text[0..2])?;
+    let month = month_number(&text[3..6])?;
+    let year = digits(&text[7..11])?;
+    let h = digits(&text[12..14])?;
+    let m = digits(&text[15..17])?;
+    let s = digits(&text[18..20])?;
+    let offset = offset_seconds(&text[21..26])?;
+    let local = civil_seconds(year, month, day, h, m, s)?;
+    Some(Stamp { utc: local - i64::from(offset), offset })
+}
+
+/// `$time_iso8601`: `2000-10-10T13:55:36-07:00` (nginx never writes fractions here).
+pub fn parse_time_iso8601(text: &[u8]) -> Option<Stamp> {
+    if text.len() < 20 || text[4] != b'-' || text[7] != b'-' || text[10] != b'T' {
+        return None;
+    }
+    let local = civil_seconds(
+        digits(&text[0..4])?,
+        digits(&text[5..7])?,
+        digits(&text[8..10])?,
+        digits(&text[11..13])?,
+        digits(&text[14..16])?,
+        digits(&text[17..19])?,
+    )?;
+    let offset = offset_seconds(&text[19..])?;
+    Some(Stamp { utc: local - i64::from(offset), offset })
+}
+
+/// `$msec`: `1700000000.123`, always UTC.
+pub fn parse_msec(text: &[u8]) -> Option<Stamp> {
+    let whole = text.split(|&b| b == b'.').next()?;
+    if whole.len() > 12 {
+        return None;
+    }
+    Some(Stamp { utc: i64::from(digits(whole)?), offset: 0 })
+}
+
+/// The error log's `2024/05/14 10:22:31`: local wall-clock seconds, with no zone.
+pub fn parse_error_log_time(text: &[u8]) -> Option<i64> {
+    if text.len() != 19 || text[4] != b'/' || text[7] != b'/' || text[10] != b' ' {
+        return None;
+    }
+    civil_seconds(
+        digits(&text[0..4])?,
+        digits(&text[5..7])?,
+        digits(&text[8..10])?,
+        digits(&text[11..13])?,
+        digits(&text[14..16])?,
+        digits(&text[17..19])?,
+    )
+}
+
+/// Remembers the last timestamp text and its value: consecutive lines almost always share it.
+#[derive(Default)]
+pub struct StampCache {
+    text: [u8; 32],
+    len: usize,
+    value: Option<Stamp>,
+}
+
+impl StampCache {
+    /// Parses `text` with `parse`, or returns the remembered value when the text repeats.
+    pub fn get(&mut self, text: &[u8], parse: fn(&[u8]) -> Option<Stamp>) -> Option<Stamp> {
+        if text.len() <= self.text.len() && self.len == text.len() && &self.text[..self.len] == text {
+            return self.value;
+        }
+        let value = parse(text);
+        if text.len() <= self.text.len() {
+            self.text[..text.len()].copy_from_slice(text);
+            self.len = text.len();
+            self.value = value;
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_local_with_offsets() {
+        let s = parse_time_local(b"10/Oct/2000:13:55:36 -0700").unwrap();
+        assert_eq!(s, Stamp { utc: 971_211_336, offset: -7 * 3600 });
+        let k = parse_time_local(b"10/Oct/2000:13:55:36 +0530").unwrap();
+        assert_eq!(k, Stamp { utc: 971_186_136 - 19_800, offset: 19_800 });
+        assert!(parse_time_local(b"10/Foo/2000:13:55:36 -0700").is_none());
+        assert!(parse_time_local(b"10/Oct/2000:25:55:36 -0700").is_none());
+    }
+
+    #[test]
+    fn iso8601_and_msec_agree_with_time_local() {
+        let local = parse_time_local(b"10/Oct/2000:13:55:36 -0700").unwrap();
+        let iso = parse_time_iso8601(b"2000-10-10T13:55:36-07:00").unwrap();
+        assert_eq!(local, iso);
+        assert_eq!(parse_msec(b"971211336.250").unwrap().utc, local.utc);
+        assert!(parse_msec(b"12a.5").is_none());
+    }
+
+    #[test]
+    fn error_log_time_is_naive_local() {
+        assert_eq!(parse_error_log_time(b"2000/10/10 13:55:36"), Some(971_186_136));
+        assert_eq!(parse_error_log_time(b"2000-10-10 13:55:36"), None);
+    }
+
+    #[test]
+    fn cache_returns_same_value_for_repeats() {
+        let mut cache = StampCache::default();
+        let a = cache.get(b"10/Oct/2000:13:55:36 -0700", parse_time_local);
+        let b = cache.get(b"10/Oct/2000:13:55:36 -0700", parse_time_local);
+        assert_eq!(a, b);
+        assert!(cache.get(b"garbage", parse_time_local).is_none());
+    }
+}

@@ -1,0 +1,7 @@
+//! Error logs: the line parser and the cause taxonomy.
+
+pub mod cause;
+pub mod parse;
+
+pub use cause::{classify, Cause, CauseInfo, Role};
+pub use parse::{parse_line, starts_record, upstream_peer, ErrorLine, ErrorRecord, Level};

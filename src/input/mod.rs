@@ -1,0 +1,10 @@
+//! Where log bytes come from: paths expanded into inputs, files opened (memory-mapped, gzip,
+//! stdin), and each input's kind and format decided from its content.
+
+pub mod open;
+pub mod sniff;
+pub mod walk;
+
+pub use open::{open, Blocks, Source};
+pub use sniff::{sniff, Kind, Sniffed};
+pub use walk::{expand, InputSpec, Origin};

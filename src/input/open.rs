@@ -1,0 +1,134 @@
+//! Opening an input: plain files are memory-mapped; gzip and stdin are streamed in large blocks
+//! by a reader thread, so decompression overlaps parsing and memory stays bounded.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::mpsc;
+
+use flate2::read::MultiGzDecoder;
+use memmap2::Mmap;
+
+use super::walk::Origin;
+
+/// Size of the blocks streamed inputs are cut into (each ends at a line boundary).
+pub const BLOCK_SIZE: usize = 8 << 20;
+/// Blocks read ahead of the parser: bounds memory for streams.
+const BLOCKS_IN_FLIGHT: usize = 2;
+
+/// An opened input.
+pub enum Source {
+    /// A whole plain file, mapped (or read, when it is empty or cannot be mapped).
+    Mapped(Mmap),
+    Buffer(Vec<u8>),
+    /// A stream (gzip, stdin) delivered in blocks.
+    Stream(Blocks),
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Opens an input, recognising gzip by its magic bytes rather than its name.
+pub fn open(origin: &Origin) -> io::Result<Source> {
+    match origin {
+        Origin::Stdin => Ok(Source::Stream(Blocks::spawn(Box::new(io::stdin())))),
+        Origin::File(path) => {
+            let mut file = File::open(path)?;
+            let mut magic = [0u8; 4];
+            let n = read_up_to(&mut file, &mut magic)?;
+            if n >= 2 && magic[..2] == GZIP_MAGIC {
+                let file = File::open(path)?;
+                return Ok(Source::Stream(Blocks::spawn(Box::new(MultiGzDecoder::new(file)))));
+            }
+            if n == 4 && magic == ZSTD_MAGIC {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "zstd-compressed; decompress it first (zstd -dc FILE | ngx502 report -)",
+                ));
+            }
+            let len = file.metadata()?.len();
+            if len == 0 {
+                return Ok(Source::Buffer(Vec::new()));
+            }
+            // SAFETY: the map is read-only; a log that is truncated while mapped can raise
+            // SIGBUS, the same trade-off ripgrep makes for plain files named on the command line.
+            match unsafe { Mmap::map(&file) } {
+                Ok(map) => Ok(Source::Mapped(map)),
+                Err(_) => {
+                    let mut buf = Vec::new();
+                    File::open(path)?.read_to_end(&mut buf)?;
+                    Ok(Source::Buffer(buf))
+                }
+            }
+        }
+    }
+}
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Blocks of a stream, each ending at a newline (except the last), read by a background thread.
+/// A read error (a truncated gzip) arrives as the last item, after every complete line before it.
+pub struct Blocks {
+    receiver: mpsc::Receiver<io::Result<Vec<u8>>>,
+}
+
+impl Blocks {
+    fn spawn(mut reader: Box<dyn Read + Send>) -> Blocks {
+        let (sender, receiver) = mpsc::sync_channel(BLOCKS_IN_FLIGHT);
+        std::thread::spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut block = std::mem::take(&mut carry);
+                let start = block.len();
+                block.resize(start + BLOCK_SIZE, 0);
+                let got = match read_up_to(&mut reader, &mut block[start..]) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        block.truncate(start);
+                        if !block.is_empty() {
+                            let _ = sender.send(Ok(block));
+                        }
+                        let _ = sender.send(Err(e));
+                        return;
+                    }
+                };
+                block.truncate(start + got);
+                if got == 0 {
+                    if !block.is_empty() {
+                        let _ = sender.send(Ok(block));
+                    }
+                    return;
+                }
+                if let Some(last_newline) = memchr::memrchr(b'\n', &block) {
+                    carry = block[last_newline + 1..].to_vec();
+                    block.truncate(last_newline + 1);
+                } else {
+                    carry = block;
+                    continue;
+                }
+                if sender.send(Ok(block)).is_err() {
+                    return;
+                }
+            }
+        });
+        Blocks { receiver }
+    }
+}
+
+impl Iterator for Blocks {
+    type Item = io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.receiver.recv().ok()
+    }
+}

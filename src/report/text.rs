@@ -1,0 +1,256 @@
+//! The default output: a diagnosis a person reads in a terminal.
+
+use std::fmt::Write;
+
+use super::model::{Report, UpstreamRow};
+use super::table::{render as table, Align};
+use crate::escape::sanitize_str;
+
+const WIDE: usize = 70;
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn ms(seconds: f64) -> String {
+    if seconds < 1.0 {
+        format!("{:.0}ms", seconds * 1000.0)
+    } else {
+        format!("{seconds:.2}s")
+    }
+}
+
+/// Renders the report as text.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    headline(&mut out, r);
+    causes(&mut out, r);
+    upstreams(&mut out, r);
+    if !r.top_paths.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .top_paths
+            .iter()
+            .map(|p| {
+                let causes: Vec<String> = p.by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                vec![p.path.clone(), p.count.to_string(), causes.join(", ")]
+            })
+            .collect();
+        let _ = writeln!(out, "\nTop failing paths");
+        out.push_str(&table(
+            &[("path", Align::Left), ("failures", Align::Right), ("causes", Align::Left)],
+            &rows,
+            WIDE,
+        ));
+    }
+    if !r.incidents.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .incidents
+            .iter()
+            .map(|i| {
+                vec![
+                    i.start.clone(),
+                    i.end.clone(),
+                    i.failures.to_string(),
+                    pct(i.peak_rate),
+                    i.cause.to_string(),
+                    i.upstream.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "\nIncidents (failure rate ≥ 3× baseline and ≥ 1%)");
+        out.push_str(&table(
+            &[
+                ("start", Align::Left),
+                ("end", Align::Left),
+                ("failures", Align::Right),
+                ("peak", Align::Right),
+                ("cause", Align::Left),
+                ("upstream", Align::Left),
+            ],
+            &rows,
+            WIDE,
+        ));
+    }
+    inputs(&mut out, r);
+    if !r.advice.is_empty() {
+        let _ = writeln!(out, "\nTo diagnose more exactly");
+        for a in &r.advice {
+            let _ = writeln!(out, "  - {}", sanitize_str(a));
+        }
+    }
+    out
+}
+
+fn headline(out: &mut String, r: &Report) {
+    let t = &r.totals;
+    let period = match (&r.period.first, &r.period.last) {
+        (Some(a), Some(b)) => format!(" from {a} to {b}"),
+        _ => String::new(),
+    };
+    if t.access_logs {
+        let rate = if t.requests == 0 { 0.0 } else { t.failures as f64 / t.requests as f64 };
+        let _ =
+            writeln!(out, "{} requests{period}: {} failed with 5xx ({}).", t.requests, t.failures, pct(rate));
+        let statuses: Vec<String> = t
+            .by_status
+            .iter()
+            .filter(|(s, _)| s.starts_with('5') || s.as_str() == "009")
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        if !statuses.is_empty() {
+            let _ = writeln!(out, "  {}", statuses.join("  "));
+        }
+    } else {
+        let _ = writeln!(out, "No access log read: showing upstream failures from the error log only (client-facing counts unknown).");
+    }
+    if r.unmatched_error_lines > 0 && t.access_logs {
+        let _ = writeln!(
+            out,
+            "  {} upstream error lines matched no 5xx in the access log (retries that recovered, or requests outside it).",
+            r.unmatched_error_lines
+        );
+    }
+}
+
+fn causes(out: &mut String, r: &Report) {
+    if r.causes.is_empty() {
+        let _ = writeln!(out, "\nNo upstream failures found.");
+        return;
+    }
+    let _ = writeln!(out, "\nCauses");
+    let rows: Vec<Vec<String>> = r
+        .causes
+        .iter()
+        .map(|c| {
+            let statuses: Vec<&str> = c.statuses.keys().map(String::as_str).collect();
+            vec![
+                c.cause.to_string(),
+                c.count.to_string(),
+                pct(c.share),
+                statuses.join(","),
+                c.fix.first().copied().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("cause", Align::Left),
+            ("count", Align::Right),
+            ("share", Align::Right),
+            ("status", Align::Left),
+            ("first thing to check", Align::Left),
+        ],
+        &rows,
+        110,
+    ));
+    for c in &r.causes {
+        let _ = writeln!(out, "\n  {} — {}", c.cause, c.summary);
+        if let Some(e) = c.evidence.first() {
+            let _ = writeln!(out, "    e.g. {}", sanitize_str(&cut(e, 220)));
+        }
+        if !c.top_paths.is_empty() {
+            let paths: Vec<String> =
+                c.top_paths.iter().map(|(p, n)| format!("{} ({n})", sanitize_str(&cut(p, 60)))).collect();
+            let _ = writeln!(out, "    paths: {}", paths.join(", "));
+        }
+        for step in c.fix {
+            let _ = writeln!(out, "    fix: {step}");
+        }
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        text.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+fn upstream_row(u: &UpstreamRow) -> Vec<String> {
+    let causes: Vec<String> = u.errors_by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    vec![
+        u.upstream.clone(),
+        u.requests.map_or("?".into(), |n| n.to_string()),
+        u.client_502.to_string(),
+        u.client_504.to_string(),
+        u.rate_5xx.map_or("?".into(), pct),
+        u.hidden_failures.to_string(),
+        u.latency.as_ref().map_or("-".into(), |l| format!("{}/{}/{}", ms(l.p50), ms(l.p90), ms(l.p99))),
+        u.first_failure.clone().unwrap_or_default(),
+        causes.join(", "),
+    ]
+}
+
+fn upstreams(out: &mut String, r: &Report) {
+    if r.upstreams.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nUpstreams");
+    let rows: Vec<Vec<String>> = r.upstreams.iter().map(upstream_row).collect();
+    out.push_str(&table(
+        &[
+            ("upstream", Align::Left),
+            ("attempts", Align::Right),
+            ("502", Align::Right),
+            ("504", Align::Right),
+            ("5xx rate", Align::Right),
+            ("hidden", Align::Right),
+            ("p50/p90/p99", Align::Right),
+            ("first failure", Align::Left),
+            ("causes", Align::Left),
+        ],
+        &rows,
+        WIDE,
+    ));
+    let _ = writeln!(out, "  (hidden: failed attempts the client never saw, because a retry recovered)");
+}
+
+fn inputs(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "\nInputs");
+    let rows: Vec<Vec<String>> = r
+        .inputs
+        .iter()
+        .filter(|i| !i.skipped)
+        .map(|i| {
+            vec![
+                i.path.clone(),
+                i.kind.map_or("-".into(), |k| format!("{k:?}").to_lowercase()),
+                i.format.clone().unwrap_or_else(|| "-".into()),
+                i.lines.to_string(),
+                i.malformed.to_string(),
+                i.join.unwrap_or("").to_string(),
+                i.problem.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("path", Align::Left),
+            ("kind", Align::Left),
+            ("format", Align::Left),
+            ("lines", Align::Right),
+            ("malformed", Align::Right),
+            ("join", Align::Left),
+            ("problem", Align::Left),
+        ],
+        &rows,
+        WIDE * 2,
+    ));
+    let skipped = r.inputs.iter().filter(|i| i.skipped).count();
+    if skipped > 0 {
+        let _ = writeln!(out, "  ({skipped} files skipped: not nginx logs)");
+    }
+    for i in &r.inputs {
+        for m in &i.malformed_examples {
+            let _ = writeln!(
+                out,
+                "  malformed {}:{}: {}: {}",
+                sanitize_str(&i.path),
+                m.line,
+                m.reason,
+                sanitize_str(&cut(&m.text, 120))
+            );
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! What one pass over an access log produces: mergeable counters plus the rare 5xx records.
+//!
+//! Each parallel chunk builds an [`AccessSummary`]; `merge` is associative (chunks merge in file
+//! order, which only shifts line numbers), so the result is the same for any chunking and thread
+//! count.
+
+use rustc_hash::FxHashMap;
+
+use crate::access::attempts::{attempt_status, entries};
+use crate::access::format::Escape;
+use crate::access::json::unescape;
+use crate::access::record::parse_seconds;
+use crate::access::{AccessRecord, Field, Mismatch};
+use crate::sketch::Sketch;
+
+/// How many malformed lines are kept as examples per input.
+pub const MALFORMED_EXAMPLES: usize = 5;
+
+/// Request counts by status, in slots cheap to bump per line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusCounts(Box<[u64; 1000]>);
+
+impl Default for StatusCounts {
+    fn default() -> Self {
+        StatusCounts(Box::new([0; 1000]))
+    }
+}
+
+impl StatusCounts {
+    pub fn add(&mut self, status: u16) {
+        self.0[usize::from(status).min(999)] += 1;
+    }
+
+    pub fn merge(&mut self, other: &StatusCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+
+    /// `(status, count)` for every status seen, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.0.iter().enumerate().filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    pub fn get(&self, status: u16) -> u64 {
+        self.0[usize::from(status).min(999)]
+    }
+}
+
+/// Counters for one minute of traffic (the timeline is rebucketed from these).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MinuteCounts {
+    pub requests: u64,
+    /// Responses with status ≥ 500 (and nginx's `009`), by status.
+    pub errors: Vec<(u16, u64)>,
+}
+
+impl MinuteCounts {
+    fn add_error(&mut self, status: u16, n: u64) {
+        match self.errors.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, c)) => *c += n,
+            None => self.errors.push((status, n)),
+        }
+    }
+}
+
+/// Per-upstream counters from `$upstream_addr` / `$upstream_status` / `$upstream_response_time`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UpstreamCounts {
+    /// Attempts sent to this peer.
+    pub attempts: u64,
+    /// Attempt statuses (`-` counted as 0).
+    pub statuses: Vec<(u16, u64)>,
+    pub latency: Sketch,
+}
+
+/// A malformed line kept as an example: where, why, and its first bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MalformedLine {
+    pub line: u64,
+    pub offset: usize,
+    pub reason: &'static str,
+    pub text: Vec<u8>,
+}
+
+/// A 5xx (or a request with a failed upstream attempt), copied out of the buffer for the join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub input: usize,
+    pub line: u64,
+    pub time: Option<i64>,
+    pub offset: i32,
+    pub status: u16,
+    pub client: Option<Box<[u8]>>,
+    /// The request line in nginx's default escaping, whatever the log's escaping was, so it
+    /// compares equal to the error log's `request: "..."` once that is escaped the same way.
+    pub request: Option<Box<[u8]>>,
+    pub host: Option<Box<[u8]>>,
+    pub connection: Option<u64>,
+    pub request_time: Option<f64>,
+    pub upstream_addr: Option<Box<[u8]>>,
+    pub upstream_status: Option<Box<[u8]>>,
+    pub upstream_response_time: Option<Box<[u8]>>,
+}
+
+/// Counters and candidates for one access input (or one chunk of it).
+#[derive(Clone, Debug, Default)]
+pub struct AccessSummary {
+    pub lines: u64,
+    pub parsed: u64,
+    pub malformed: u64,
+    /// Blank lines: read, not requests, not malformed.
+    pub blank: u64,
+    pub malformed_examples: Vec<MalformedLine>,
+    pub statuses: StatusCounts,
+    pub minutes: FxHashMap<i64, MinuteCounts>,
+    pub upstreams: FxHashMap<Box<[u8]>, UpstreamCounts>,
+    /// `$request_time` of every request.
+    pub request_latency: Sketch,
+    /// How many requests were written in each UTC offset (the error log's zone is guessed
+    /// from the most common one).
+    pub offsets: FxHashMap<i32, u64>,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub candidates: Vec<Candidate>,
+}
+
+impl AccessSummary {
+    /// Accounts for one line (without its newline), given what the parser made of it.
+    pub fn add(&mut self, input: usize, line: &[u8], parsed: Result<AccessRecord<'_>, Mismatch>) {
+        self.lines += 1;
+        match parsed {
+            Ok(record) => self.add_record(input, &record),
+            Err(_) if line.iter().all(u8::is_ascii_whitespace) => self.blank += 1,
+            Err(mismatch) => {
+                self.malformed += 1;
+                if self.malformed_examples.len() < MALFORMED_EXAMPLES {
+                    self.malformed_examples.push(MalformedLine {
+                        line: self.lines,
+                        offset: mismatch.offset,
+                        reason: mismatch.reason,
+                        text: line[..line.len().min(300)].to_vec(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn add_record(&mut self, input: usize, record: &AccessRecord<'_>) {
+        self.parsed += 1;
+        let status = record.status;
+        self.statuses.add(status);
+        if let Some(stamp) = record.time {
+            let minute = stamp.utc.div_euclid(60) * 60;
+            let counts = self.minutes.entry(minute).or_default();
+            counts.requests += 1;
+            if is_failure_status(status) {
+                counts.add_error(status, 1);
+            }
+            *self.offsets.entry(stamp.offset).or_default() += 1;
+            self.first = Some(self.first.map_or(stamp.utc, |f| f.min(stamp.utc)));
+            self.last = Some(self.last.map_or(stamp.utc, |l| l.max(stamp.utc)));
+        }
+        if let Some(rt) = record.get(Field::RequestTime).and_then(parse_seconds) {
+            self.request_latency.add(rt);
+        }
+        let failed_attempt = self.add_attempts(record);
+        if is_failure_status(status) || failed_attempt {
+            self.candidates.push(candidate(input, self.lines, record));
+        }
+    }
+
+    /// Counts each upstream attempt; returns whether any attempt failed (5xx or no status).
+    fn add_attempts(&mut self, record: &AccessRecord<'_>) -> bool {
+        let Some(addrs) = record.get(Field::UpstreamAddr) else { return false };
+        let mut statuses = record.get(Field::UpstreamStatus).map(entries);
+        let mut times = record.get(Field::UpstreamResponseTime).map(entries);
+        let mut failed = false;
+        let mut attempts = 0;
+        for addr in entries(addrs) {
+            attempts += 1;
+            let status = statuses.as_mut().and_then(Iterator::next).and_then(attempt_status);
+            let time = times.as_mut().and_then(Iterator::next).and_then(parse_seconds);
+            failed |= status.is_some_and(|s| s >= 500);
+            let counts = match self.upstreams.get_mut(addr) {
+                Some(c) => c,
+                None => self.upstreams.entry(addr.into()).or_default(),
+            };
+            counts.attempts += 1;
+            let key = status.unwrap_or(0);
+            match counts.statuses.iter_mut().find(|(s, _)| *s == key) {
+                Some((_, n)) => *n += 1,
+                None => counts.statuses.push((key, 1)),
+            }
+            if let Some(t) = time {
+                counts.latency.add(t);
+            }
+        }
+        failed || (attempts > 1 && record.status < 500 && record.get(Field::UpstreamStatus).is_none())
+    }
+
+    /// Adds `later` (the chunk that follows `self` in the same file) into `self`.
+    pub fn merge(self, later: AccessSummary) -> AccessSummary {
+        let shift = self.lines;
+        self.absorb(later, shift)
+    }
+
+    /// Adds the summary of another input: line numbers stay as they are.
+    pub fn merge_input(self, other: AccessSummary) -> AccessSummary {
+        self.absorb(other, 0)
+    }
+
+    fn absorb(mut self, mut later: AccessSummary, shift: u64) -> AccessSummary {
+        for m in &mut later.malformed_examples {
+            m.line += shift;
+        }
+        for c in &mut later.candidates {
+            c.line += shift;
+        }
+        self.lines += later.lines;
+        self.parsed += later.parsed;
+        self.malformed += later.malformed;
+        self.blank += later.blank;
+        let room = MALFORMED_EXAMPLES.saturating_sub(self.malformed_examples.len());
+        self.malformed_examples.extend(later.malformed_examples.into_iter().take(room));
+        self.statuses.merge(&later.statuses);
+        for (minute, counts) in later.minutes {
+            let mine = self.minutes.entry(minute).or_default();
+            mine.requests += counts.requests;
+            for (s, n) in counts.errors {
+                mine.add_error(s, n);
+            }
+        }
+        for (addr, counts) in later.upstreams {
+            let mine = self.upstreams.entry(addr).or_default();
+            mine.attempts += counts.attempts;
+            for (s, n) in counts.statuses {
+                match mine.statuses.iter_mut().find(|(k, _)| *k == s) {
+                    Some((_, c)) => *c += n,
+                    None => mine.statuses.push((s, n)),
+                }
+            }
+            mine.latency.merge(&counts.latency);
+        }
+        self.request_latency.merge(&later.request_latency);
+        for (offset, n) in later.offsets {
+            *self.offsets.entry(offset).or_default() += n;
+        }
+        self.first = min_opt(self.first, later.first);
+        self.last = later.last.max(self.last);
+        self.candidates.append(&mut later.candidates);
+        self
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        _ => a.or(b),
+    }
+}
+
+/// Whether a client status is one ngx502 explains: any 5xx, and nginx's `009` (an upstream
+/// that did not speak HTTP/1.x).
+pub fn is_failure_status(status: u16) -> bool {
+    status >= 500 || status == 9
+}
+
+fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
+    let own = |f: Field| r.get(f).map(Box::from);
+    let request = r.get(Field::Request).map(|raw| match r.escape {
+        Escape::Default => Box::from(raw),
+        Escape::Json => nginx_escape(&unescape(raw)).into(),
+        Escape::None => nginx_escape(raw).into(),
+    });
+    let json_text =
+        |f: Field| r.get(f).map(|v| if r.escape == Escape::Json { unescape(v).into() } else { Box::from(v) });
+    Candidate {
+        input,
+        line,
+        time: r.time.map(|t| t.utc),
+        offset: r.time.map_or(0, |t| t.offset),
+        status: r.status,
+        client: r.client().map(Box::from),
+        request,
+        host: r.host().map(Box::from),
+        connection: r.connection(),
+        request_time: r.request_time(),
+        upstream_addr: json_text(Field::UpstreamAddr),
+        upstream_status: own(Field::UpstreamStatus),
+        upstream_response_time: own(Field::UpstreamResponseTime),
+    }
+}
+
+/// nginx's default access-log escaping (`ngx_http_log_escape`): `"`, `\`, control bytes and
+/// bytes ≥ 0x7F become `\xHH`. Applied to error-log values (which nginx writes raw) so they
+/// compare equal to access-log values.
+pub fn nginx_escape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for &b in raw {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            out.extend_from_slice(format!("\\x{b:02X}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_matches_nginx() {
+        assert_eq!(nginx_escape(b"GET /a\"b\xff HTTP/1.1"), b"GET /a\\x22b\\xFF HTTP/1.1");
+    }
+}
