@@ -50,6 +50,15 @@ pub struct InputArgs {
     /// The zone the error log was written in, e.g. +0200 (default: the access logs' offset).
     #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub error_log_offset: Option<String>,
+    /// Count only requests at or after TIME (RFC 3339, or 2024-05-14T10:00 in UTC).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Count only requests before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Count only the last DURATION before now (or before --until): 30m, 24h, 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub last: Option<String>,
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
@@ -68,6 +77,9 @@ pub struct ReportArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Timeline bucket: 1m, 5m, 1h... (default: chosen from the span).
+    #[arg(long, value_name = "DURATION")]
+    pub bucket: Option<String>,
     /// Rows kept in top-N lists (paths, evidence).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,

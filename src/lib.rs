@@ -20,3 +20,4 @@ pub mod progress;
 pub mod report;
 pub mod sketch;
 pub mod summary;
+pub mod window;

@@ -9,6 +9,7 @@ use crate::input::walk::describe_io;
 use crate::input::{open, sniff, InputSpec, Kind, Origin, Sniffed, Source};
 use crate::progress::Progress;
 use crate::summary::{AccessSummary, MalformedLine, MALFORMED_EXAMPLES};
+use crate::window::TimeWindow;
 
 /// Chunks a mapped file is split into per thread (more than one per thread evens out the load).
 const CHUNKS_PER_THREAD: usize = 4;
@@ -23,6 +24,8 @@ pub struct Options {
     /// The error logs' zone in seconds east of UTC; guessed from the access logs when `None`.
     pub error_utc_offset: Option<i32>,
     pub quiet: bool,
+    /// Requests outside it are counted as filtered.
+    pub window: TimeWindow,
 }
 
 /// What happened to one input.
@@ -107,6 +110,8 @@ pub fn analyze(inputs: &[InputSpec], options: &Options) -> Analysis {
     });
     let candidates = std::mem::take(&mut analysis.access.candidates);
     analysis.correlation = correlate(candidates, &analysis.errors, analysis.error_utc_offset);
+    let (errors, offset) = (&analysis.errors, i64::from(analysis.error_utc_offset));
+    analysis.correlation.unmatched.retain(|&i| options.window.contains(Some(errors[i].local_time - offset)));
     analysis
 }
 
@@ -193,12 +198,12 @@ fn read_block(
         Sniffed::Access(format) => {
             report.kind = Some(Kind::Access);
             report.format = Some(format.name().to_owned());
-            let summary = read_access(index, block, &format);
+            let summary = read_access(index, block, &format, &options.window);
             let first_line = report.lines;
             report.lines += summary.lines;
             report.parsed += summary.parsed;
             report.malformed += summary.malformed;
-            report.filtered += summary.blank;
+            report.filtered += summary.filtered;
             for m in summary
                 .malformed_examples
                 .iter()
@@ -225,7 +230,7 @@ fn read_block(
 }
 
 /// Parses an access-log buffer in parallel chunks cut at line boundaries.
-pub fn read_access(index: usize, buf: &[u8], format: &AccessFormat) -> AccessSummary {
+pub fn read_access(index: usize, buf: &[u8], format: &AccessFormat, window: &TimeWindow) -> AccessSummary {
     let chunk_count = (rayon::current_num_threads() * CHUNKS_PER_THREAD).min(buf.len() / MIN_CHUNK).max(1);
     chunks_at_lines(buf, chunk_count)
         .into_par_iter()
@@ -233,7 +238,7 @@ pub fn read_access(index: usize, buf: &[u8], format: &AccessFormat) -> AccessSum
             let mut parser = AccessParser::new(format);
             let mut summary = AccessSummary::default();
             for line in lines(chunk) {
-                summary.add(index, line, parser.parse(line));
+                summary.add(index, line, parser.parse(line), window);
             }
             summary
         })
@@ -264,7 +269,14 @@ pub fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     buf.split(|&b| b == b'\n').filter(move |_| !empty)
 }
 
-fn read_error_log(index: usize, buf: &[u8], report: &mut InputReport, first_line: u64) -> Vec<ErrorRecord> {
+/// The upstream-related records of an error-log buffer of whole lines, counted into `report`
+/// (also used by `live` on each chunk a follower reads).
+pub fn read_error_log(
+    index: usize,
+    buf: &[u8],
+    report: &mut InputReport,
+    first_line: u64,
+) -> Vec<ErrorRecord> {
     let mut records = Vec::new();
     // The record being read: byte range and the number of its first line.
     let mut open: Option<(usize, usize, u64)> = None;

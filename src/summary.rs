@@ -12,6 +12,7 @@ use crate::access::json::unescape;
 use crate::access::record::parse_seconds;
 use crate::access::{AccessRecord, Field, Mismatch};
 use crate::sketch::Sketch;
+use crate::window::TimeWindow;
 
 /// How many malformed lines are kept as examples per input.
 pub const MALFORMED_EXAMPLES: usize = 5;
@@ -113,8 +114,8 @@ pub struct AccessSummary {
     pub lines: u64,
     pub parsed: u64,
     pub malformed: u64,
-    /// Blank lines: read, not requests, not malformed.
-    pub blank: u64,
+    /// Read but not counted: blank lines, and requests outside the time window.
+    pub filtered: u64,
     pub malformed_examples: Vec<MalformedLine>,
     pub statuses: StatusCounts,
     pub minutes: FxHashMap<i64, MinuteCounts>,
@@ -131,11 +132,18 @@ pub struct AccessSummary {
 
 impl AccessSummary {
     /// Accounts for one line (without its newline), given what the parser made of it.
-    pub fn add(&mut self, input: usize, line: &[u8], parsed: Result<AccessRecord<'_>, Mismatch>) {
+    pub fn add(
+        &mut self,
+        input: usize,
+        line: &[u8],
+        parsed: Result<AccessRecord<'_>, Mismatch>,
+        window: &TimeWindow,
+    ) {
         self.lines += 1;
         match parsed {
-            Ok(record) => self.add_record(input, &record),
-            Err(_) if line.iter().all(u8::is_ascii_whitespace) => self.blank += 1,
+            Ok(record) if window.contains(record.time.map(|t| t.utc)) => self.add_record(input, &record),
+            Ok(_) => self.filtered += 1,
+            Err(_) if line.iter().all(u8::is_ascii_whitespace) => self.filtered += 1,
             Err(mismatch) => {
                 self.malformed += 1;
                 if self.malformed_examples.len() < MALFORMED_EXAMPLES {
@@ -224,7 +232,7 @@ impl AccessSummary {
         self.lines += later.lines;
         self.parsed += later.parsed;
         self.malformed += later.malformed;
-        self.blank += later.blank;
+        self.filtered += later.filtered;
         let room = MALFORMED_EXAMPLES.saturating_sub(self.malformed_examples.len());
         self.malformed_examples.extend(later.malformed_examples.into_iter().take(room));
         self.statuses.merge(&later.statuses);

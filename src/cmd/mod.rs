@@ -19,6 +19,7 @@ use crate::exit::Exit;
 use crate::input::sniff::builtin_candidates;
 use crate::input::{expand, Kind};
 use crate::pipeline::{analyze, Analysis, Options};
+use crate::window::TimeWindow;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -73,6 +74,12 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<Analysis> {
         formats: access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?,
         error_utc_offset: args.error_log_offset.as_deref().map(parse_offset).transpose()?,
         quiet: args.quiet,
+        window: TimeWindow::from_flags(
+            args.since.as_deref(),
+            args.until.as_deref(),
+            args.last.as_deref(),
+            chrono::Utc::now().timestamp(),
+        )?,
     };
     let named_default = args.paths.len() == 1
         && args.paths[0] == Path::new("/var/log/nginx/")

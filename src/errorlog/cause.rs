@@ -365,6 +365,10 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
         m.has(b"connect() to unix:") || upstream.is_some_and(|u| memmem::find(u, b"://unix:").is_some());
     let body_phase = BODY_PHASES.iter().any(|p| m.in_phase(p));
 
+    // A warning: nginx drops the extra bytes and the response stands.
+    if m.starts(b"upstream sent more data than specified") {
+        return None;
+    }
     if m.starts(b"no live upstreams") {
         return Some(NoLiveUpstreams);
     }
@@ -471,10 +475,7 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     {
         return Some(GrpcStreamError);
     }
-    if m.starts(b"upstream sent duplicate header line") && m.has(b", ignored") {
-        return None;
-    }
-    if m.starts(b"upstream sent more data than specified") {
+    if m.starts(b"upstream sent duplicate header line") && m.has(b", ignor") {
         return None;
     }
     if m.starts(b"upstream sent") && (m.in_phase(HEADER) || m.action.is_empty()) {
