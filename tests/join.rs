@@ -47,8 +47,7 @@ fn upstream_line(
     status: u16,
     cid: u64,
     rt: &str,
-    ua: &str,
-    us: &str,
+    (ua, us): (&str, &str),
 ) -> String {
     format!(
         "{client} - - [{time}] \"{request}\" {status} 0 \"-\" \"curl/8\" host=\"api\" cid={cid} rt={rt} ua=\"{ua}\" us=\"{us}\" urt=\"-\" uct=\"-\" uht=\"-\"\n"
@@ -111,8 +110,7 @@ fn error_line_written_long_before_the_access_line() {
         504,
         7,
         "30.001",
-        "10.0.1.1:80",
-        "504",
+        ("10.0.1.1:80", "504"),
     );
     let error =
         error_line("2024/05/14 10:00:30", 7, READ_TIMEOUT, "10.0.0.2", "GET /slow HTTP/1.1", "10.0.1.1:80");
@@ -144,8 +142,7 @@ fn a_retry_chain_counts_once_with_the_last_attempt_as_cause() {
         502,
         11,
         "1.002",
-        "10.0.1.1:80, 10.0.1.2:80",
-        "504, 502",
+        ("10.0.1.1:80, 10.0.1.2:80", "504, 502"),
     );
     let error =
         error_line(
@@ -184,8 +181,7 @@ fn a_recovered_retry_is_a_hidden_failure_not_a_502() {
         200,
         12,
         "0.010",
-        "10.0.1.1:80, 10.0.1.2:80",
-        "502, 200",
+        ("10.0.1.1:80, 10.0.1.2:80", "502, 200"),
     );
     let error = error_line("2024/05/14 10:00:00", 12, REFUSED, "10.0.0.5", "GET /ok HTTP/1.1", "10.0.1.1:80");
     let r = run(&access, &error, &[]);
@@ -208,8 +204,7 @@ fn connection_ids_reused_after_a_restart_stay_apart() {
         502,
         1,
         "0.001",
-        "10.0.1.1:80",
-        "502",
+        ("10.0.1.1:80", "502"),
     ) + &upstream_line(
         "10.0.0.6",
         "14/May/2024:11:00:00 +0000",
@@ -217,8 +212,7 @@ fn connection_ids_reused_after_a_restart_stay_apart() {
         504,
         1,
         "1.000",
-        "10.0.1.1:80",
-        "504",
+        ("10.0.1.1:80", "504"),
     );
     let error = error_line("2024/05/14 10:00:00", 1, REFUSED, "10.0.0.6", "GET /a HTTP/1.1", "10.0.1.1:80")
         + &error_line("2024/05/14 11:00:00", 1, READ_TIMEOUT, "10.0.0.6", "GET /a HTTP/1.1", "10.0.1.1:80");
@@ -236,8 +230,7 @@ fn backend_sent_502_is_told_apart_only_when_upstream_status_is_logged() {
         502,
         3,
         "0.004",
-        "10.0.1.1:80",
-        "502",
+        ("10.0.1.1:80", "502"),
     );
     let r = run(&access, "", &[]);
     assert_eq!(causes(&r), [("/b".to_string(), "upstream_returned_502".to_string())]);
