@@ -226,10 +226,14 @@ fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
     };
     let mut statuses = c.upstream_status.as_deref().map(entries);
     let mut lines = terminals.iter().peekable();
+    let count = entries(addrs).count();
     entries(addrs)
-        .map(|addr| {
+        .enumerate()
+        .map(|(i, addr)| {
             let status = statuses.as_mut().and_then(Iterator::next).and_then(attempt_status);
-            let failed = status.is_none_or(|s| s >= 500);
+            // The last attempt decides the client's status even when nginx logged the
+            // upstream's as 200 (a `009`: the backend did not speak HTTP).
+            let failed = status.is_none_or(|s| s >= 500) || i + 1 == count;
             let cause = if failed {
                 match lines.peek() {
                     Some(r) if r.peer.as_deref().is_none_or(|p| p == addr) => lines.next().map(|r| r.cause),

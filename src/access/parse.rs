@@ -69,17 +69,17 @@ impl<'f> AccessParser<'f> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut record = match self.format {
             AccessFormat::Template(format) => {
-                let mut record = AccessRecord::new(format.escape);
-                split_template(format, line, |var, value| {
+                let mut record = AccessRecord::new(line, format.escape);
+                split_template(format, line, |var, start, end| {
                     if let Var::Known(field) = var {
-                        record.set(*field, value);
+                        record.set(*field, start, end);
                     }
                 })?;
                 record
             }
             AccessFormat::Json { keys, .. } => {
-                let mut record = AccessRecord::new(Escape::Json);
-                keys.split(line, |field, value| record.set(field, value))
+                let mut record = AccessRecord::new(line, Escape::Json);
+                keys.split(line, |field, value| record.set_slice(field, value))
                     .map_err(|offset| Mismatch { offset, reason: "not a JSON object" })?;
                 record
             }
@@ -105,25 +105,29 @@ impl<'f> AccessParser<'f> {
     }
 }
 
-/// Splits `line` on the literals of `format`, calling `value(var, bytes)` for each variable.
+/// Splits `line` on the literals of `format`, calling `value(var, start, end)` with the byte
+/// range of each variable.
 ///
 /// A variable ends at the first occurrence of the literal that follows it, except that the
 /// attempt lists (`$upstream_addr` ...) skip the `", "` and `" : "` separators inside them.
 /// Two variables with no literal between them cannot be told apart: the last takes the text.
-pub fn split_template<'a>(
+pub fn split_template(
     format: &LogFormat,
-    line: &'a [u8],
-    mut value: impl FnMut(&Var, &'a [u8]),
+    line: &[u8],
+    mut value: impl FnMut(&Var, usize, usize),
 ) -> Result<(), Mismatch> {
     let segments = &format.segments;
     let mut pos = 0;
+    // Whether the literal at `pos` was already found by the search that ended a variable.
+    let mut found = false;
     for (i, segment) in segments.iter().enumerate() {
         match segment {
             Segment::Literal(lit) => {
-                if !line[pos..].starts_with(&lit.text) {
+                if !found && !line[pos..].starts_with(&lit.text) {
                     return Err(Mismatch { offset: pos, reason: "expected literal text of the format" });
                 }
                 pos += lit.text.len();
+                found = false;
             }
             Segment::Var(var) => {
                 let end = match segments[i + 1..].iter().find_map(|s| match s {
@@ -138,7 +142,8 @@ pub fn split_template<'a>(
                     }
                     Some(_) => pos,
                 };
-                value(var, &line[pos..end]);
+                value(var, pos, end);
+                found = matches!(segments.get(i + 1), Some(Segment::Literal(_)));
                 pos = end;
             }
         }
@@ -153,7 +158,7 @@ pub fn split_template<'a>(
 fn find_end(line: &[u8], from: usize, next: &super::format::Literal, list: bool) -> Option<usize> {
     let mut start = from;
     loop {
-        let at = start + next.finder.find(&line[start..])?;
+        let at = start + next.find(&line[start..])?;
         if !list || next.text.first() != Some(&b' ') || !inside_attempt_list(line, at) {
             return Some(at);
         }

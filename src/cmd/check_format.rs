@@ -72,8 +72,8 @@ pub fn run(args: CheckFormatArgs) -> anyhow::Result<Exit> {
 fn describe_fields(format: &AccessFormat, line: &[u8], out: &mut String) {
     match format {
         AccessFormat::Template(f) => {
-            let _ = split_template(f, line, |var, value| {
-                let _ = writeln!(out, "  ${:<24} {}", var.name(), for_terminal(value));
+            let _ = split_template(f, line, |var, start, end| {
+                let _ = writeln!(out, "  ${:<24} {}", var.name(), for_terminal(&line[start..end]));
             });
         }
         AccessFormat::Json { keys, .. } => {

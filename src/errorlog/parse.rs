@@ -209,9 +209,11 @@ pub struct ErrorRecord {
 }
 
 impl ErrorLine<'_> {
-    /// The cause this line reports, if it is about an upstream.
+    /// The cause this line reports, if it is about an upstream failure. An unrecognised
+    /// upstream message below `[error]` (buffering notes, warnings) is not a failure.
     pub fn cause(&self) -> Option<Cause> {
         classify(self.message, self.upstream)
+            .filter(|c| *c != Cause::OtherUpstreamError || self.level <= Level::Error)
     }
 
     /// An owned copy for the join.
