@@ -1,0 +1,8 @@
+//! Support code for the real-nginx end-to-end harness (`tests/e2e_nginx.rs`).
+#![allow(dead_code)]
+
+pub mod backends;
+pub mod http;
+pub mod lab;
+pub mod nginx;
+pub mod verify;
