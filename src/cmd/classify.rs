@@ -13,6 +13,9 @@ use crate::pipeline::lines;
 use crate::report::OutputFormat;
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
+    if !matches!(args.output, OutputFormat::Text | OutputFormat::Json) {
+        anyhow::bail!("classify writes text or json, not {:?}", args.output);
+    }
     let origin = if args.path.as_os_str() == "-" { Origin::Stdin } else { Origin::File(args.path.clone()) };
     let source = open(&origin).with_context(|| format!("cannot read {origin}"))?;
     let stdout = std::io::stdout();
@@ -46,7 +49,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
                     });
                     writeln!(out, "{row}")?;
                 }
-                OutputFormat::Text => writeln!(
+                _ => writeln!(
                     out,
                     "{line_no}\t{slug}\t{}\t{}",
                     upstream.map_or("-".into(), for_terminal),

@@ -1,8 +1,11 @@
 //! Output formats. The report is built once as data ([`model::Report`]) and each format renders
 //! it; adding a format is adding a file.
 
+pub mod html;
 pub mod json;
+pub mod markdown;
 pub mod model;
+pub mod prometheus;
 pub mod table;
 pub mod text;
 
@@ -15,6 +18,12 @@ pub enum OutputFormat {
     Text,
     /// One JSON object (the stable contract, `schema` = `ngx502/1`).
     Json,
+    /// One self-contained HTML page (inline CSS and SVG) for a browser or a mail.
+    Html,
+    /// Markdown tables for chat and tickets.
+    Markdown,
+    /// Prometheus text exposition, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 /// Renders `report` in `format`.
@@ -22,5 +31,19 @@ pub fn render(report: &Report, format: OutputFormat) -> anyhow::Result<String> {
     match format {
         OutputFormat::Text => Ok(text::render(report)),
         OutputFormat::Json => json::render(report),
+        OutputFormat::Html => Ok(html::render(report)),
+        OutputFormat::Markdown => Ok(markdown::render(report)),
+        OutputFormat::Prometheus => Ok(prometheus::render(report)),
     }
+}
+
+/// The client-facing failure statuses (5xx, and nginx's `009` for HTTP/0.9) with their counts,
+/// for the headline of every format that has one.
+pub fn failure_statuses(totals: &model::Totals) -> Vec<(&str, u64)> {
+    totals
+        .by_status
+        .iter()
+        .filter(|(s, _)| s.starts_with('5') || s.as_str() == "009")
+        .map(|(s, &n)| (s.as_str(), n))
+        .collect()
 }

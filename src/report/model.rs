@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::correlate::{Event, JoinMethod};
 use crate::errorlog::{Cause, Role};
@@ -12,6 +12,10 @@ use crate::pipeline::Analysis;
 
 /// Version of the JSON contract; bumped on any incompatible change.
 pub const SCHEMA: &str = "ngx502/1";
+
+/// The upstream row for failures whose upstream no log names (a backend-sent 5xx in a format
+/// without `$upstream_addr`).
+pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
 
 /// How many paths, examples and evidence lines lists keep.
 #[derive(Clone, Copy, Debug)]
@@ -37,7 +41,7 @@ pub struct Report {
     pub period: Period,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Totals {
     pub requests: u64,
     pub by_status: BTreeMap<String, u64>,
@@ -75,13 +79,20 @@ pub struct UpstreamRow {
     pub client_504: u64,
     /// Attempts on it that failed, client-facing or not.
     pub failed_attempts: u64,
-    /// Failed attempts the client never saw as an error (a retry recovered).
+    /// Failed attempts in requests the client never saw fail (a retry recovered).
     pub hidden_failures: u64,
     pub rate_502: Option<f64>,
     pub rate_5xx: Option<f64>,
     pub first_failure: Option<String>,
     pub last_failure: Option<String>,
     pub latency: Option<Latency>,
+    /// The sketch behind `latency`, so `ngx502 merge` can give exact fleet quantiles (quantiles
+    /// themselves cannot be merged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_sketch: Option<crate::sketch::Sketch>,
+    /// Client-facing failures whose last attempt was this upstream, per `timeline` bucket (same
+    /// length and order), so a report can draw each upstream's failures over time.
+    pub failures_over_time: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +103,19 @@ pub struct Latency {
     pub p99: f64,
     /// Relative error bound of the quantiles.
     pub error_bound: f64,
+}
+
+impl Latency {
+    /// The quantiles of `sketch`, or `None` when it holds no sample.
+    pub fn from_sketch(sketch: &crate::sketch::Sketch) -> Option<Latency> {
+        Some(Latency {
+            samples: sketch.count(),
+            p50: sketch.quantile(0.5)?,
+            p90: sketch.quantile(0.9)?,
+            p99: sketch.quantile(0.99)?,
+            error_bound: 0.01,
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -144,7 +168,7 @@ pub struct MalformedRow {
     pub text: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Period {
     pub first: Option<String>,
     pub last: Option<String>,
@@ -159,7 +183,8 @@ pub fn rfc3339(utc: i64, offset: i32) -> String {
     zone.timestamp_opt(utc, 0).single().map_or_else(|| utc.to_string(), |t| t.to_rfc3339())
 }
 
-fn ratio(n: u64, d: u64) -> f64 {
+/// `n / d`, or 0 when there is nothing to divide by.
+pub fn ratio(n: u64, d: u64) -> f64 {
     if d == 0 {
         0.0
     } else {
@@ -197,10 +222,11 @@ impl Report {
         } else {
             error_only_cause_rows(analysis, limits)
         };
-        let upstreams = upstream_rows(analysis, &events, offset);
+        let mut upstreams = upstream_rows(analysis, &events, offset);
         let bucket_seconds =
             bucket.unwrap_or_else(|| bucket_for_span(access.last.unwrap_or(0) - access.first.unwrap_or(0)));
         let timeline = timeline(analysis, &client, bucket_seconds, offset);
+        fill_failures_over_time(&mut upstreams, &client, &timeline);
         let incidents = crate::incidents::detect(&timeline, &client, bucket_seconds, offset);
 
         let mut advice = Vec::new();
@@ -370,19 +396,19 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
     let mut tallies: FxHashMap<Vec<u8>, UpstreamTally> = FxHashMap::default();
     for e in events {
         let client_facing = e.client_facing();
-        let last_index = e.attempts.len().saturating_sub(1);
-        for (i, attempt) in e.attempts.iter().enumerate() {
+        for attempt in &e.attempts {
             let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
             let Some(upstream) = attempt.upstream.as_deref().filter(|_| failed) else { continue };
             let tally = tallies.entry(upstream.to_vec()).or_default();
             tally.failed += 1;
             tally.saw_failure(e.request.time);
-            if !(client_facing && i == last_index) {
+            if !client_facing {
                 tally.hidden += 1;
             }
         }
         if client_facing {
-            let key = e.upstream.as_deref().map_or_else(|| b"(none)".to_vec(), <[u8]>::to_vec);
+            let key =
+                e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.as_bytes().to_vec(), <[u8]>::to_vec);
             let tally = tallies.entry(key).or_default();
             tally.saw_failure(e.request.time);
             *tally.errors_by_cause.entry(e.cause.slug()).or_insert(0) += 1;
@@ -396,7 +422,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
     }
     for &i in &analysis.correlation.unmatched {
         let r = &analysis.errors[i];
-        let key = r.peer.as_deref().map_or_else(|| b"(none)".to_vec(), <[u8]>::to_vec);
+        let key = r.peer.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.as_bytes().to_vec(), <[u8]>::to_vec);
         let tally = tallies.entry(key).or_default();
         tally.failed += 1;
         tally.hidden += 1;
@@ -414,16 +440,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
             let tally = tallies.remove(&name).unwrap_or_default();
             let counts = analysis.access.upstreams.get(&name[..]);
             let requests = counts.map(|c| c.attempts);
-            let latency = counts.and_then(|c| {
-                let s = &c.latency;
-                Some(Latency {
-                    samples: s.count(),
-                    p50: s.quantile(0.5)?,
-                    p90: s.quantile(0.9)?,
-                    p99: s.quantile(0.99)?,
-                    error_bound: 0.01,
-                })
-            });
+            let latency = counts.and_then(|c| Latency::from_sketch(&c.latency));
             UpstreamRow {
                 upstream: lossless(&name),
                 requests,
@@ -437,6 +454,8 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
                 first_failure: tally.first.map(|t| rfc3339(t, offset)),
                 last_failure: tally.last.map(|t| rfc3339(t, offset)),
                 latency,
+                latency_sketch: counts.map(|c| c.latency.clone()).filter(|s| s.count() > 0),
+                failures_over_time: Vec::new(),
             }
         })
         .collect();
@@ -446,6 +465,24 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
         fb.cmp(&fa).then(b.failed_attempts.cmp(&a.failed_attempts)).then(a.upstream.cmp(&b.upstream))
     });
     rows
+}
+
+/// Buckets each upstream's client-facing failures like the timeline; every timed event has a
+/// bucket there, so the last bucket starting at or before it is its own.
+fn fill_failures_over_time(rows: &mut [UpstreamRow], client: &[&Event], timeline: &[Bucket]) {
+    let index: FxHashMap<String, usize> =
+        rows.iter().enumerate().map(|(i, r)| (r.upstream.clone(), i)).collect();
+    for row in rows.iter_mut() {
+        row.failures_over_time = vec![0; timeline.len()];
+    }
+    for e in client {
+        let Some(t) = e.request.time else { continue };
+        let Some(bucket) = timeline.partition_point(|b| b.start_utc <= t).checked_sub(1) else { continue };
+        let name = e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
+        if let Some(&row) = index.get(&name) {
+            rows[row].failures_over_time[bucket] += 1;
+        }
+    }
 }
 
 fn path_rows(events: &[&Event], top: usize) -> Vec<PathRow> {

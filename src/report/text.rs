@@ -8,11 +8,11 @@ use crate::escape::sanitize_str;
 
 const WIDE: usize = 70;
 
-fn pct(x: f64) -> String {
+pub(super) fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-fn ms(seconds: f64) -> String {
+pub(super) fn ms(seconds: f64) -> String {
     if seconds < 1.0 {
         format!("{:.0}ms", seconds * 1000.0)
     } else {
@@ -159,7 +159,7 @@ fn causes(out: &mut String, r: &Report) {
     }
 }
 
-fn cut(text: &str, max: usize) -> String {
+pub(super) fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
     } else {
