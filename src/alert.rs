@@ -1,0 +1,671 @@
+//! `--fail-on` rules: thresholds checked against a finished report, so a cron job can page
+//! someone (exit code 3) while the report itself is still written.
+//!
+//! # Grammar
+//!
+//! ```text
+//! rule       = metric [scope] comparator value
+//! metric     = "rate_502" | "rate_504" | "rate_5xx"        shares of requests: value is a percentage
+//!            | "requests" | "failures" | "hidden_failures" | "malformed_lines"
+//!            | "count(" cause-slug ")" | "count(" status ")"   counts: value is a plain number
+//! scope      = "{" "upstream" "=" '"' address '"' "}"
+//! comparator = ">" | ">=" | "<" | "<=" | "=="
+//! value      = digits ["." digits] ["%"]
+//! ```
+//!
+//! Spaces may separate tokens. Examples: `rate_502>1%`, `count(read_timeout) >= 10`,
+//! `rate_5xx{upstream="10.0.1.11:8080"}>5%`, `requests<1000`. A rule is checked when it is parsed,
+//! before any log is read, so a typo fails fast instead of after an hour of reading.
+//!
+//! Comparisons are exact: a measured share is the fraction of two counts and a threshold is a
+//! decimal, so both are compared as integers (`rate_502>1%` does not fire at exactly 1 in 100).
+//!
+//! A rule whose value the report cannot know (a rate when no access log was read, an upstream
+//! the report does not name) counts as breached: a broken log pipeline must not look healthy.
+//! docs/alerts.md gives what each metric measures.
+
+use std::fmt;
+
+use crate::errorlog::Cause;
+use crate::escape::sanitize_str;
+use crate::report::model::{Report, UpstreamRow};
+
+/// Digits a threshold may have: keeps every comparison inside `u128`.
+const MAX_DIGITS: usize = 18;
+const MAX_DECIMALS: usize = 9;
+
+const USAGE: &str = "a rule is METRIC[{upstream=\"ADDR\"}] OP VALUE with OP one of > >= < <= ==, e.g. \
+'rate_502>1%' or 'count(read_timeout)>10'; metrics: rate_502 rate_504 rate_5xx requests failures \
+hidden_failures malformed_lines count(CAUSE) count(STATUS)";
+
+/// What a rule measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Rate502,
+    Rate504,
+    Rate5xx,
+    Requests,
+    Failures,
+    HiddenFailures,
+    MalformedLines,
+    /// Client-facing failures with this cause (failed attempts when no access log was read).
+    Cause(Cause),
+    /// Responses with this status.
+    Status(u16),
+}
+
+impl Metric {
+    fn named(name: &str) -> Option<Metric> {
+        Some(match name {
+            "rate_502" => Metric::Rate502,
+            "rate_504" => Metric::Rate504,
+            "rate_5xx" => Metric::Rate5xx,
+            "requests" => Metric::Requests,
+            "failures" => Metric::Failures,
+            "hidden_failures" => Metric::HiddenFailures,
+            "malformed_lines" => Metric::MalformedLines,
+            _ => return None,
+        })
+    }
+
+    fn is_rate(self) -> bool {
+        matches!(self, Metric::Rate502 | Metric::Rate504 | Metric::Rate5xx)
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Metric::Rate502 => f.write_str("rate_502"),
+            Metric::Rate504 => f.write_str("rate_504"),
+            Metric::Rate5xx => f.write_str("rate_5xx"),
+            Metric::Requests => f.write_str("requests"),
+            Metric::Failures => f.write_str("failures"),
+            Metric::HiddenFailures => f.write_str("hidden_failures"),
+            Metric::MalformedLines => f.write_str("malformed_lines"),
+            Metric::Cause(c) => write!(f, "count({})", c.slug()),
+            Metric::Status(s) => write!(f, "count({s:03})"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparator {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+    Equal,
+}
+
+impl Comparator {
+    /// Longest first, so `>=` is not read as `>` followed by `=`.
+    const ALL: [(&'static str, Comparator); 5] = [
+        (">=", Comparator::GreaterOrEqual),
+        ("<=", Comparator::LessOrEqual),
+        ("==", Comparator::Equal),
+        (">", Comparator::Greater),
+        ("<", Comparator::Less),
+    ];
+
+    fn symbol(self) -> &'static str {
+        Self::ALL.iter().find(|(_, c)| *c == self).map_or("", |(s, _)| s)
+    }
+
+    fn holds(self, order: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            Comparator::Greater => order == Greater,
+            Comparator::GreaterOrEqual => order != Less,
+            Comparator::Less => order == Less,
+            Comparator::LessOrEqual => order != Greater,
+            Comparator::Equal => order == Equal,
+        }
+    }
+}
+
+/// A decimal threshold as `mantissa / 10^decimals`, a percentage when `percent`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Threshold {
+    text: String,
+    mantissa: u128,
+    decimals: u32,
+    percent: bool,
+}
+
+impl Threshold {
+    /// The threshold as a fraction `(numerator, denominator)`.
+    fn fraction(&self) -> (u128, u128) {
+        let scale = 10u128.pow(self.decimals) * if self.percent { 100 } else { 1 };
+        (self.mantissa, scale)
+    }
+}
+
+/// One parsed `--fail-on` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// As the user wrote it, to name it in the alert.
+    text: String,
+    metric: Metric,
+    upstream: Option<String>,
+    comparator: Comparator,
+    threshold: Threshold,
+}
+
+/// A rule that does not follow the grammar, with what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{problem} in '{}'; {}", sanitize_str(.rule), USAGE)]
+pub struct RuleError {
+    rule: String,
+    problem: String,
+}
+
+/// Walks a rule's characters; positions are byte offsets on char boundaries.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
+    fn skip_spaces(&mut self) {
+        self.take_while(char::is_whitespace);
+    }
+
+    fn take_while(&mut self, keep: impl Fn(char) -> bool) -> &'a str {
+        let rest = self.rest();
+        let len = rest.find(|c| !keep(c)).unwrap_or(rest.len());
+        self.pos += len;
+        &rest[..len]
+    }
+
+    /// Consumes `token` (after spaces) if it comes next.
+    fn eat(&mut self, token: &str) -> bool {
+        self.skip_spaces();
+        let found = self.rest().starts_with(token);
+        if found {
+            self.pos += token.len();
+        }
+        found
+    }
+
+    /// What comes next, for error messages.
+    fn found(&self) -> String {
+        let rest = self.rest().trim_start();
+        if rest.is_empty() {
+            "the end".into()
+        } else {
+            let shown: String = rest.chars().take(12).collect();
+            format!("'{}'", sanitize_str(&shown))
+        }
+    }
+}
+
+impl Rule {
+    /// Parses one rule; see the module documentation for the grammar.
+    pub fn parse(text: &str) -> Result<Rule, RuleError> {
+        let fail = |problem: String| RuleError { rule: text.to_string(), problem };
+        let mut c = Cursor { text, pos: 0 };
+        c.skip_spaces();
+        let name = c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        let metric = match name {
+            "" => return Err(fail(format!("expected a metric, found {}", c.found()))),
+            "count" => count_target(&mut c).map_err(fail)?,
+            _ => Metric::named(name).ok_or_else(|| fail(format!("unknown metric '{name}'")))?,
+        };
+        let upstream = if c.eat("{") { Some(scope(&mut c).map_err(fail)?) } else { None };
+        c.skip_spaces();
+        let comparator = Comparator::ALL.iter().find(|(symbol, _)| c.eat(symbol)).map(|&(_, op)| op);
+        let comparator = comparator.ok_or_else(|| {
+            fail(format!("expected a comparator (> >= < <= ==) after {metric}, found {}", c.found()))
+        })?;
+        let threshold = number(&mut c).map_err(fail)?;
+        if !c.rest().trim().is_empty() {
+            return Err(fail(format!("unexpected {} after the value", c.found())));
+        }
+        check_units(metric, upstream.is_some(), &threshold).map_err(fail)?;
+        Ok(Rule { text: text.to_string(), metric, upstream, comparator, threshold })
+    }
+
+    /// The rule's value in `report`: `(numerator, denominator)`, or why it is unknown.
+    fn measure(&self, report: &Report) -> Result<(u128, u128), &'static str> {
+        let (n, d) = match &self.upstream {
+            None => measure_total(self.metric, report)?,
+            Some(name) => {
+                let row = report.upstreams.iter().find(|u| &u.upstream == name);
+                measure_upstream(self.metric, row.ok_or("the report names no such upstream")?)?
+            }
+        };
+        Ok(if d == 0 { (0, 1) } else { (u128::from(n), u128::from(d)) })
+    }
+
+    /// The breach this rule finds in `report`, if any.
+    pub fn check(&self, report: &Report) -> Option<Breach<'_>> {
+        let reading = match self.measure(report) {
+            Err(why) => return Some(Breach { rule: self, reading: Err(why) }),
+            Ok(value) => value,
+        };
+        let (tn, td) = self.threshold.fraction();
+        // n/d against tn/td, cross-multiplied: n·td ≤ 1.8e19·1e11 and tn·d ≤ 1e18·1.8e19 fit u128.
+        let order = (reading.0 * td).cmp(&(tn * reading.1));
+        self.comparator.holds(order).then_some(Breach { rule: self, reading: Ok(reading) })
+    }
+}
+
+/// The canonical spelling, which parses back to the same rule (unescaped: printers escape).
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.metric)?;
+        if let Some(u) = &self.upstream {
+            write!(f, "{{upstream=\"{u}\"}}")?;
+        }
+        let percent = if self.threshold.percent { "%" } else { "" };
+        write!(f, "{}{}{}", self.comparator.symbol(), self.threshold.text, percent)
+    }
+}
+
+/// `read_timeout)` or `502)` after `count(`.
+fn count_target(c: &mut Cursor<'_>) -> Result<Metric, String> {
+    if !c.eat("(") {
+        return Err(format!("expected '(' after count, found {}", c.found()));
+    }
+    let arg = c.take_while(|ch| ch != ')').trim();
+    if !c.eat(")") {
+        return Err(format!("expected ')' to close count({arg}"));
+    }
+    if arg.len() == 3 && arg.bytes().all(|b| b.is_ascii_digit()) {
+        return arg.parse().map(Metric::Status).map_err(|_| format!("'{arg}' is not a status"));
+    }
+    Cause::from_slug(arg).map(Metric::Cause).ok_or_else(|| {
+        format!(
+            "count({}) names neither a cause slug (`ngx502 explain` lists them) nor a status like 502",
+            sanitize_str(arg)
+        )
+    })
+}
+
+/// `upstream="ADDR"}` after `{`.
+fn scope(c: &mut Cursor<'_>) -> Result<String, String> {
+    if !(c.eat("upstream") && c.eat("=") && c.eat("\"")) {
+        return Err(format!("expected upstream=\"ADDR\" after '{{', found {}", c.found()));
+    }
+    let name = c.take_while(|ch| ch != '"');
+    if !c.eat("\"") || name.is_empty() {
+        return Err("expected a non-empty upstream address in double quotes".into());
+    }
+    if !c.eat("}") {
+        return Err(format!("expected '}}' after the upstream, found {}", c.found()));
+    }
+    Ok(name.to_string())
+}
+
+/// `12`, `0.5`, `1%`.
+fn number(c: &mut Cursor<'_>) -> Result<Threshold, String> {
+    c.skip_spaces();
+    let start = c.pos;
+    let whole = c.take_while(|ch| ch.is_ascii_digit());
+    let decimals = if c.rest().starts_with('.') {
+        c.pos += 1;
+        c.take_while(|ch| ch.is_ascii_digit())
+    } else {
+        ""
+    };
+    let text = &c.text[start..c.pos];
+    if whole.is_empty() || (text.ends_with('.')) {
+        c.pos = start;
+        return Err(format!("expected a number like 10 or 1.5%, found {}", c.found()));
+    }
+    if whole.len() + decimals.len() > MAX_DIGITS || decimals.len() > MAX_DECIMALS {
+        return Err(format!(
+            "'{text}' has too many digits (at most {MAX_DIGITS}, {MAX_DECIMALS} after the point)"
+        ));
+    }
+    let digits = format!("{whole}{decimals}");
+    let mantissa = digits.parse().map_err(|_| format!("'{text}' is not a number"))?;
+    let percent = c.eat("%");
+    Ok(Threshold { text: text.to_string(), mantissa, decimals: decimals.len() as u32, percent })
+}
+
+/// Shares take percentages, counts plain numbers; some metrics have no per-upstream value.
+fn check_units(metric: Metric, scoped: bool, threshold: &Threshold) -> Result<(), String> {
+    if metric.is_rate() && !threshold.percent {
+        return Err(format!("{metric} is a share: write the threshold as a percentage, e.g. {metric}>1%"));
+    }
+    if metric.is_rate() && threshold.fraction().0 > threshold.fraction().1 {
+        return Err(format!("{metric} is a share and cannot exceed 100%"));
+    }
+    if !metric.is_rate() && threshold.percent {
+        return Err(format!("{metric} is a count: write the threshold without '%', e.g. {metric}>10"));
+    }
+    let per_upstream = !matches!(metric, Metric::MalformedLines | Metric::Status(_))
+        || matches!(metric, Metric::Status(502 | 504));
+    if scoped && !per_upstream {
+        return Err(format!("{metric} has no per-upstream value (only count(502) and count(504) do)"));
+    }
+    Ok(())
+}
+
+fn by_status(report: &Report, keep: impl Fn(&str) -> bool) -> u64 {
+    report.totals.by_status.iter().filter(|(s, _)| keep(s)).map(|(_, n)| n).sum()
+}
+
+/// `(numerator, denominator)` of a fleet-wide metric; counts have denominator 1.
+fn measure_total(metric: Metric, report: &Report) -> Result<(u64, u64), &'static str> {
+    let totals = &report.totals;
+    let needs_access = !matches!(metric, Metric::Cause(_) | Metric::HiddenFailures | Metric::MalformedLines);
+    if needs_access && !totals.access_logs {
+        return Err("no access log was read");
+    }
+    Ok(match metric {
+        Metric::Rate502 => (by_status(report, |s| s == "502"), totals.requests),
+        Metric::Rate504 => (by_status(report, |s| s == "504"), totals.requests),
+        Metric::Rate5xx => (by_status(report, |s| s.starts_with('5')), totals.requests),
+        Metric::Requests => (totals.requests, 1),
+        Metric::Failures => (totals.failures, 1),
+        Metric::HiddenFailures => (report.upstreams.iter().map(|u| u.hidden_failures).sum(), 1),
+        Metric::MalformedLines => (totals.malformed_lines, 1),
+        Metric::Cause(cause) => {
+            (report.causes.iter().filter(|r| r.cause == cause.slug()).map(|r| r.count).sum(), 1)
+        }
+        Metric::Status(status) => (by_status(report, |s| s == format!("{status:03}")), 1),
+    })
+}
+
+/// `(numerator, denominator)` of a metric of one upstream.
+fn measure_upstream(metric: Metric, row: &UpstreamRow) -> Result<(u64, u64), &'static str> {
+    let requests = row.requests.ok_or("the access log has no $upstream_addr");
+    let failures = row.errors_by_cause.values().sum();
+    Ok(match metric {
+        Metric::Rate502 => (row.client_502, requests?),
+        Metric::Rate504 => (row.client_504, requests?),
+        Metric::Rate5xx => (failures, requests?),
+        Metric::Requests => (requests?, 1),
+        Metric::Failures => (failures, 1),
+        Metric::HiddenFailures => (row.hidden_failures, 1),
+        Metric::Cause(cause) => (row.errors_by_cause.get(cause.slug()).copied().unwrap_or(0), 1),
+        Metric::Status(502) => (row.client_502, 1),
+        Metric::Status(504) => (row.client_504, 1),
+        Metric::MalformedLines | Metric::Status(_) => return Err("it has no per-upstream value"),
+    })
+}
+
+/// A rule that fired, with the value that made it fire (or why the value is unknown).
+#[derive(Debug)]
+pub struct Breach<'r> {
+    rule: &'r Rule,
+    reading: Result<(u128, u128), &'static str>,
+}
+
+/// `rate_502 = 2.3% > 1% (--fail-on 'rate_502>1%')`, the line printed after `ngx502: alert: `.
+impl fmt::Display for Breach<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rule = self.rule;
+        let mut subject = rule.metric.to_string();
+        if let Some(u) = &rule.upstream {
+            subject = format!("{subject}{{upstream=\"{}\"}}", sanitize_str(u));
+        }
+        let named = sanitize_str(&rule.text);
+        match self.reading {
+            Err(why) => write!(f, "{subject} cannot be evaluated: {why} (--fail-on '{named}')"),
+            Ok((n, d)) => {
+                let value = n as f64 / d as f64;
+                let shown = if rule.threshold.percent { percent(value) } else { trim(value) };
+                let unit = if rule.threshold.percent { "%" } else { "" };
+                let (op, limit) = (rule.comparator.symbol(), &rule.threshold.text);
+                write!(f, "{subject} = {shown} {op} {limit}{unit} (--fail-on '{named}')")
+            }
+        }
+    }
+}
+
+fn percent(fraction: f64) -> String {
+    format!("{}%", trim(fraction * 100.0))
+}
+
+/// At most three decimals, without trailing zeros: `2.3`, `10`, `0.125`.
+fn trim(x: f64) -> String {
+    let text = format!("{x:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Every breach of `rules` in `report`, in the order the rules were given.
+pub fn breaches<'r>(rules: &'r [Rule], report: &Report) -> Vec<Breach<'r>> {
+    rules.iter().filter_map(|r| r.check(report)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::report::model::{CauseRow, Period, Totals};
+
+    fn upstream(name: &str, requests: Option<u64>, c502: u64, refused: u64) -> UpstreamRow {
+        UpstreamRow {
+            upstream: name.into(),
+            requests,
+            errors_by_cause: BTreeMap::from([("connect_refused", refused)]),
+            client_502: c502,
+            client_504: 0,
+            failed_attempts: refused + 2,
+            hidden_failures: 2,
+            rate_502: None,
+            rate_5xx: None,
+            first_failure: None,
+            last_failure: None,
+            latency: None,
+            latency_sketch: None,
+            failures_over_time: Vec::new(),
+        }
+    }
+
+    /// 1000 requests, 23 × 502 (all connect_refused), 10 × 504; two upstreams.
+    fn report() -> Report {
+        let info = Cause::ConnectRefused.info();
+        Report {
+            schema: crate::report::model::SCHEMA,
+            totals: Totals {
+                requests: 1000,
+                by_status: BTreeMap::from([("200".into(), 967), ("502".into(), 23), ("504".into(), 10)]),
+                failures: 33,
+                lines_read: 1005,
+                parsed: 1000,
+                malformed_lines: 5,
+                filtered: 0,
+                access_logs: true,
+            },
+            causes: vec![CauseRow {
+                cause: info.slug,
+                count: 23,
+                share: 0.7,
+                statuses: BTreeMap::new(),
+                summary: info.summary,
+                fix: info.fix,
+                evidence: Vec::new(),
+                top_paths: Vec::new(),
+            }],
+            upstreams: vec![
+                upstream("10.0.1.11:8080", Some(400), 20, 20),
+                upstream("10.0.1.12:8080", Some(600), 3, 3),
+            ],
+            top_paths: Vec::new(),
+            timeline: Vec::new(),
+            incidents: Vec::new(),
+            inputs: Vec::new(),
+            unmatched_error_lines: 0,
+            advice: Vec::new(),
+            period: Period { first: None, last: None, bucket_seconds: 60 },
+        }
+    }
+
+    fn fired(rule: &str, report: &Report) -> Option<String> {
+        Rule::parse(rule).unwrap().check(report).map(|b| b.to_string())
+    }
+
+    #[test]
+    fn rates_compare_exactly_against_percentages() {
+        let r = report();
+        assert_eq!(
+            fired("rate_502>1%", &r).as_deref(),
+            Some("rate_502 = 2.3% > 1% (--fail-on 'rate_502>1%')")
+        );
+        assert_eq!(fired("rate_502>2.3%", &r), None);
+        assert_eq!(
+            fired("rate_502>=2.3%", &r).as_deref(),
+            Some("rate_502 = 2.3% >= 2.3% (--fail-on 'rate_502>=2.3%')")
+        );
+        assert_eq!(
+            fired("rate_504 == 1%", &r).as_deref(),
+            Some("rate_504 = 1% == 1% (--fail-on 'rate_504 == 1%')")
+        );
+        assert_eq!(fired("rate_5xx>3.3%", &r), None);
+        assert_eq!(
+            fired("rate_5xx>3.29%", &r).as_deref(),
+            Some("rate_5xx = 3.3% > 3.29% (--fail-on 'rate_5xx>3.29%')")
+        );
+    }
+
+    #[test]
+    fn counts_read_the_right_fields() {
+        let r = report();
+        assert_eq!(
+            fired("count(connect_refused)>22", &r).as_deref(),
+            Some("count(connect_refused) = 23 > 22 (--fail-on 'count(connect_refused)>22')")
+        );
+        assert_eq!(fired("count(connect_refused)>23", &r), None);
+        assert_eq!(
+            fired("count(read_timeout)<1", &r).as_deref(),
+            Some("count(read_timeout) = 0 < 1 (--fail-on 'count(read_timeout)<1')")
+        );
+        assert_eq!(
+            fired("count(504)>=10", &r).as_deref(),
+            Some("count(504) = 10 >= 10 (--fail-on 'count(504)>=10')")
+        );
+        assert_eq!(fired("failures>32", &r).as_deref(), Some("failures = 33 > 32 (--fail-on 'failures>32')"));
+        assert_eq!(
+            fired("hidden_failures>=4", &r).as_deref(),
+            Some("hidden_failures = 4 >= 4 (--fail-on 'hidden_failures>=4')")
+        );
+        assert_eq!(fired("malformed_lines>5", &r), None);
+        assert_eq!(
+            fired("requests<1001", &r).as_deref(),
+            Some("requests = 1000 < 1001 (--fail-on 'requests<1001')")
+        );
+    }
+
+    #[test]
+    fn upstream_scope_reads_its_row() {
+        let r = report();
+        let rule = r#"rate_5xx{upstream="10.0.1.11:8080"}>4.9%"#;
+        assert_eq!(
+            fired(rule, &r).as_deref(),
+            Some(
+                r#"rate_5xx{upstream="10.0.1.11:8080"} = 5% > 4.9% (--fail-on 'rate_5xx{upstream="10.0.1.11:8080"}>4.9%')"#
+            )
+        );
+        assert_eq!(fired(r#"rate_5xx{ upstream = "10.0.1.12:8080" }>4.9%"#, &r), None);
+        assert_eq!(fired(r#"count(502){upstream="10.0.1.12:8080"}==3"#, &r).map(|_| ()), Some(()));
+    }
+
+    #[test]
+    fn unknown_values_count_as_breached() {
+        let mut r = report();
+        assert_eq!(
+            fired(r#"rate_502{upstream="10.9.9.9:80"}>1%"#, &r).as_deref(),
+            Some(
+                r#"rate_502{upstream="10.9.9.9:80"} cannot be evaluated: the report names no such upstream (--fail-on 'rate_502{upstream="10.9.9.9:80"}>1%')"#
+            )
+        );
+        r.upstreams[0].requests = None;
+        assert!(fired(r#"rate_502{upstream="10.0.1.11:8080"}>50%"#, &r)
+            .unwrap()
+            .contains("no $upstream_addr"));
+        r.totals.access_logs = false;
+        assert!(fired("rate_502>50%", &r).unwrap().contains("no access log was read"));
+        assert_eq!(fired("count(connect_refused)>100", &r), None);
+    }
+
+    fn problem(rule: &str) -> String {
+        Rule::parse(rule).unwrap_err().problem
+    }
+
+    #[test]
+    fn bad_rules_say_what_was_expected() {
+        assert_eq!(
+            problem("rate_502>1"),
+            "rate_502 is a share: write the threshold as a percentage, e.g. rate_502>1%"
+        );
+        assert_eq!(
+            problem("count(read_timeout)>10%"),
+            "count(read_timeout) is a count: write the threshold without '%', e.g. count(read_timeout)>10"
+        );
+        assert_eq!(problem("rate_503>1%"), "unknown metric 'rate_503'");
+        assert_eq!(problem("count(read_timeot)>1"), "count(read_timeot) names neither a cause slug (`ngx502 explain` lists them) nor a status like 502");
+        assert_eq!(
+            problem("rate_502 => 1%"),
+            "expected a comparator (> >= < <= ==) after rate_502, found '=> 1%'"
+        );
+        assert_eq!(problem("rate_502>>1%"), "expected a number like 10 or 1.5%, found '>1%'");
+        assert_eq!(problem("failures>10 or so"), "unexpected 'or so' after the value");
+        assert_eq!(problem("rate_502>120%"), "rate_502 is a share and cannot exceed 100%");
+        assert_eq!(problem("count(read_timeout"), "expected ')' to close count(read_timeout");
+        assert_eq!(
+            problem("malformed_lines{upstream=\"a\"}>1"),
+            "malformed_lines has no per-upstream value (only count(502) and count(504) do)"
+        );
+        assert_eq!(
+            problem("failures{host=\"a\"}>1"),
+            "expected upstream=\"ADDR\" after '{', found 'host=\"a\"}>1'"
+        );
+        assert_eq!(problem(""), "expected a metric, found the end");
+        assert_eq!(problem("failures>1.5.2"), "unexpected '.2' after the value");
+        let message = Rule::parse("rate_502>1").unwrap_err().to_string();
+        assert!(message.starts_with("rate_502 is a share: write the threshold as a percentage, e.g. rate_502>1% in 'rate_502>1'; a rule is METRIC"), "{message}");
+    }
+
+    #[test]
+    fn terminal_escapes_in_rules_are_neutralised() {
+        let message = Rule::parse("fail\u{1b}[2J>1").unwrap_err().to_string();
+        assert!(message.contains("in 'fail\\x1B[2J>1'"), "{message}");
+    }
+
+    fn metric_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("rate_502".to_string()),
+            Just("rate_5xx".to_string()),
+            Just("failures".to_string()),
+            Just("count(read_timeout)".to_string()),
+            Just("count(502)".to_string()),
+            "[a-z_()0-9]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,40}") {
+            let _ = Rule::parse(&text);
+        }
+
+        #[test]
+        fn near_rules_never_panic_and_canonical_form_round_trips(
+            metric in metric_name(),
+            scope in prop_oneof![Just(String::new()), "\\{upstream=\"[^\"]{0,6}\"\\}", "\\{[a-z= \"]{0,8}\\}?"],
+            op in prop_oneof![Just(">"), Just(">="), Just("<"), Just("<="), Just("=="), Just("=>"), Just("")],
+            value in "[0-9]{0,22}(\\.[0-9]{0,11})?%?",
+            spaces in "[ ]{0,2}",
+        ) {
+            let text = format!("{metric}{spaces}{scope}{op}{spaces}{value}");
+            if let Ok(rule) = Rule::parse(&text) {
+                let again = Rule::parse(&rule.to_string()).expect("canonical form parses");
+                prop_assert_eq!((again.metric, again.upstream, again.comparator, again.threshold),
+                    (rule.metric, rule.upstream.clone(), rule.comparator, rule.threshold.clone()));
+                let _ = rule.check(&report());
+            }
+        }
+    }
+}
