@@ -89,7 +89,7 @@ pub struct MalformedLine {
 }
 
 /// A 5xx (or a request with a failed upstream attempt), copied out of the buffer for the join.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub input: usize,
     pub line: u64,

@@ -7,4 +7,4 @@ pub mod walk;
 
 pub use open::{open, Blocks, Source};
 pub use sniff::{sniff, Kind, Sniffed};
-pub use walk::{expand, InputSpec, Origin};
+pub use walk::{expand, InputSpec, Origin, Resume};

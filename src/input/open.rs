@@ -14,6 +14,10 @@ use super::walk::Origin;
 pub const BLOCK_SIZE: usize = 8 << 20;
 /// Blocks read ahead of the parser: bounds memory for streams.
 const BLOCKS_IN_FLIGHT: usize = 2;
+/// A partial line is carried into the next block until its newline comes, but no longer than
+/// this: a stream without newlines (a gzip bomb of NULs) must not fill memory. A longer line is
+/// cut here and its pieces are read (and counted, as malformed) as separate lines.
+pub const MAX_LINE: usize = 8 * BLOCK_SIZE;
 
 /// An opened input.
 pub enum Source {
@@ -64,19 +68,27 @@ pub fn open(origin: &Origin) -> io::Result<Source> {
 }
 
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let (filled, end) = fill(reader, buf);
+    end.map(|()| filled)
+}
+
+/// Reads into `buf` until it is full or the input ends; the count of bytes read is returned
+/// even when an error stops the read, so the lines before a truncated gzip's cut are kept.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, io::Result<()>) {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (filled, Err(e)),
         }
     }
-    Ok(filled)
+    (filled, Ok(()))
 }
 
-/// Blocks of a stream, each ending at a newline (except the last), read by a background thread.
+/// Blocks of a stream, each ending at a newline (except the last, and a line cut at
+/// [`MAX_LINE`]), read by a background thread.
 /// A read error (a truncated gzip) arrives as the last item, after every complete line before it.
 pub struct Blocks {
     receiver: mpsc::Receiver<io::Result<Vec<u8>>>,
@@ -91,28 +103,27 @@ impl Blocks {
                 let mut block = std::mem::take(&mut carry);
                 let start = block.len();
                 block.resize(start + BLOCK_SIZE, 0);
-                let got = match read_up_to(&mut reader, &mut block[start..]) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        block.truncate(start);
-                        if !block.is_empty() {
-                            let _ = sender.send(Ok(block));
-                        }
-                        let _ = sender.send(Err(e));
-                        return;
-                    }
-                };
+                let (got, end) = fill(&mut reader, &mut block[start..]);
                 block.truncate(start + got);
+                if let Err(e) = end {
+                    if !block.is_empty() {
+                        let _ = sender.send(Ok(block));
+                    }
+                    let _ = sender.send(Err(e));
+                    return;
+                }
                 if got == 0 {
                     if !block.is_empty() {
                         let _ = sender.send(Ok(block));
                     }
                     return;
                 }
-                if let Some(last_newline) = memchr::memrchr(b'\n', &block) {
+                // Only the bytes just read can hold a newline: the carried part has none, and
+                // searching it again would make a long line quadratic.
+                if let Some(last_newline) = memchr::memrchr(b'\n', &block[start..]).map(|i| start + i) {
                     carry = block[last_newline + 1..].to_vec();
                     block.truncate(last_newline + 1);
-                } else {
+                } else if block.len() < MAX_LINE {
                     carry = block;
                     continue;
                 }

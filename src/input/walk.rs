@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::sniff::Kind;
+use crate::access::AccessFormat;
 
 /// Where an input's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,8 +27,22 @@ impl fmt::Display for Origin {
 pub struct InputSpec {
     pub origin: Origin,
     pub forced: Option<Kind>,
+    /// The access format this input is written in, when known (from nginx.conf's `access_log`);
+    /// `None` detects it among the candidates.
+    pub format: Option<AccessFormat>,
     /// Found by walking a directory (rather than named): not-a-log files are skipped quietly.
     pub from_walk: bool,
+    /// Where reading starts: what an earlier run already read (`--state`).
+    pub resume: Resume,
+}
+
+/// The start of an input that an earlier run already read: reading resumes after `bytes`
+/// (decompressed, for gzip), and line numbers continue after `lines`, so they stay those of
+/// the whole log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resume {
+    pub bytes: u64,
+    pub lines: u64,
 }
 
 /// A path that could not be expanded, with the reason.
@@ -46,12 +61,24 @@ pub fn expand(paths: &[PathBuf], forced: Option<Kind>) -> (Vec<InputSpec>, Vec<W
     let mut errors = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
-            inputs.push(InputSpec { origin: Origin::Stdin, forced, from_walk: false });
+            inputs.push(InputSpec {
+                origin: Origin::Stdin,
+                forced,
+                from_walk: false,
+                format: None,
+                resume: Resume::default(),
+            });
             continue;
         }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => walk_dir(path, forced, &mut inputs, &mut errors),
-            Ok(_) => inputs.push(InputSpec { origin: Origin::File(path.clone()), forced, from_walk: false }),
+            Ok(_) => inputs.push(InputSpec {
+                origin: Origin::File(path.clone()),
+                forced,
+                from_walk: false,
+                format: None,
+                resume: Resume::default(),
+            }),
             Err(e) => errors.push(WalkError { path: path.clone(), reason: describe_io(&e) }),
         }
     }
@@ -76,7 +103,13 @@ fn walk_dir(dir: &Path, forced: Option<Kind>, inputs: &mut Vec<InputSpec>, error
         if path.is_dir() {
             walk_dir(&path, forced, inputs, errors);
         } else if path.is_file() {
-            inputs.push(InputSpec { origin: Origin::File(path), forced, from_walk: true });
+            inputs.push(InputSpec {
+                origin: Origin::File(path),
+                forced,
+                from_walk: true,
+                format: None,
+                resume: Resume::default(),
+            });
         }
     }
 }

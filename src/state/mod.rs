@@ -1,0 +1,135 @@
+//! `--state FILE`: incremental runs for cron. The state records, per log, how far it was read
+//! (known by its first bytes, so rotation does not fool it) and the end of the join that waits
+//! for more lines; the next run reads only what is new and counts every line exactly once.
+//!
+//! A run: [`Incremental::begin`] locks and reads the state, [`Incremental::plan`] says where to
+//! read each input from, [`Incremental::settle`] holds back the join's unsettled end after
+//! reading, and [`Incremental::commit`] writes the state, only once the output is written, so
+//! a run that fails or is killed before that leaves the state as it was and nothing is skipped.
+
+mod file;
+mod identity;
+mod lock;
+mod logs;
+mod tail;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::errorlog::parse_line;
+use crate::input::InputSpec;
+use crate::pipeline::{Analysis, Carried};
+
+pub use file::{load, State, StateError, FORMAT, VERSION};
+pub use lock::lock_path;
+pub use tail::MAX_WAITING;
+
+/// One incremental run, holding the state file's lock until it ends.
+pub struct Incremental {
+    path: PathBuf,
+    _lock: lock::Lock,
+    /// The state as this run found it.
+    found: State,
+    tracked: Vec<logs::Tracked>,
+    /// How many inputs are read; carried lines of logs not read get indexes past them.
+    inputs: usize,
+    /// How many error records were carried in (they come last in the analysis).
+    carried_errors: usize,
+    next: Option<State>,
+}
+
+/// What `settle` held back for the next run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waiting {
+    pub requests: usize,
+    pub error_lines: usize,
+}
+
+impl Incremental {
+    /// Locks the state at `path` and reads it: a fresh one when `reset` or when there is none
+    /// yet. Fails when another run holds it (unless `wait`) or when it cannot be trusted.
+    pub fn begin(path: &Path, reset: bool, wait: bool) -> anyhow::Result<Incremental> {
+        let lock = lock::acquire(path, wait)?;
+        let found = if reset { State::default() } else { load(path)?.unwrap_or_default() };
+        Ok(Incremental {
+            path: path.to_path_buf(),
+            _lock: lock,
+            found,
+            tracked: Vec::new(),
+            inputs: 0,
+            carried_errors: 0,
+            next: None,
+        })
+    }
+
+    /// The inputs to read, each resumed where earlier runs stopped (unchanged files left out),
+    /// the lines earlier runs carried over, and notes for the user.
+    pub fn plan(&mut self, specs: Vec<InputSpec>) -> anyhow::Result<(Vec<InputSpec>, Carried, Vec<String>)> {
+        let matched = logs::match_logs(specs, &self.found.logs)?;
+        self.inputs = matched.specs.len();
+        let mut input_of = vec![None; self.found.logs.len()];
+        for t in &matched.tracked {
+            if let (Some(input), Some(k)) = (t.input, t.known) {
+                input_of[k] = Some(input);
+            }
+        }
+        let input_of = |log: usize| input_of.get(log).copied().flatten().unwrap_or(self.inputs + log);
+        let mut carried = Carried::default();
+        for c in &self.found.pending.candidates {
+            carried.candidates.push(crate::summary::Candidate { input: input_of(c.input), ..c.clone() });
+        }
+        for e in &self.found.pending.errors {
+            let record = parse_line(&e.raw)
+                .and_then(|line| Some(line.to_record(input_of(e.log), e.line, line.cause()?)))
+                .ok_or_else(|| StateError::Corrupt {
+                    path: self.path.display().to_string(),
+                    why: format!("a pending error line (line {}) is not an upstream error line", e.line),
+                })?;
+            carried.errors.push(record);
+        }
+        self.carried_errors = carried.errors.len();
+        self.tracked = matched.tracked;
+        Ok((matched.specs, carried, matched.notes))
+    }
+
+    /// After reading: takes out of `analysis` the lines whose join partner may come in the next
+    /// run, and prepares the state that [`commit`](Self::commit) writes.
+    pub fn settle(&mut self, analysis: &mut Analysis) -> Waiting {
+        let run = self.found.runs + 1;
+        let previous =
+            tail::Horizon { access_until: self.found.access_until, errors_until: self.found.errors_until };
+        let horizon = previous.advance(analysis, analysis.errors.len().saturating_sub(self.carried_errors));
+        let next = logs::next_logs(&self.tracked, &self.found.logs, analysis, run);
+        let inputs = self.inputs;
+        let log_of = |input: usize| match input.checked_sub(inputs) {
+            None => next.of_input.get(input).copied().flatten(),
+            Some(k) => next.of_known.get(k).copied().flatten(),
+        };
+        let waiting = tail::hold_back(analysis, horizon, log_of);
+        let counts = Waiting { requests: waiting.candidates.len(), error_lines: waiting.errors.len() };
+        let errors = waiting
+            .errors
+            .into_iter()
+            .map(|r| file::PendingError { log: r.input, line: r.line, raw: r.raw.into_vec() })
+            .collect();
+        self.next = Some(State {
+            runs: run,
+            logs: next.logs,
+            access_until: horizon.access_until,
+            errors_until: horizon.errors_until,
+            pending: file::Pending { candidates: waiting.candidates, errors },
+            ..State::default()
+        });
+        counts
+    }
+
+    /// Writes the state settled by [`settle`](Self::settle), atomically. Call it only once the
+    /// run's output is safely written.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let Some(next) = &self.next else { return Ok(()) };
+        file::save(&self.path, next).with_context(|| {
+            format!("cannot write the state file {} (it was left as it was)", self.path.display())
+        })
+    }
+}

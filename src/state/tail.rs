@@ -1,0 +1,116 @@
+//! The end of the join, carried from one run to the next.
+//!
+//! nginx writes an upstream's error line when the attempt fails and the access line when the
+//! request ends, so a run that stops between the two sees a 5xx without its cause, or an error
+//! line without its 5xx. Such lines near the end of what was read are not reported yet: they
+//! wait in the state and join the next run's lines, and are reported by the run that settles
+//! them. Requests are still counted (by status) by the run that read them.
+
+use crate::correlate::{JoinMethod, DEFAULT_LOOKBACK};
+use crate::pipeline::{Analysis, Carried};
+
+/// nginx stamps lines from a clock cached to the second: an error line may carry the second
+/// after its access line.
+const CLOCK_SLACK: i64 = 1;
+/// How far after an error line its access line may come: the join's look-back, plus slack.
+const ERROR_WAIT: i64 = DEFAULT_LOOKBACK + 2;
+/// Lines kept waiting at most, of each kind; the oldest beyond are settled as they are.
+pub const MAX_WAITING: usize = 10_000;
+
+/// How far the logs have been read, in UTC seconds of the lines read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Horizon {
+    pub access_until: Option<i64>,
+    pub errors_until: Option<i64>,
+}
+
+impl Horizon {
+    /// Moves the horizon to what `analysis` read (it never goes back).
+    pub fn advance(self, analysis: &Analysis, first_carried_error: usize) -> Horizon {
+        let offset = i64::from(analysis.error_utc_offset);
+        let errors = analysis.errors[..first_carried_error.min(analysis.errors.len())]
+            .iter()
+            .map(|r| r.local_time - offset)
+            .max();
+        Horizon {
+            access_until: self.access_until.max(analysis.access.last),
+            errors_until: self.errors_until.max(errors),
+        }
+    }
+
+    /// Whether a request at `time` without an error line could still get one: its error line
+    /// would be written by the time the error logs pass it, or well before the access logs
+    /// move on by the join's look-back.
+    fn request_may_wait(&self, time: i64) -> bool {
+        let errors_passed = self.errors_until.is_some_and(|e| e > time + CLOCK_SLACK);
+        let access_passed = self.access_until.is_some_and(|a| a >= time + DEFAULT_LOOKBACK);
+        !errors_passed && !access_passed
+    }
+
+    /// Whether an error line at `time` could still be claimed by an access line not read yet.
+    fn error_may_wait(&self, time: i64) -> bool {
+        self.access_until.is_some_and(|a| a <= time + ERROR_WAIT)
+    }
+}
+
+/// Takes out of `analysis` the lines that wait for the next run (see the module docs), at
+/// most [`MAX_WAITING`] of each kind, the latest; `log_of` tells which state log an input index
+/// belongs to (lines of logs the state cannot name are settled now). Returns them with their
+/// `input` set to that log.
+pub fn hold_back(
+    analysis: &mut Analysis,
+    horizon: Horizon,
+    log_of: impl Fn(usize) -> Option<usize>,
+) -> Carried {
+    // Without access logs there is no join to wait for.
+    if horizon.access_until.is_none() {
+        return Carried::default();
+    }
+    let offset = i64::from(analysis.error_utc_offset);
+    let events = &analysis.correlation.events;
+    let requests = latest(
+        (0..events.len()).filter(|&i| {
+            let e = &events[i];
+            e.join == JoinMethod::None
+                && e.request.time.is_some_and(|t| horizon.request_may_wait(t))
+                && log_of(e.request.input).is_some()
+        }),
+        |&i| events[i].request.time,
+    );
+    let errors = &analysis.errors;
+    let lines = latest(
+        analysis.correlation.unmatched.iter().copied().filter(|&i| {
+            horizon.error_may_wait(errors[i].local_time - offset) && log_of(errors[i].input).is_some()
+        }),
+        |&i| Some(errors[i].local_time),
+    );
+    let mut waiting = Carried::default();
+    for i in &lines {
+        let mut record = errors[*i].clone();
+        record.input = log_of(record.input).unwrap_or(record.input);
+        waiting.errors.push(record);
+    }
+    analysis.correlation.unmatched.retain(|i| lines.binary_search(i).is_err());
+    let mut index = 0;
+    analysis.correlation.events.retain(|event| {
+        let wait = requests.binary_search(&index).is_ok();
+        index += 1;
+        if wait {
+            let input = log_of(event.request.input).unwrap_or(event.request.input);
+            waiting.candidates.push(crate::summary::Candidate { input, ..event.request.clone() });
+        }
+        !wait
+    });
+    waiting
+}
+
+/// The latest [`MAX_WAITING`] of `items` by `time`, as a sorted set of them.
+fn latest<T: Ord + Copy>(items: impl Iterator<Item = T>, time: impl Fn(&T) -> Option<i64>) -> Vec<T> {
+    let mut items: Vec<T> = items.collect();
+    if items.len() > MAX_WAITING {
+        items.sort_by_key(|i| std::cmp::Reverse(time(i)));
+        items.truncate(MAX_WAITING);
+    }
+    items.sort_unstable();
+    items
+}
