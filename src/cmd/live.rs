@@ -1,0 +1,55 @@
+//! `ngx502 live`: follow the logs and name each 502/504 as it happens.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::cli::LiveArgs;
+use crate::exit::Exit;
+use crate::input::Kind;
+use crate::live::view::{LiveOutput, Mode, View};
+use crate::live::{run as follow, Config};
+
+pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
+    let input = &args.input;
+    if input.paths.iter().chain(&input.access).chain(&input.error).any(|p| p == Path::new("-")) {
+        bail!("live follows files and directories, not stdin (-): for a stream use ngx502 report -");
+    }
+    if input.since.is_some() || input.until.is_some() || input.last.is_some() || input.nginx_conf.is_some() {
+        bail!("live does not take --since, --until, --last or --nginx-conf: it shows what is written from now on");
+    }
+    // The parsers run on rayon; live mode reads small chunks, so one worker is enough.
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(input.threads.unwrap_or(1).max(1)).build_global();
+    let named = !input.access.is_empty() || !input.error.is_empty();
+    let mut paths: Vec<_> =
+        if named { Vec::new() } else { input.paths.iter().map(|p| (p.clone(), None)).collect() };
+    paths.extend(input.access.iter().map(|p| (p.clone(), Some(Kind::Access))));
+    paths.extend(input.error.iter().map(|p| (p.clone(), Some(Kind::Error))));
+    let config = Config {
+        paths,
+        formats: super::access_formats(input.log_format.as_deref(), input.log_format_name.as_deref())?,
+        error_utc_offset: input.error_log_offset.as_deref().map(super::parse_offset).transpose()?,
+        from_start: args.from_start,
+        join_wait: seconds("--join-wait", args.join_wait)?,
+        duration: args.duration.map(|d| seconds("--duration", d)).transpose()?,
+        quiet: input.quiet,
+    };
+    let stdout = std::io::stdout();
+    let mode = match args.output {
+        LiveOutput::Ndjson => Mode::Ndjson,
+        LiveOutput::Text if stdout.is_terminal() => Mode::Screen,
+        LiveOutput::Text => Mode::Lines,
+    };
+    let mut view = View::new(stdout.lock(), mode, std::time::Instant::now());
+    follow(&config, &mut view)?;
+    view.finish()?;
+    Ok(Exit::Ok)
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .with_context(|| format!("{flag} {value} is not a number of seconds"))
+}

@@ -1,0 +1,282 @@
+//! `ngx502 live`: the batch pipeline fed by followers instead of files.
+//!
+//! [`follow`] reads new whole lines of each path through rotations; [`ingest`] parses them with
+//! the batch parsers; [`window`] joins access and error records as they arrive; [`view`] prints.
+//! [`wake`] sleeps between file-system events, signals and the next deadline, so an idle session
+//! costs no CPU, and every wake reads every path (an event only says "look now").
+
+pub mod follow;
+pub mod ingest;
+pub mod rates;
+pub mod view;
+pub mod wake;
+pub mod window;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::access::AccessFormat;
+use crate::escape::sanitize_str;
+use crate::input::{expand, Kind, Origin};
+use crate::pipeline::{Analysis, InputReport};
+
+use follow::{Followed, Start};
+use ingest::{Arrivals, Source};
+use view::{InputTotals, View};
+use wake::{Wake, Waker};
+use window::Window;
+
+/// How often paths are looked at when no event came: catches what events cannot see.
+const POLL: Duration = Duration::from_secs(1);
+/// The same without file-system events.
+const POLL_WITHOUT_EVENTS: Duration = Duration::from_millis(250);
+/// Bytes read per `read(2)`: the size of the chunks handed to the parsers.
+const READ_SIZE: usize = 64 << 10;
+/// Bytes before the reading position used to decide a file's kind when starting at its end.
+const SAMPLE: usize = 64 << 10;
+
+/// What to follow and how.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Files and directories, each with the kind the user forced, if any.
+    pub paths: Vec<(PathBuf, Option<Kind>)>,
+    pub formats: Vec<AccessFormat>,
+    /// The error logs' zone; by default the access logs' (or this machine's, before any).
+    pub error_utc_offset: Option<i32>,
+    /// Read what the files already hold instead of starting at their end.
+    pub from_start: bool,
+    /// How long a 5xx waits for its error line.
+    pub join_wait: Duration,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    pub quiet: bool,
+}
+
+/// A followed path and what it turned out to be.
+struct Tracked {
+    follow: Followed,
+    source: Source,
+}
+
+/// The state of a session.
+struct Session<'c> {
+    config: &'c Config,
+    waker: Waker,
+    tracked: Vec<Tracked>,
+    /// Named directories, watched for new logs.
+    dirs: Vec<(PathBuf, Option<Kind>)>,
+    /// `inputs`: one report per followed path; `errors`: the error lines in the window.
+    analysis: Analysis,
+    window: Window,
+    offset: Option<i32>,
+    scratch: Vec<u8>,
+    /// Device and inode of our own stdout: a file we write to is never followed (it would
+    /// read its own output back).
+    own_output: Option<(u64, u64)>,
+}
+
+/// Follows the paths of `config` until SIGINT/SIGTERM or the duration is over, showing every
+/// client-facing failure in `view`; then reads what is left, joins it and fills the totals.
+pub fn run<W: Write>(config: &Config, view: &mut View<W>) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut session = Session {
+        config,
+        waker: Waker::new()?,
+        tracked: Vec::new(),
+        dirs: Vec::new(),
+        analysis: Analysis::default(),
+        window: Window::new(config.join_wait),
+        offset: config.error_utc_offset,
+        scratch: vec![0; READ_SIZE],
+        own_output: identity(Path::new("/dev/stdout")),
+    };
+    let first = if config.from_start { Start::Beginning } else { Start::End };
+    for (path, forced) in &config.paths {
+        if path.is_dir() {
+            session.waker.watch(path, true);
+            session.dirs.push((path.clone(), *forced));
+        } else {
+            session.waker.watch(parent(path), false);
+            session.track(path.clone(), *forced, false, first, start);
+        }
+    }
+    session.discover(first, start);
+    let poll = if session.waker.events() { POLL } else { POLL_WITHOUT_EVENTS };
+    let end = config.duration.map(|d| start + d);
+    let mut last_scan = start;
+    loop {
+        let now = Instant::now();
+        let stopping = end.is_some_and(|e| e <= now);
+        session.pass(view, now, stopping)?;
+        if stopping {
+            break;
+        }
+        let next = [Some(now + poll), session.window.deadline(), end, Some(now + view::REDRAW)];
+        let wake_at = next.into_iter().flatten().min().unwrap_or(now + poll);
+        match session.waker.wait(wake_at.saturating_duration_since(Instant::now())) {
+            Wake::Stop => {
+                session.pass(view, Instant::now(), true)?;
+                break;
+            }
+            Wake::Names => {
+                session.discover(Start::Beginning, Instant::now());
+                last_scan = Instant::now();
+            }
+            Wake::Data | Wake::Timeout if last_scan.elapsed() >= poll => {
+                session.discover(Start::Beginning, Instant::now());
+                last_scan = Instant::now();
+            }
+            Wake::Data | Wake::Timeout => {}
+        }
+    }
+    view.totals.seconds = start.elapsed().as_secs_f64();
+    view.totals.unclaimed_error_lines = session.window.unclaimed;
+    view.totals.inputs = session
+        .analysis
+        .inputs
+        .iter()
+        .filter(|i| !i.skipped)
+        .map(|i| InputTotals {
+            path: sanitize_str(&i.origin.to_string()),
+            kind: i.kind,
+            format: i.format.clone(),
+            lines: i.lines,
+            parsed: i.parsed,
+            malformed: i.malformed,
+            filtered: i.filtered,
+        })
+        .collect();
+    Ok(())
+}
+
+impl Session<'_> {
+    /// Starts following `path` unless it is followed already.
+    fn track(&mut self, path: PathBuf, forced: Option<Kind>, from_walk: bool, start: Start, now: Instant) {
+        if self.tracked.iter().any(|t| t.follow.path() == path)
+            || self.own_output.is_some_and(|own| identity(&path) == Some(own))
+        {
+            return;
+        }
+        let index = self.analysis.inputs.len();
+        let mut report = InputReport::new(Origin::File(path.clone()));
+        let mut source = Source::new(index, forced, from_walk);
+        let follow = Followed::new(path, start, now);
+        if source.decide(&follow.sample(SAMPLE), &self.config.formats, &mut report) {
+            note(&report, self.config.quiet);
+        }
+        self.analysis.inputs.push(report);
+        self.tracked.push(Tracked { follow, source });
+    }
+
+    /// Follows the logs in the named directories that are not followed yet (rotated and
+    /// compressed copies excepted).
+    fn discover(&mut self, start: Start, now: Instant) {
+        for (dir, forced) in self.dirs.clone() {
+            let (specs, _) = expand(&[dir], forced);
+            for spec in specs {
+                if let Origin::File(path) = spec.origin {
+                    if !is_rotated(&path) {
+                        self.track(path, forced, true, start, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads every path, joins, shows what is ready. `last` reads everything left and releases
+    /// every waiting record.
+    fn pass<W: Write>(&mut self, view: &mut View<W>, now: Instant, last: bool) -> anyhow::Result<()> {
+        let mut arrivals = Arrivals::default();
+        for t in &mut self.tracked {
+            if !t.source.wanted() {
+                continue;
+            }
+            let Some(report) = self.analysis.inputs.get_mut(t.source.index) else { continue };
+            let formats = &self.config.formats;
+            let source = &mut t.source;
+            let mut decided = false;
+            let mut sink = |chunk: &[u8]| {
+                decided |= source.decide(chunk, formats, report);
+                source.feed(chunk, report, &mut arrivals);
+            };
+            if last {
+                t.follow.finish(&mut self.scratch, now, &mut sink);
+            } else if let Some(problem) = t.follow.poll(&mut self.scratch, now, &mut sink) {
+                if !self.config.quiet {
+                    eprintln!("ngx502: warning: {}", sanitize_str(&problem));
+                }
+            }
+            if decided {
+                note(report, self.config.quiet);
+            }
+        }
+        self.offset = self.config.error_utc_offset.or(arrivals.offset).or(self.offset);
+        view.totals.requests += arrivals.requests;
+        self.window.add_candidates(arrivals.candidates, now);
+        self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
+        let offset = self.offset.unwrap_or_else(local_offset);
+        let events = self.window.join(&self.analysis.errors, offset, now, last);
+        view.events(&events, &self.analysis, now)?;
+        self.window.settle(&events, &mut self.analysis.errors, now, last);
+        view.tick(self.window.waiting(), now)?;
+        Ok(())
+    }
+}
+
+/// Says on stderr what a path turned out to be, as `report` does.
+fn note(report: &InputReport, quiet: bool) {
+    let origin = sanitize_str(&report.origin.to_string());
+    match (&report.problem, report.kind) {
+        (Some(problem), _) if !report.skipped => {
+            eprintln!("ngx502: warning: {origin}: {}; not followed", sanitize_str(problem))
+        }
+        (None, Some(kind)) if !quiet => eprintln!(
+            "ngx502: {origin}: {} log, format {}",
+            if kind == Kind::Access { "access" } else { "error" },
+            report.format.as_deref().unwrap_or("-")
+        ),
+        _ => {}
+    }
+}
+
+/// This machine's UTC offset, in which nginx writes its error log.
+fn local_offset() -> i32 {
+    chrono::Local::now().offset().local_minus_utc()
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| (m.dev(), m.ino()))
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Whether a file name is a rotated or compressed copy (`access.log.1`, `error.log.2.gz`,
+/// `access.log-20240514`): old content, not a log being written.
+pub fn is_rotated(path: &Path) -> bool {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else { return false };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let ext = name.rsplit_once('.').map(|(_, e)| e);
+    let compressed =
+        ext.is_some_and(|e| matches!(e, "gz" | "zst" | "bz2" | "xz" | "lz4" | "zip" | "old" | "bak"));
+    let dated = name.rsplit_once('-').is_some_and(|(_, tail)| tail.len() >= 8 && digits(tail));
+    compressed || ext.is_some_and(digits) || dated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_names() {
+        for name in ["access.log.1", "error.log.2.gz", "access.log-20240514", "a.log.zst", "x.log.old"] {
+            assert!(is_rotated(Path::new(name)), "{name}");
+        }
+        for name in ["access.log", "error.log", "api-v2.log", "site.access", "access.log-1"] {
+            assert!(!is_rotated(Path::new(name)), "{name}");
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! What live mode prints: one line (or one NDJSON object) per client-facing failure when the
+//! output is a pipe, a screen redrawn every second on a terminal, and a summary at the end.
+//!
+//! Everything printed from a log goes through [`crate::escape`]: attacker-written bytes never
+//! reach the terminal raw.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::correlate::Event;
+use crate::escape::for_terminal;
+use crate::export::FailureRow;
+use crate::pipeline::Analysis;
+use crate::report::model::rfc3339;
+use crate::report::table::{render, Align};
+
+use super::rates::Rates;
+
+/// The formats `live --output` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveOutput {
+    /// A line per failure (a refreshing screen on a terminal).
+    Text,
+    /// One `export`-style JSON object per failure, then a `{"summary": ...}` object.
+    Ndjson,
+}
+
+/// How events are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Lines,
+    Ndjson,
+    /// A terminal: redraw the whole screen every second.
+    Screen,
+}
+
+/// Failures kept for the screen's "recent" list.
+const RECENT: usize = 15;
+/// Screen redraw period.
+pub const REDRAW: Duration = Duration::from_secs(1);
+/// Widest cell on the screen.
+const CELL: usize = 60;
+
+/// Counts for the final summary.
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub seconds: f64,
+    /// Access lines parsed.
+    pub requests: u64,
+    /// Client-facing failures.
+    pub events: u64,
+    pub by_status: BTreeMap<u16, u64>,
+    pub by_cause: BTreeMap<&'static str, u64>,
+    /// Requests whose failed attempt a retry recovered (not printed).
+    pub recovered_retries: u64,
+    /// Error lines about a failed attempt that no access line claimed.
+    pub unclaimed_error_lines: u64,
+    pub inputs: Vec<InputTotals>,
+}
+
+/// One followed path in the summary.
+#[derive(Debug, Serialize)]
+pub struct InputTotals {
+    pub path: String,
+    pub kind: Option<crate::input::Kind>,
+    pub format: Option<String>,
+    pub lines: u64,
+    pub parsed: u64,
+    pub malformed: u64,
+    pub filtered: u64,
+}
+
+/// The printer.
+pub struct View<W: Write> {
+    out: W,
+    mode: Mode,
+    pub totals: Totals,
+    recent: VecDeque<String>,
+    by_upstream: Rates,
+    by_cause: Rates,
+    drawn: Option<Instant>,
+}
+
+impl<W: Write> View<W> {
+    pub fn new(out: W, mode: Mode, start: Instant) -> View<W> {
+        View {
+            out,
+            mode,
+            totals: Totals::default(),
+            recent: VecDeque::new(),
+            by_upstream: Rates::new(start),
+            by_cause: Rates::new(start),
+            drawn: None,
+        }
+    }
+
+    /// Shows `events` (evidence indexes point into `analysis.errors`) and flushes, so each
+    /// failure reaches a pipe as soon as it is known.
+    pub fn events(&mut self, events: &[Event], analysis: &Analysis, now: Instant) -> std::io::Result<()> {
+        for event in events {
+            if !event.client_facing() {
+                self.totals.recovered_retries += 1;
+                continue;
+            }
+            let c = &event.request;
+            self.totals.events += 1;
+            *self.totals.by_status.entry(c.status).or_default() += 1;
+            *self.totals.by_cause.entry(event.cause.slug()).or_default() += 1;
+            match self.mode {
+                Mode::Ndjson => {
+                    serde_json::to_writer(&mut self.out, &FailureRow::from_event(event, analysis))?;
+                    self.out.write_all(b"\n")?;
+                }
+                Mode::Lines => writeln!(self.out, "{}", line(event))?,
+                Mode::Screen => {
+                    self.by_upstream.add(&upstream(event), now);
+                    self.by_cause.add(event.cause.slug(), now);
+                    if self.recent.len() == RECENT {
+                        self.recent.pop_back();
+                    }
+                    self.recent.push_front(line(event));
+                }
+            }
+        }
+        if !events.is_empty() && self.mode != Mode::Screen {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Redraws the screen when a second has passed since the last time (screen mode only).
+    pub fn tick(&mut self, waiting: usize, now: Instant) -> std::io::Result<()> {
+        if self.mode != Mode::Screen || self.drawn.is_some_and(|d| now.duration_since(d) < REDRAW) {
+            return Ok(());
+        }
+        self.drawn = Some(now);
+        let rows = |rates: &Rates| -> Vec<Vec<String>> {
+            rates
+                .rows(now)
+                .into_iter()
+                .map(|(key, counts)| {
+                    std::iter::once(key.to_owned()).chain(counts.iter().map(u64::to_string)).collect()
+                })
+                .collect()
+        };
+        let header =
+            |first| [(first, Align::Left), ("1m", Align::Right), ("5m", Align::Right), ("15m", Align::Right)];
+        let mut screen = String::from("\x1b[H\x1b[2J");
+        screen.push_str(&format!(
+            "ngx502 live: {} failures in {} requests, {} waiting for their error line (Ctrl-C to stop)\n\n",
+            self.totals.events, self.totals.requests, waiting
+        ));
+        screen.push_str(&render(&header("upstream"), &rows(&self.by_upstream), CELL));
+        screen.push('\n');
+        screen.push_str(&render(&header("cause"), &rows(&self.by_cause), CELL));
+        screen.push_str("\nrecent:\n");
+        for line in &self.recent {
+            screen.push_str("  ");
+            screen.push_str(line);
+            screen.push('\n');
+        }
+        self.out.write_all(screen.as_bytes())?;
+        self.out.flush()
+    }
+
+    /// Prints the summary (as JSON in NDJSON mode, else as text).
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        if self.mode == Mode::Ndjson {
+            serde_json::to_writer(&mut self.out, &serde_json::json!({ "summary": &self.totals }))?;
+            self.out.write_all(b"\n")?;
+        } else {
+            self.out.write_all(summary_text(&self.totals).as_bytes())?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// `TIME STATUS CAUSE UPSTREAM "REQUEST"`, escaped for a terminal.
+fn line(event: &Event) -> String {
+    let c = &event.request;
+    format!(
+        "{} {:03} {} {} \"{}\"",
+        c.time.map_or_else(|| "-".to_owned(), |t| rfc3339(t, c.offset)),
+        c.status,
+        event.cause.slug(),
+        upstream(event),
+        c.request.as_deref().map_or_else(|| "-".to_owned(), for_terminal),
+    )
+}
+
+fn upstream(event: &Event) -> String {
+    event.upstream.as_deref().map_or_else(|| "-".to_owned(), for_terminal)
+}
+
+fn summary_text(t: &Totals) -> String {
+    let mut out = format!(
+        "ngx502 live: {} client-facing failures in {} requests over {:.0} s\n",
+        t.events, t.requests, t.seconds
+    );
+    if !t.by_cause.is_empty() {
+        let rows: Vec<Vec<String>> =
+            t.by_cause.iter().map(|(c, n)| vec![(*c).to_owned(), n.to_string()]).collect();
+        out.push_str(&render(&[("cause", Align::Left), ("failures", Align::Right)], &rows, CELL));
+    }
+    out.push_str(&format!(
+        "  {} recovered retries, {} error lines without an access line\n",
+        t.recovered_retries, t.unclaimed_error_lines
+    ));
+    let rows: Vec<Vec<String>> = t
+        .inputs
+        .iter()
+        .map(|i| {
+            let kind = match i.kind {
+                Some(crate::input::Kind::Access) => "access",
+                Some(crate::input::Kind::Error) => "error",
+                None => "-",
+            };
+            vec![
+                i.path.clone(),
+                kind.to_owned(),
+                i.format.clone().unwrap_or_else(|| "-".into()),
+                i.lines.to_string(),
+                i.malformed.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&render(
+        &[
+            ("input", Align::Left),
+            ("kind", Align::Left),
+            ("format", Align::Left),
+            ("lines", Align::Right),
+            ("malformed", Align::Right),
+        ],
+        &rows,
+        CELL,
+    ));
+    out
+}
