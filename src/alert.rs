@@ -488,6 +488,7 @@ mod tests {
                 fix: info.fix,
                 evidence: Vec::new(),
                 top_paths: Vec::new(),
+                findings: Vec::new(),
             }],
             upstreams: vec![
                 upstream("10.0.1.11:8080", Some(400), 20, 20),

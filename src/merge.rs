@@ -75,6 +75,8 @@ struct CauseIn {
     statuses: BTreeMap<String, u64>,
     evidence: Vec<String>,
     top_paths: Vec<(String, u64)>,
+    #[serde(default)]
+    findings: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,7 +270,10 @@ fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
     let paths_kept = rows().map(|c| c.top_paths.len()).max().unwrap_or(0);
     type Acc = (u64, BTreeMap<String, u64>, Vec<String>, BTreeMap<String, u64>);
     let mut causes: BTreeMap<Cause, Acc> = BTreeMap::new();
+    // Each host's findings name its own upstreams and times: they are kept side by side.
+    let mut findings: BTreeMap<Cause, Vec<String>> = BTreeMap::new();
     for row in rows() {
+        findings.entry(cause(&row.cause)?).or_default().extend(row.findings.iter().cloned());
         let (count, statuses, evidence, paths) = causes.entry(cause(&row.cause)?).or_default();
         *count += row.count;
         add(statuses, &row.statuses);
@@ -292,6 +297,7 @@ fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
             fix: info.fix,
             evidence,
             top_paths,
+            findings: findings.remove(&cause).unwrap_or_default(),
         });
     }
     out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(b.cause)));

@@ -272,3 +272,34 @@ fn error_log_alone_reports_failed_attempts() {
         .collect();
     assert_eq!(causes, [("connect_refused".to_string(), 2), ("read_timeout".to_string(), 1)]);
 }
+
+#[test]
+fn findings_name_the_upstream_the_window_and_the_timeout_in_force() {
+    let access = upstream_line(
+        "10.0.0.2",
+        "14/May/2024:10:00:31 +0000",
+        "GET /slow HTTP/1.1",
+        504,
+        7,
+        "30.001",
+        ("10.0.1.1:80", "504"),
+    ) + &upstream_line(
+        "10.0.0.3",
+        "14/May/2024:10:02:31 +0000",
+        "GET /slow HTTP/1.1",
+        504,
+        8,
+        "30.000",
+        ("10.0.1.1:80", "504"),
+    );
+    let error = error_line("2024/05/14 10:00:30", 7, READ_TIMEOUT, "10.0.0.2", "GET /slow HTTP/1.1", "10.0.1.1:80")
+        + &error_line("2024/05/14 10:02:30", 8, READ_TIMEOUT, "10.0.0.3", "GET /slow HTTP/1.1", "10.0.1.1:80");
+    let r = run(&access, &error, &[]);
+    assert_eq!(
+        r.report["causes"][0]["findings"],
+        serde_json::json!([
+            "10.0.1.1:80 answered too slowly 2 times from 2024-05-14T10:00:31+00:00 to 2024-05-14T10:02:31+00:00",
+            "nginx gave up after 30.0s (median request time of these failures): that is the proxy_read_timeout (or fastcgi_/uwsgi_/grpc_read_timeout) in force; endpoints that hit it: /slow (2)"
+        ])
+    );
+}

@@ -478,6 +478,13 @@ fn evidence(out: &mut String, r: &Report, colors: &Colors) {
             pct(c.share),
             escape_html(c.summary)
         );
+        if !c.findings.is_empty() {
+            out.push_str("<div class=\"label\">Seen</div><ul class=\"findings\">");
+            for finding in &c.findings {
+                let _ = write!(out, "<li>{}</li>", text(finding));
+            }
+            out.push_str("</ul>");
+        }
         if !c.evidence.is_empty() {
             out.push_str("<div class=\"label\">Evidence</div>");
             for line in &c.evidence {

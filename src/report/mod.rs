@@ -1,6 +1,7 @@
 //! Output formats. The report is built once as data ([`model::Report`]) and each format renders
 //! it; adding a format is adding a file.
 
+pub mod findings;
 pub mod html;
 pub mod json;
 pub mod markdown;

@@ -17,6 +17,15 @@ pub const SCHEMA: &str = "ngx502/1";
 /// without `$upstream_addr`).
 pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
 
+/// Most upstream rows a report lists. A log can name hundreds of thousands of distinct
+/// `$upstream_addr` values (short-lived pods, a resolver gone wild, a forged log); past this,
+/// the rows with the fewest failures are summed into one [`OTHER_UPSTREAMS`] row, so every
+/// output stays readable and bounded in size.
+pub const MAX_UPSTREAM_ROWS: usize = 100;
+
+/// The row that sums the upstreams past [`MAX_UPSTREAM_ROWS`].
+pub const OTHER_UPSTREAMS: &str = "(other upstreams)";
+
 /// How many paths, examples and evidence lines lists keep.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -66,6 +75,10 @@ pub struct CauseRow {
     /// Up to `top` error lines (or access lines) that show it.
     pub evidence: Vec<String>,
     pub top_paths: Vec<(String, u64)>,
+    /// What these failures say concretely: which upstream and since when, the timeout nginx
+    /// applied, what preceded them (see [`super::findings`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -227,6 +240,7 @@ impl Report {
             bucket.unwrap_or_else(|| bucket_for_span(access.last.unwrap_or(0) - access.first.unwrap_or(0)));
         let timeline = timeline(analysis, &client, bucket_seconds, offset);
         fill_failures_over_time(&mut upstreams, &client, &timeline);
+        let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
         let incidents = crate::incidents::detect(&timeline, &client, bucket_seconds, offset);
 
         let mut advice = Vec::new();
@@ -245,6 +259,12 @@ impl Report {
             }
         }
         advice.dedup();
+        if folded > 0 {
+            advice.push(format!(
+                "{} upstreams: the {MAX_UPSTREAM_ROWS} with the most failures are listed, the other {folded} are summed in the row {OTHER_UPSTREAMS}.",
+                MAX_UPSTREAM_ROWS + folded
+            ));
+        }
         if !access_logs && !analysis.errors.is_empty() {
             advice.push("No access log was read: counts are error-log lines (failed attempts), not client responses; pass the access log too for client-facing counts.".into());
         }
@@ -325,6 +345,7 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
                 statuses,
                 summary: info.summary,
                 fix: info.fix,
+                findings: super::findings::findings(cause, &events),
                 evidence,
                 top_paths: paths,
             }
@@ -364,6 +385,7 @@ fn error_only_cause_rows(analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
                     .map(|&i| lossless(&analysis.errors[i].raw))
                     .collect(),
                 top_paths: Vec::new(),
+                findings: Vec::new(),
             }
         })
         .collect();
@@ -465,6 +487,65 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
         fb.cmp(&fa).then(b.failed_attempts.cmp(&a.failed_attempts)).then(a.upstream.cmp(&b.upstream))
     });
     rows
+}
+
+/// Keeps the first `max` rows (sorted most failures first) and sums the others into one
+/// [`OTHER_UPSTREAMS`] row; returns how many were summed. Its rates are over the summed rows that
+/// have attempt counts, and its latency merges their sketches, so it reads like any other row.
+fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
+    if rows.len() <= max {
+        return 0;
+    }
+    let folded = rows.split_off(max);
+    let count = folded.len();
+    let buckets = folded.first().map_or(0, |r| r.failures_over_time.len());
+    let mut other = UpstreamRow {
+        upstream: OTHER_UPSTREAMS.to_owned(),
+        requests: None,
+        errors_by_cause: BTreeMap::new(),
+        client_502: 0,
+        client_504: 0,
+        failed_attempts: 0,
+        hidden_failures: 0,
+        rate_502: None,
+        rate_5xx: None,
+        first_failure: None,
+        last_failure: None,
+        latency: None,
+        latency_sketch: None,
+        failures_over_time: vec![0; buckets],
+    };
+    let (mut counted_502, mut counted_5xx) = (0, 0);
+    let mut sketch = crate::sketch::Sketch::default();
+    for row in folded {
+        if let Some(r) = row.requests {
+            other.requests = Some(other.requests.unwrap_or(0) + r);
+            counted_502 += row.client_502;
+            counted_5xx += row.errors_by_cause.values().sum::<u64>();
+        }
+        for (cause, n) in row.errors_by_cause {
+            *other.errors_by_cause.entry(cause).or_insert(0) += n;
+        }
+        other.client_502 += row.client_502;
+        other.client_504 += row.client_504;
+        other.failed_attempts += row.failed_attempts;
+        other.hidden_failures += row.hidden_failures;
+        // Every row's times are written in the same offset, so text order is time order.
+        other.first_failure = other.first_failure.into_iter().chain(row.first_failure).min();
+        other.last_failure = other.last_failure.into_iter().chain(row.last_failure).max();
+        if let Some(s) = &row.latency_sketch {
+            sketch.merge(s);
+        }
+        for (sum, n) in other.failures_over_time.iter_mut().zip(&row.failures_over_time) {
+            *sum += n;
+        }
+    }
+    other.rate_502 = other.requests.map(|r| ratio(counted_502, r));
+    other.rate_5xx = other.requests.map(|r| ratio(counted_5xx, r));
+    other.latency = Latency::from_sketch(&sketch);
+    other.latency_sketch = (sketch.count() > 0).then_some(sketch);
+    rows.push(other);
+    count
 }
 
 /// Buckets each upstream's client-facing failures like the timeline; every timed event has a

@@ -123,13 +123,7 @@ fn causes(out: &mut String, r: &Report) {
         .iter()
         .map(|c| {
             let statuses: Vec<&str> = c.statuses.keys().map(String::as_str).collect();
-            vec![
-                c.cause.to_string(),
-                c.count.to_string(),
-                pct(c.share),
-                statuses.join(","),
-                c.fix.first().copied().unwrap_or("").to_string(),
-            ]
+            vec![c.cause.to_string(), c.count.to_string(), pct(c.share), statuses.join(","), c.summary.to_string()]
         })
         .collect();
     out.push_str(&table(
@@ -138,23 +132,27 @@ fn causes(out: &mut String, r: &Report) {
             ("count", Align::Right),
             ("share", Align::Right),
             ("status", Align::Left),
-            ("first thing to check", Align::Left),
+            ("what happened", Align::Left),
         ],
         &rows,
-        110,
+        90,
     ));
     for c in &r.causes {
-        let _ = writeln!(out, "\n  {} — {}", c.cause, c.summary);
+        let _ = writeln!(out, "\n  {} ({})", c.cause, c.count);
+        for finding in &c.findings {
+            let _ = writeln!(out, "    seen:  {}", sanitize_str(finding));
+        }
         if let Some(e) = c.evidence.first() {
-            let _ = writeln!(out, "    e.g. {}", sanitize_str(&cut(e, 220)));
+            let _ = writeln!(out, "    e.g.   {}", sanitize_str(&cut(e, 220)));
         }
         if !c.top_paths.is_empty() {
             let paths: Vec<String> =
                 c.top_paths.iter().map(|(p, n)| format!("{} ({n})", sanitize_str(&cut(p, 60)))).collect();
             let _ = writeln!(out, "    paths: {}", paths.join(", "));
         }
-        for step in c.fix {
-            let _ = writeln!(out, "    fix: {step}");
+        for (i, step) in c.fix.iter().enumerate() {
+            let label = if i == 0 { "fix:" } else { "" };
+            let _ = writeln!(out, "    {label:<6} {}. {step}", i + 1);
         }
     }
 }
