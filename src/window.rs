@@ -38,7 +38,10 @@ impl TimeWindow {
                 bail!("--last and --since both set the start of the window: use one");
             }
             let span = parse_duration(last).with_context(|| format!("--last {last:?}"))?;
-            window.since = Some(window.until.unwrap_or(now) - span);
+            let end = window.until.unwrap_or(now);
+            window.since = Some(
+                end.checked_sub(span).with_context(|| format!("--last {last:?} starts before time began"))?,
+            );
         }
         if let (Some(s), Some(u)) = (window.since, window.until) {
             if s >= u {

@@ -94,13 +94,14 @@ pub fn parse_time_iso8601(text: &[u8]) -> Option<Stamp> {
     Some(Stamp { utc: local - i64::from(offset), offset })
 }
 
-/// `$msec`: `1700000000.123`, always UTC.
+/// `$msec`: `1700000000.123`, always UTC. The seconds are read as a 64-bit number: the `u32`
+/// of the date fields would wrap after 2106.
 pub fn parse_msec(text: &[u8]) -> Option<Stamp> {
     let whole = text.split(|&b| b == b'.').next()?;
     if whole.len() > 12 {
         return None;
     }
-    Some(Stamp { utc: i64::from(digits(whole)?), offset: 0 })
+    Some(Stamp { utc: i64::try_from(super::record::parse_u64(whole)?).ok()?, offset: 0 })
 }
 
 /// The error log's `2024/05/14 10:22:31`: local wall-clock seconds, with no zone.
@@ -163,6 +164,7 @@ mod tests {
         assert_eq!(local, iso);
         assert_eq!(parse_msec(b"971211336.250").unwrap().utc, local.utc);
         assert!(parse_msec(b"12a.5").is_none());
+        assert_eq!(parse_msec(b"4294967296.000").unwrap().utc, 4_294_967_296);
     }
 
     #[test]

@@ -28,9 +28,10 @@ const SAMPLE_LINES: usize = 64;
 /// formats to try, most preferred first; the one matching the most sample lines wins.
 pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> Sniffed {
     let window = &head[..head.len().min(1 << 20)];
-    if memchr::memchr(0, &window[..window.len().min(8192)]).is_some() {
-        return Sniffed::Unknown("binary data (NUL bytes), not a text log".into());
-    }
+    // NULs alone do not make a log binary: a crash can zero-fill a block of a log that is
+    // otherwise fine, and one such line must not hide the whole file. They only name the reason
+    // when no line is recognised.
+    let binary = memchr::memchr(0, &window[..window.len().min(8192)]).is_some();
     let lines: Vec<&[u8]> = window
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -62,6 +63,7 @@ pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> 
         _ if forced == Some(Kind::Access) => {
             Sniffed::Access(candidates.first().cloned().unwrap_or_else(default_format))
         }
+        _ if binary => Sniffed::Unknown("binary data (NUL bytes), not a text log".into()),
         _ => Sniffed::Unknown(
             "no known access-log format matches its first lines (pass --log-format '<your log_format>' or --nginx-conf)".into(),
         ),
@@ -106,5 +108,7 @@ mod tests {
         assert_eq!(kind_of(b"2024/05/14 10:22:31 [error] 1#1: *1 boom"), "error");
         assert_eq!(kind_of(b"hello world\n"), "unknown");
         assert_eq!(kind_of(b"\x7fELF\x00\x00"), "unknown");
+        let zero_filled = b"\x00\x00\x00\n2024/05/14 10:22:31 [error] 1#1: *1 boom\n2024/05/14 10:22:32 [error] 1#1: *2 boom";
+        assert_eq!(kind_of(zero_filled), "error");
     }
 }
