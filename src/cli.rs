@@ -19,7 +19,7 @@ pub struct Cli {
 pub enum Command {
     /// Diagnose the 502/504s in nginx logs (files, directories, .gz rotations, - for stdin).
     Report(ReportArgs),
-    /// Write every client-facing 5xx with its diagnosis as a table (ndjson).
+    /// Write every client-facing 5xx with its diagnosis as a table (ndjson; parquet, csv).
     Export(ExportArgs),
     /// Classify error-log lines, one cause per line (for pipelines).
     Classify(ClassifyArgs),
@@ -27,6 +27,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Show how an access log's first lines split into fields with a format.
     CheckFormat(CheckFormatArgs),
+    /// Follow logs like `tail -F` and name each 502/504 as it happens (through log rotation).
+    Live(LiveArgs),
+    /// Combine per-host JSON reports (`report --output json`) into one fleet report.
+    Merge(MergeArgs),
 }
 
 /// Where the logs are and how they are written.
@@ -45,8 +49,13 @@ pub struct InputArgs {
     #[arg(long, value_name = "FORMAT", conflicts_with = "log_format_name")]
     pub log_format: Option<String>,
     /// A built-in format: combined, common, main, upstream or json.
+    /// With --nginx-conf, also any `log_format` it defines.
     #[arg(long, value_name = "NAME")]
     pub log_format_name: Option<String>,
+    /// nginx.conf (includes followed): its `log_format`s are tried first, and with no paths given
+    /// the `access_log`/`error_log` files it names are read, each access log in its own format.
+    #[arg(long, value_name = "PATH")]
+    pub nginx_conf: Option<PathBuf>,
     /// The zone the error log was written in, e.g. +0200 (default: the access logs' offset).
     #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub error_log_offset: Option<String>,
@@ -65,6 +74,16 @@ pub struct InputArgs {
     /// No progress bar and no notes on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Remember in FILE how far each log was read: the next run reads only what is new, across
+    /// rotations (for cron; see docs/cron.md). Written only after the output was.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Ignore what --state FILE holds (corrupt, or from other logs) and read every log again.
+    #[arg(long, requires = "state")]
+    pub state_reset: bool,
+    /// Wait while another run holds --state FILE, instead of failing.
+    #[arg(long, requires = "state")]
+    pub wait_lock: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +102,26 @@ pub struct ReportArgs {
     /// Rows kept in top-N lists (paths, evidence).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
+    /// After writing the report, exit 3 if RULE holds, e.g. 'rate_502>1%' or
+    /// 'count(read_timeout)>10' (repeatable; grammar in docs/alerts.md).
+    #[arg(long = "fail-on", value_name = "RULE", value_parser = crate::alert::Rule::parse)]
+    pub fail_on: Vec<crate::alert::Rule>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON reports written by `ngx502 report --output json`, one per host.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    pub output: OutputFormat,
+    /// Write the fleet report to FILE instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 3 if RULE holds for the fleet (as `report --fail-on`).
+    #[arg(long = "fail-on", value_name = "RULE", value_parser = crate::alert::Rule::parse)]
+    pub fail_on: Vec<crate::alert::Rule>,
 }
 
 #[derive(Debug, Args)]
@@ -90,11 +129,15 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Table format.
-    #[arg(long, value_enum, default_value_t = crate::export::ExportFormat::Ndjson)]
+    #[arg(long, value_enum, value_parser = crate::export::FormatParser, default_value_t = crate::export::ExportFormat::Ndjson)]
     pub format: crate::export::ExportFormat,
-    /// Write to FILE instead of stdout.
-    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    /// Write to FILE instead of stdout; for parquet and csv, a DIR that gets failures.<ext> and
+    /// buckets.<ext> (stdout gets the failures table alone).
+    #[arg(short = 'o', long = "out", value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
+    /// Split the tables in DIR into hive-style date=YYYY-MM-DD/ directories (UTC days).
+    #[arg(long, value_enum, value_name = "BY", requires = "out")]
+    pub partition: Option<crate::export::Partition>,
 }
 
 #[derive(Debug, Args)]
@@ -129,4 +172,22 @@ pub struct CheckFormatArgs {
     /// How many lines to show split into fields.
     #[arg(short = 'n', long, default_value_t = 3)]
     pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Read what the files already hold first (default: start at their end, like `tail -F`).
+    #[arg(long)]
+    pub from_start: bool,
+    /// Seconds a 5xx waits for its error line (and an error line for its 5xx) before it is shown.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub join_wait: f64,
+    /// Stop after SECS seconds, with the summary (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// text: a line per failure (a refreshing screen on a terminal); ndjson: one object per failure.
+    #[arg(long, value_enum, default_value_t = crate::live::view::LiveOutput::Text)]
+    pub output: crate::live::view::LiveOutput,
 }

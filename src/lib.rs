@@ -6,6 +6,7 @@
 //! out the rare 5xx; [`correlate`] joins them with error lines; [`report`] and [`export`] render.
 
 pub mod access;
+pub mod alert;
 pub mod cli;
 pub mod cmd;
 pub mod correlate;
@@ -15,9 +16,13 @@ pub mod exit;
 pub mod export;
 pub mod incidents;
 pub mod input;
+pub mod live;
+pub mod merge;
+pub mod nginx_conf;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod sketch;
+pub mod state;
 pub mod summary;
 pub mod window;

@@ -292,8 +292,16 @@ fn findings_name_the_upstream_the_window_and_the_timeout_in_force() {
         "30.000",
         ("10.0.1.1:80", "504"),
     );
-    let error = error_line("2024/05/14 10:00:30", 7, READ_TIMEOUT, "10.0.0.2", "GET /slow HTTP/1.1", "10.0.1.1:80")
-        + &error_line("2024/05/14 10:02:30", 8, READ_TIMEOUT, "10.0.0.3", "GET /slow HTTP/1.1", "10.0.1.1:80");
+    let error =
+        error_line("2024/05/14 10:00:30", 7, READ_TIMEOUT, "10.0.0.2", "GET /slow HTTP/1.1", "10.0.1.1:80")
+            + &error_line(
+                "2024/05/14 10:02:30",
+                8,
+                READ_TIMEOUT,
+                "10.0.0.3",
+                "GET /slow HTTP/1.1",
+                "10.0.1.1:80",
+            );
     let r = run(&access, &error, &[]);
     assert_eq!(
         r.report["causes"][0]["findings"],

@@ -4,8 +4,16 @@ use crate::cli::ExportArgs;
 use crate::exit::Exit;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
-    let analysis = super::read_inputs(&args.input)?;
-    let bytes = crate::export::render(&analysis, args.format)?;
-    super::write_output(args.out.as_deref(), &bytes)?;
+    crate::export::check_destination(args.format, args.out.as_deref(), args.partition)?;
+    let (analysis, incremental) = super::read_inputs(&args.input)?;
+    match args.out.as_deref() {
+        Some(dir) if args.format.is_table() => {
+            crate::export::write_tables(&analysis, args.format, dir, args.partition)?;
+        }
+        out => super::write_output(out, &crate::export::render(&analysis, args.format)?)?,
+    }
+    if let Some(run) = incremental {
+        run.commit()?;
+    }
     Ok(Exit::Ok)
 }

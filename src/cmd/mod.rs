@@ -4,6 +4,8 @@ mod check_format;
 mod classify;
 mod explain;
 mod export;
+mod live;
+mod merge;
 mod report;
 
 use std::io::Write;
@@ -17,8 +19,11 @@ use crate::cli::{Cli, Command, InputArgs};
 use crate::escape::sanitize_str;
 use crate::exit::Exit;
 use crate::input::sniff::builtin_candidates;
-use crate::input::{expand, Kind};
-use crate::pipeline::{analyze, Analysis, Options};
+use crate::input::walk::{describe_io, WalkError};
+use crate::input::{expand, InputSpec, Kind};
+use crate::nginx_conf::NginxConf;
+use crate::pipeline::{analyze_resumed, Analysis, Carried, Options};
+use crate::state::{Incremental, Waiting};
 use crate::window::TimeWindow;
 
 /// Runs a parsed command line.
@@ -29,6 +34,21 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Classify(args) => classify::run(args),
         Command::Explain(args) => explain::run(args),
         Command::CheckFormat(args) => check_format::run(args),
+        Command::Live(args) => live::run(args),
+        Command::Merge(args) => merge::run(args),
+    }
+}
+
+/// Prints every `--fail-on` rule `report` breaches; [`Exit::Alert`] when one did.
+fn alert_exit(rules: &[crate::alert::Rule], report: &crate::report::Report) -> Exit {
+    let breaches = crate::alert::breaches(rules, report);
+    for breach in &breaches {
+        eprintln!("ngx502: alert: {breach}");
+    }
+    if breaches.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Alert
     }
 }
 
@@ -50,6 +70,75 @@ pub fn access_formats(log_format: Option<&str>, name: Option<&str>) -> anyhow::R
     }
 }
 
+/// Reads `--nginx-conf`, warning about whatever in it could not be used.
+fn load_nginx_conf(path: &Path) -> anyhow::Result<NginxConf> {
+    let conf = NginxConf::load(path)
+        .map_err(|e| anyhow::anyhow!("cannot read --nginx-conf {}: {}", path.display(), describe_io(&e)))?;
+    for problem in &conf.problems {
+        eprintln!("ngx502: warning: {}", sanitize_str(&problem.to_string()));
+    }
+    Ok(conf)
+}
+
+/// The access formats to try with an nginx.conf: `--log-format` as given; `--log-format-name` as
+/// one of the conf's formats, else a built-in; without either, the conf's formats first (a log is
+/// more likely written in one of them), then the built-ins the conf does not redefine.
+fn conf_formats(
+    conf: &NginxConf,
+    log_format: Option<&str>,
+    name: Option<&str>,
+) -> anyhow::Result<Vec<AccessFormat>> {
+    let from_conf = |f: &LogFormat| AccessFormat::from_log_format(f.clone());
+    match (log_format, name) {
+        (Some(_), _) => access_formats(log_format, None),
+        (None, Some(n)) => match conf.format(n) {
+            Some(f) => Ok(vec![from_conf(f)]),
+            None => access_formats(None, Some(n)).map_err(|_| {
+                let defined: Vec<&str> = conf.log_formats.iter().map(|f| f.name.as_str()).collect();
+                let builtin: Vec<String> = builtin_candidates().iter().map(|f| f.name().to_owned()).collect();
+                anyhow::anyhow!(
+                    "unknown --log-format-name {n:?}: the formats in --nginx-conf are {}; built in: {}",
+                    defined.join(", "),
+                    builtin.join(", ")
+                )
+            }),
+        },
+        (None, None) => {
+            let mut formats: Vec<AccessFormat> = conf.log_formats.iter().map(from_conf).collect();
+            formats.extend(builtin_candidates().into_iter().filter(|f| conf.format(f.name()).is_none()));
+            Ok(formats)
+        }
+    }
+}
+
+/// The logs an nginx.conf names: each access log read in its own `log_format` (unless the user
+/// named the format, which then applies to all), each error log as an error log.
+fn conf_inputs(conf: &NginxConf, user_format: bool) -> anyhow::Result<(Vec<InputSpec>, Vec<WalkError>)> {
+    let mut specs = Vec::new();
+    let mut errors = Vec::new();
+    for log in &conf.access_logs {
+        let (found, missing) = expand(std::slice::from_ref(&log.path), Some(Kind::Access));
+        let format = conf.format(&log.format).filter(|_| !user_format);
+        specs.extend(found.into_iter().map(|spec| InputSpec {
+            format: format.map(|f| AccessFormat::from_log_format(f.clone())),
+            ..spec
+        }));
+        errors.extend(missing);
+    }
+    let (found, missing) = expand(&conf.error_logs, Some(Kind::Error));
+    specs.extend(found);
+    errors.extend(missing);
+    if specs.is_empty() {
+        let why = if errors.is_empty() {
+            "it names no access_log or error_log file".to_string()
+        } else {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        };
+        bail!("nothing to read from --nginx-conf: {why}; pass the logs to read");
+    }
+    Ok((specs, errors))
+}
+
 /// `+0200`, `-05:30`, `Z` → seconds east of UTC.
 fn parse_offset(text: &str) -> anyhow::Result<i32> {
     let stamp = format!("01/Jan/2000:00:00:00 {}", text.replace(':', ""));
@@ -61,8 +150,10 @@ fn parse_offset(text: &str) -> anyhow::Result<i32> {
     parsed.with_context(|| format!("--error-log-offset {text:?} is not an offset like +0200 or -05:30"))
 }
 
-/// Reads and joins the inputs named by `args`; fails when none of them could be read.
-pub fn read_inputs(args: &InputArgs) -> anyhow::Result<Analysis> {
+/// Reads and joins the inputs named by `args`; fails when none of them could be read. With
+/// `--state`, reads only what earlier runs did not, and returns the run, to be committed once
+/// the output is written.
+pub fn read_inputs(args: &InputArgs) -> anyhow::Result<(Analysis, Option<Incremental>)> {
     if let Some(threads) = args.threads {
         if threads == 0 {
             bail!("--threads must be at least 1");
@@ -70,8 +161,12 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<Analysis> {
         // Fails only if the pool was already built, which cannot happen before this point.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
+    let conf = args.nginx_conf.as_deref().map(load_nginx_conf).transpose()?;
     let options = Options {
-        formats: access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?,
+        formats: match &conf {
+            Some(conf) => conf_formats(conf, args.log_format.as_deref(), args.log_format_name.as_deref())?,
+            None => access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?,
+        },
         error_utc_offset: args.error_log_offset.as_deref().map(parse_offset).transpose()?,
         quiet: args.quiet,
         window: TimeWindow::from_flags(
@@ -81,16 +176,18 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<Analysis> {
             chrono::Utc::now().timestamp(),
         )?,
     };
-    let named_default = args.paths.len() == 1
-        && args.paths[0] == Path::new("/var/log/nginx/")
-        && args.access.is_empty()
-        && args.error.is_empty();
-    let mut paths: Vec<PathBuf> = args.paths.clone();
-    if named_default && !args.access.is_empty() {
-        paths.clear();
-    }
-    let (mut specs, walk_errors) =
-        expand(if !args.access.is_empty() || !args.error.is_empty() { &[] } else { &paths[..] }, None);
+    // The default directory stands in only when no log was named at all, neither as a path
+    // nor with --access/--error.
+    let default_paths = args.paths.len() == 1 && args.paths[0] == Path::new("/var/log/nginx/");
+    let forced_only = default_paths && !(args.access.is_empty() && args.error.is_empty());
+    let named_default = default_paths && !forced_only;
+    let paths: &[PathBuf] = if forced_only { &[] } else { &args.paths };
+    let (mut specs, walk_errors) = match &conf {
+        Some(conf) if named_default => {
+            conf_inputs(conf, args.log_format.is_some() || args.log_format_name.is_some())?
+        }
+        _ => expand(paths, None),
+    };
     let (access, access_errors) = expand(&args.access, Some(Kind::Access));
     let (error, error_errors) = expand(&args.error, Some(Kind::Error));
     specs.extend(access);
@@ -113,7 +210,22 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<Analysis> {
     for p in &problems {
         eprintln!("ngx502: warning: {}", sanitize_str(p));
     }
-    let analysis = analyze(&specs, &options);
+    let mut incremental = args
+        .state
+        .as_deref()
+        .map(|path| Incremental::begin(path, args.state_reset, args.wait_lock))
+        .transpose()?;
+    let (specs, carried) = match incremental.as_mut() {
+        Some(run) => {
+            let (specs, carried, notes) = run.plan(specs)?;
+            for note in notes.iter().filter(|_| !args.quiet) {
+                eprintln!("ngx502: {}", sanitize_str(note));
+            }
+            (specs, carried)
+        }
+        None => (specs, Carried::default()),
+    };
+    let mut analysis = analyze_resumed(&specs, &options, carried);
     for input in analysis.inputs.iter().filter(|i| !i.skipped) {
         match (&input.problem, &input.kind) {
             (Some(problem), _) => eprintln!(
@@ -130,10 +242,19 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<Analysis> {
             _ => {}
         }
     }
-    if analysis.inputs.iter().all(|i| i.kind.is_none()) {
+    if !analysis.inputs.is_empty() && analysis.inputs.iter().all(|i| i.kind.is_none()) {
         bail!("none of the inputs is an nginx access or error log; pass the right paths, or the format with --log-format");
     }
-    Ok(analysis)
+    if let Some(run) = incremental.as_mut() {
+        let waiting = run.settle(&mut analysis);
+        if waiting != Waiting::default() && !args.quiet {
+            eprintln!(
+                "ngx502: {} failed request(s) and {} error line(s) at the end of the logs wait for the next run, where their partner lines may be",
+                waiting.requests, waiting.error_lines
+            );
+        }
+    }
+    Ok((analysis, incremental))
 }
 
 /// Writes `text` to `out` (a file) or stdout.

@@ -14,9 +14,10 @@ use super::walk::Origin;
 pub const BLOCK_SIZE: usize = 8 << 20;
 /// Blocks read ahead of the parser: bounds memory for streams.
 const BLOCKS_IN_FLIGHT: usize = 2;
-/// A partial line is carried into the next block until its newline comes, but no longer than
-/// this: a stream without newlines (a gzip bomb of NULs) must not fill memory. A longer line is
-/// cut here and its pieces are read (and counted, as malformed) as separate lines.
+/// A partial line is carried into the next block until its newline comes, or until it has grown
+/// past this (checked a block at a time): a stream without newlines (a gzip bomb of NULs) must
+/// not fill memory. A longer line is cut there and its pieces are read (and counted, as
+/// malformed) as separate lines.
 pub const MAX_LINE: usize = 8 * BLOCK_SIZE;
 
 /// An opened input.
@@ -24,14 +25,14 @@ pub enum Source {
     /// A whole plain file, mapped (or read, when it is empty or cannot be mapped).
     Mapped(Mmap),
     Buffer(Vec<u8>),
-    /// A stream (gzip, stdin) delivered in blocks.
+    /// A stream (gzip, zstd, stdin) delivered in blocks.
     Stream(Blocks),
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// Opens an input, recognising gzip by its magic bytes rather than its name.
+/// Opens an input, recognising gzip and zstd by their magic bytes rather than their names.
 pub fn open(origin: &Origin) -> io::Result<Source> {
     match origin {
         Origin::Stdin => Ok(Source::Stream(Blocks::spawn(Box::new(io::stdin())))),
@@ -44,10 +45,8 @@ pub fn open(origin: &Origin) -> io::Result<Source> {
                 return Ok(Source::Stream(Blocks::spawn(Box::new(MultiGzDecoder::new(file)))));
             }
             if n == 4 && magic == ZSTD_MAGIC {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "zstd-compressed; decompress it first (zstd -dc FILE | ngx502 report -)",
-                ));
+                let decoder = zstd::stream::read::Decoder::new(File::open(path)?)?;
+                return Ok(Source::Stream(Blocks::spawn(Box::new(decoder))));
             }
             let len = file.metadata()?.len();
             if len == 0 {

@@ -25,13 +25,16 @@ pub fn findings(cause: Cause, events: &[&Event]) -> Vec<String> {
     out
 }
 
-fn when(e: &Event) -> Option<(i64, i32)> {
+/// A moment as logged: UTC seconds and the log's offset (findings show the log's own clock).
+type Moment = (i64, i32);
+
+fn when(e: &Event) -> Option<Moment> {
     e.request.time.map(|t| (t, e.request.offset))
 }
 
 /// "10.0.1.11:8080: 40 failures, from … to …" for the upstreams with the most failures.
 fn per_upstream(cause: Cause, events: &[&Event]) -> Vec<String> {
-    let mut by_upstream: BTreeMap<String, (u64, Option<(i64, i32)>, Option<(i64, i32)>)> = BTreeMap::new();
+    let mut by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)> = BTreeMap::new();
     for e in events {
         let name = e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
         let entry = by_upstream.entry(name).or_default();
@@ -97,7 +100,10 @@ fn waited_before_giving_up(cause: Cause, events: &[&Event]) -> Option<String> {
 /// members are not in the logs, so the finding names the time to look at rather than guessing.
 fn before_no_live(events: &[&Event]) -> Option<String> {
     let first = events.iter().filter_map(|e| when(e)).min_by_key(|t| t.0)?;
-    let block = events.iter().find_map(|e| e.upstream.as_deref()).map_or_else(|| "the upstream block".to_owned(), lossless);
+    let block = events
+        .iter()
+        .find_map(|e| e.upstream.as_deref())
+        .map_or_else(|| "the upstream block".to_owned(), lossless);
     Some(format!(
         "every server of {block} was marked down by {}: the failures on its servers just before then are the real cause",
         rfc3339(first.0, first.1)
@@ -105,5 +111,9 @@ fn before_no_live(events: &[&Event]) -> Option<String> {
 }
 
 fn times(n: u64) -> String {
-    if n == 1 { "once".to_owned() } else { format!("{n} times") }
+    if n == 1 {
+        "once".to_owned()
+    } else {
+        format!("{n} times")
+    }
 }

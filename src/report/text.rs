@@ -123,7 +123,13 @@ fn causes(out: &mut String, r: &Report) {
         .iter()
         .map(|c| {
             let statuses: Vec<&str> = c.statuses.keys().map(String::as_str).collect();
-            vec![c.cause.to_string(), c.count.to_string(), pct(c.share), statuses.join(","), c.summary.to_string()]
+            vec![
+                c.cause.to_string(),
+                c.count.to_string(),
+                pct(c.share),
+                statuses.join(","),
+                c.summary.to_string(),
+            ]
         })
         .collect();
     out.push_str(&table(

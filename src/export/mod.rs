@@ -1,0 +1,157 @@
+//! `ngx502 export`: one row per client-facing 5xx, for DuckDB, polars, Spark or jq.
+//!
+//! ndjson is always built and writes one [`FailureRow`] per line. With the `parquet` cargo
+//! feature, `parquet` and `csv` write two tables through polars: `failures` (the same rows,
+//! flattened into typed columns) and `buckets` (failures per time bucket, upstream and cause);
+//! the schemas are documented in `polars_tables`. To stdout they write the failures table alone;
+//! `-o DIR` writes both, optionally split into hive-style `date=YYYY-MM-DD/` directories.
+
+#[cfg(feature = "parquet")]
+mod buckets;
+mod format;
+#[cfg(feature = "parquet")]
+mod polars_tables;
+#[cfg(feature = "parquet")]
+mod table_files;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::correlate::{Event, JoinMethod};
+use crate::escape::lossless;
+use crate::pipeline::Analysis;
+use crate::report::model::{request_path, rfc3339};
+
+pub use format::{ExportFormat, FormatParser, NO_PARQUET};
+
+/// How `-o DIR` splits the tables into directories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Partition {
+    /// `failures/date=YYYY-MM-DD/part-0.<ext>` per UTC day, so DuckDB, Spark or Trino read the
+    /// exports of many days and hosts as one table with a `date` column.
+    Day,
+}
+
+/// One upstream attempt in a row.
+#[derive(Debug, Serialize)]
+pub struct AttemptRow {
+    pub upstream: Option<String>,
+    pub status: Option<u16>,
+    pub cause: Option<&'static str>,
+}
+
+/// One client-facing failure.
+#[derive(Debug, Serialize)]
+pub struct FailureRow {
+    pub time: Option<String>,
+    pub client: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub request: Option<String>,
+    pub host: Option<String>,
+    pub status: u16,
+    pub upstream: Option<String>,
+    pub cause: &'static str,
+    pub attempts: Vec<AttemptRow>,
+    pub request_time: Option<f64>,
+    pub upstream_response_time: Option<String>,
+    pub evidence: Vec<String>,
+    pub join: JoinMethod,
+    pub source: String,
+    pub line: u64,
+}
+
+impl FailureRow {
+    /// The row of one event; log bytes go through [`lossless`], so any input gives valid UTF-8.
+    pub fn from_event(e: &Event, analysis: &Analysis) -> FailureRow {
+        let c = &e.request;
+        let text = |v: &Option<Box<[u8]>>| v.as_deref().map(lossless);
+        FailureRow {
+            time: c.time.map(|t| rfc3339(t, c.offset)),
+            client: text(&c.client),
+            method: c.request.as_deref().and_then(|r| r.split(|&b| b == b' ').next()).map(lossless),
+            path: c.request.as_deref().map(|r| lossless(request_path(r))),
+            request: text(&c.request),
+            host: text(&c.host),
+            status: c.status,
+            upstream: text(&e.upstream),
+            cause: e.cause.slug(),
+            attempts: e
+                .attempts
+                .iter()
+                .map(|a| AttemptRow {
+                    upstream: text(&a.upstream),
+                    status: a.status,
+                    cause: a.cause.map(|c| c.slug()),
+                })
+                .collect(),
+            request_time: c.request_time,
+            upstream_response_time: text(&c.upstream_response_time),
+            evidence: e.evidence.iter().map(|&i| lossless(&analysis.errors[i].raw)).collect(),
+            join: e.join,
+            source: analysis.inputs.get(c.input).map_or_else(String::new, |i| i.origin.to_string()),
+            line: c.line,
+        }
+    }
+}
+
+/// The client-facing failures of `analysis`, in log order.
+pub fn failure_events(analysis: &Analysis) -> impl Iterator<Item = &Event> {
+    analysis.correlation.events.iter().filter(|e| e.client_facing())
+}
+
+/// The client-facing failures of `analysis`, rendered in `format` as one stream (for stdout or
+/// one file): ndjson rows, or the failures table alone.
+pub fn render(analysis: &Analysis, format: ExportFormat) -> anyhow::Result<Vec<u8>> {
+    match format {
+        ExportFormat::Ndjson => {
+            let mut out = Vec::new();
+            for event in failure_events(analysis) {
+                serde_json::to_writer(&mut out, &FailureRow::from_event(event, analysis))?;
+                out.push(b'\n');
+            }
+            Ok(out)
+        }
+        #[cfg(feature = "parquet")]
+        ExportFormat::Parquet => table_files::render_failures(analysis, table_files::Encoding::Parquet),
+        #[cfg(feature = "parquet")]
+        ExportFormat::Csv => table_files::render_failures(analysis, table_files::Encoding::Csv),
+    }
+}
+
+/// Refuses flag combinations that cannot be honoured, before any log is read.
+pub fn check_destination(
+    format: ExportFormat,
+    out: Option<&Path>,
+    partition: Option<Partition>,
+) -> anyhow::Result<()> {
+    if partition.is_some() && (!format.is_table() || out.is_none()) {
+        anyhow::bail!(
+            "--partition writes directories of tables: use it with --format parquet or csv and -o DIR"
+        );
+    }
+    Ok(())
+}
+
+/// Writes the failures and buckets tables of `analysis` into `dir` (created if missing); the
+/// table formats only: ndjson is one stream, written by [`render`].
+#[cfg_attr(not(feature = "parquet"), allow(unused_variables))]
+pub fn write_tables(
+    analysis: &Analysis,
+    format: ExportFormat,
+    dir: &Path,
+    partition: Option<Partition>,
+) -> anyhow::Result<()> {
+    match format {
+        ExportFormat::Ndjson => {
+            anyhow::bail!("ndjson is one stream, not a directory of tables: -o takes a FILE")
+        }
+        #[cfg(feature = "parquet")]
+        ExportFormat::Parquet => {
+            table_files::write_dir(analysis, table_files::Encoding::Parquet, dir, partition)
+        }
+        #[cfg(feature = "parquet")]
+        ExportFormat::Csv => table_files::write_dir(analysis, table_files::Encoding::Csv, dir, partition),
+    }
+}

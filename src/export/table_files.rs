@@ -1,0 +1,181 @@
+//! Encoding the tables as Parquet or CSV, and laying them out in a directory.
+//!
+//! `-o DIR` writes `DIR/failures.<ext>` and `DIR/buckets.<ext>`. With `--partition day` each
+//! table becomes a hive-style tree, `DIR/failures/date=YYYY-MM-DD/part-0.<ext>`, keyed by the
+//! UTC date of `time` (`bucket_start` for buckets) so hosts in different zones agree on what a
+//! day is; rows without a time go to `date=__HIVE_DEFAULT_PARTITION__`, Hive's name for null.
+//! The `date` column lives in the path only, as readers expect (`hive_partitioning` in DuckDB).
+//! A table without rows writes no partition. For a fleet, give each host its own directory
+//! (`-o exports/host=web1`) and read `exports/*/failures/*/*.parquet` as one table.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat};
+use polars::prelude::*;
+
+use super::buckets::{buckets, BucketRow};
+use super::polars_tables::{buckets_frame, failures_frame};
+use super::{failure_events, Partition};
+use crate::correlate::Event;
+use crate::pipeline::Analysis;
+
+/// The file formats polars writes for `ngx502 export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Parquet,
+    Csv,
+}
+
+impl Encoding {
+    fn extension(self) -> &'static str {
+        match self {
+            Encoding::Parquet => "parquet",
+            Encoding::Csv => "csv",
+        }
+    }
+
+    fn encode(self, mut frame: DataFrame) -> PolarsResult<Vec<u8>> {
+        let mut out = Vec::new();
+        match self {
+            Encoding::Parquet => {
+                ParquetWriter::new(&mut out).finish(&mut frame)?;
+            }
+            Encoding::Csv => CsvWriter::new(&mut out).include_header(true).finish(&mut csv_safe(frame)?)?,
+        }
+        Ok(out)
+    }
+}
+
+/// The failures table alone, for stdout or one file.
+pub fn render_failures(analysis: &Analysis, encoding: Encoding) -> anyhow::Result<Vec<u8>> {
+    let events: Vec<&Event> = failure_events(analysis).collect();
+    Ok(encoding.encode(failures_frame(analysis, &events)?)?)
+}
+
+/// Writes both tables into `dir`, split by day when asked.
+pub fn write_dir(
+    analysis: &Analysis,
+    encoding: Encoding,
+    dir: &Path,
+    partition: Option<Partition>,
+) -> anyhow::Result<()> {
+    let events: Vec<&Event> = failure_events(analysis).collect();
+    let buckets = buckets(analysis);
+    let rows: Vec<&BucketRow> = buckets.rows.iter().collect();
+    let ext = encoding.extension();
+    let mut files: Vec<(PathBuf, DataFrame)> = Vec::new();
+    match partition {
+        None => {
+            files.push((dir.join(format!("failures.{ext}")), failures_frame(analysis, &events)?));
+            files.push((dir.join(format!("buckets.{ext}")), buckets_frame(buckets.seconds, &rows)?));
+        }
+        Some(Partition::Day) => {
+            let part = |table: &str, day: &str| dir.join(table).join(day).join(format!("part-0.{ext}"));
+            for (day, group) in by_day(&events, |e| e.request.time) {
+                files.push((part("failures", &day), failures_frame(analysis, &group)?));
+            }
+            for (day, group) in by_day(&rows, |r| Some(r.start)) {
+                files.push((part("buckets", &day), buckets_frame(buckets.seconds, &group)?));
+            }
+        }
+    }
+    for (path, frame) in files {
+        let bytes = encoding.encode(frame)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `items` grouped by the hive directory of their UTC day, days ascending, order kept within.
+fn by_day<T: Copy>(items: &[T], utc: impl Fn(T) -> Option<i64>) -> BTreeMap<String, Vec<T>> {
+    let mut days: BTreeMap<String, Vec<T>> = BTreeMap::new();
+    for &item in items {
+        let day = utc(item)
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_owned(), |t| t.format("%Y-%m-%d").to_string());
+        days.entry(format!("date={day}")).or_default().push(item);
+    }
+    days
+}
+
+/// The frame as a spreadsheet may open it: timestamps as RFC 3339 UTC text
+/// (`2024-05-14T08:22:31Z`) and every text cell defused against formula injection.
+fn csv_safe(frame: DataFrame) -> PolarsResult<DataFrame> {
+    let height = frame.height();
+    let columns = frame.into_columns().into_iter().map(csv_column).collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(height, columns)
+}
+
+fn csv_column(column: Column) -> PolarsResult<Column> {
+    let name = column.name().clone();
+    Ok(match column.dtype() {
+        DataType::String => Column::new(
+            name,
+            column.str()?.iter().map(|cell| cell.map(|c| defuse_formula(c).into_owned())).collect::<Vec<_>>(),
+        ),
+        DataType::Datetime(TimeUnit::Microseconds, _) => Column::new(
+            name,
+            column
+                .datetime()?
+                .physical()
+                .iter()
+                .map(|t| {
+                    t.and_then(DateTime::from_timestamp_micros)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                })
+                .collect::<Vec<_>>(),
+        ),
+        _ => column,
+    })
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first) gets a
+/// leading `'`, which makes it text; log fields are attacker-written.
+fn defuse_formula(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused_and_others_kept() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(1)", "'@SUM(1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("/a=b", "/a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(defuse_formula(cell), safe);
+        }
+    }
+
+    #[test]
+    fn days_are_utc_dates_and_missing_times_go_to_hive_null() {
+        let days = by_day(&[Some(86_399), None, Some(86_400), Some(0)], |t| t);
+        let got: Vec<(&str, Vec<Option<i64>>)> = days.iter().map(|(d, v)| (d.as_str(), v.clone())).collect();
+        assert_eq!(
+            got,
+            [
+                ("date=1970-01-01", vec![Some(86_399), Some(0)]),
+                ("date=1970-01-02", vec![Some(86_400)]),
+                ("date=__HIVE_DEFAULT_PARTITION__", vec![None]),
+            ]
+        );
+    }
+}
