@@ -91,12 +91,9 @@ pub fn render(r: &Report) -> String {
 
 fn headline(out: &mut String, r: &Report) {
     let t = &r.totals;
-    let period = match (&r.period.first, &r.period.last) {
-        (Some(a), Some(b)) => format!(" from {a} to {b}"),
-        _ => String::new(),
-    };
+    let period = r.period.from_to();
     if t.access_logs {
-        let rate = if t.requests == 0 { 0.0 } else { t.failures as f64 / t.requests as f64 };
+        let rate = t.failure_rate();
         let statuses: Vec<String> =
             super::failure_statuses(t).into_iter().map(|(s, n)| format!("{s}: {n}")).collect();
         let _ = write!(

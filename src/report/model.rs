@@ -188,6 +188,23 @@ pub struct Period {
     pub bucket_seconds: i64,
 }
 
+impl Totals {
+    /// Client-facing failures per request (0 when no request was read).
+    pub fn failure_rate(&self) -> f64 {
+        ratio(self.failures, self.requests)
+    }
+}
+
+impl Period {
+    /// `" from FIRST to LAST"`, or nothing when no access line carried a time.
+    pub fn from_to(&self) -> String {
+        match (&self.first, &self.last) {
+            (Some(a), Some(b)) => format!(" from {a} to {b}"),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Formats a UTC timestamp in the given offset, RFC 3339.
 pub fn rfc3339(utc: i64, offset: i32) -> String {
     use chrono::{FixedOffset, TimeZone};

@@ -83,20 +83,13 @@ pub fn render(r: &Report) -> String {
 
 fn headline(out: &mut String, r: &Report) {
     let t = &r.totals;
-    let period = match (&r.period.first, &r.period.last) {
-        (Some(a), Some(b)) => format!(" from {a} to {b}"),
-        _ => String::new(),
-    };
+    let period = r.period.from_to();
     if t.access_logs {
-        let rate = if t.requests == 0 { 0.0 } else { t.failures as f64 / t.requests as f64 };
+        let rate = t.failure_rate();
         let _ =
             writeln!(out, "{} requests{period}: {} failed with 5xx ({}).", t.requests, t.failures, pct(rate));
-        let statuses: Vec<String> = t
-            .by_status
-            .iter()
-            .filter(|(s, _)| s.starts_with('5') || s.as_str() == "009")
-            .map(|(s, n)| format!("{s}: {n}"))
-            .collect();
+        let statuses: Vec<String> =
+            super::failure_statuses(t).into_iter().map(|(s, n)| format!("{s}: {n}")).collect();
         if !statuses.is_empty() {
             let _ = writeln!(out, "  {}", statuses.join("  "));
         }
