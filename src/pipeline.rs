@@ -6,7 +6,7 @@ use crate::access::{AccessFormat, AccessParser};
 use crate::correlate::{correlate, Correlation};
 use crate::errorlog::{parse_line, starts_record, ErrorRecord, Role};
 use crate::input::walk::describe_io;
-use crate::input::{open, sniff, InputSpec, Kind, Origin, Resume, Sniffed, Source};
+use crate::input::{open, sniff, InputSpec, Kind, Origin, PageRelease, Resume, Sniffed, Source};
 use crate::progress::Progress;
 use crate::summary::{AccessSummary, Candidate, MalformedLine, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
@@ -15,6 +15,9 @@ use crate::window::TimeWindow;
 const CHUNKS_PER_THREAD: usize = 4;
 /// Smallest chunk worth a task.
 const MIN_CHUNK: usize = 1 << 20;
+/// Largest chunk: a mapped chunk's pages stay resident until it is parsed, so this bounds the
+/// memory a large file needs (threads × this).
+const MAX_CHUNK: usize = 64 << 20;
 
 /// How to read the inputs.
 #[derive(Clone, Debug, Default)]
@@ -199,11 +202,14 @@ fn read_source(
     };
     match source {
         Source::Mapped(map) => {
-            let outcome = read_whole(index, spec, options, &map, report, read_bytes);
+            let _ = map.advise(memmap2::Advice::Sequential);
+            let outcome = read_whole(index, spec, options, &map, PageRelease::of(&map), report, read_bytes);
             progress.advance(map.len() as u64);
             outcome
         }
-        Source::Buffer(buf) => read_whole(index, spec, options, &buf, report, read_bytes),
+        Source::Buffer(buf) => {
+            read_whole(index, spec, options, &buf, PageRelease::default(), report, read_bytes)
+        }
         Source::Stream(blocks) => {
             let mut outcome: Option<Outcome> = None;
             let mut skip = spec.resume.bytes;
@@ -217,7 +223,15 @@ fn read_source(
                             continue;
                         }
                         *read_bytes += tail.len() as u64;
-                        let next = read_block(index, spec, options, tail, report, outcome.as_ref());
+                        let next = read_block(
+                            index,
+                            spec,
+                            options,
+                            tail,
+                            PageRelease::default(),
+                            report,
+                            outcome.as_ref(),
+                        );
                         outcome = combine(outcome, next);
                         if report.skipped || report.kind.is_none() {
                             break;
@@ -243,6 +257,7 @@ fn read_whole(
     spec: &InputSpec,
     options: &Options,
     buf: &[u8],
+    release: PageRelease<'_>,
     report: &mut InputReport,
     read_bytes: &mut u64,
 ) -> Outcome {
@@ -251,7 +266,7 @@ fn read_whole(
     if tail.is_empty() && spec.resume.bytes > 0 {
         return Outcome::Nothing;
     }
-    read_block(index, spec, options, tail, report, None).unwrap_or(Outcome::Nothing)
+    read_block(index, spec, options, tail, release, report, None).unwrap_or(Outcome::Nothing)
 }
 
 fn combine(before: Option<Outcome>, next: Option<Outcome>) -> Option<Outcome> {
@@ -275,6 +290,7 @@ fn read_block(
     spec: &InputSpec,
     options: &Options,
     block: &[u8],
+    release: PageRelease<'_>,
     report: &mut InputReport,
     previous: Option<&Outcome>,
 ) -> Option<Outcome> {
@@ -289,7 +305,7 @@ fn read_block(
         Sniffed::Access(format) => {
             report.kind = Some(Kind::Access);
             report.format = Some(format.name().to_owned());
-            let summary = read_access(index, block, &format, &options.window);
+            let summary = read_access(index, block, &format, &options.window, release);
             let first_line = report.lines;
             report.lines += summary.lines;
             report.parsed += summary.parsed;
@@ -320,9 +336,17 @@ fn read_block(
     }
 }
 
-/// Parses an access-log buffer in parallel chunks cut at line boundaries.
-pub fn read_access(index: usize, buf: &[u8], format: &AccessFormat, window: &TimeWindow) -> AccessSummary {
-    let chunk_count = (rayon::current_num_threads() * CHUNKS_PER_THREAD).min(buf.len() / MIN_CHUNK).max(1);
+/// Parses an access-log buffer in parallel chunks cut at line boundaries; `release` gives each
+/// chunk's pages back once it is parsed.
+pub fn read_access(
+    index: usize,
+    buf: &[u8],
+    format: &AccessFormat,
+    window: &TimeWindow,
+    release: PageRelease<'_>,
+) -> AccessSummary {
+    let per_thread = rayon::current_num_threads() * CHUNKS_PER_THREAD;
+    let chunk_count = per_thread.max(buf.len() / MAX_CHUNK).min(buf.len() / MIN_CHUNK).max(1);
     chunks_at_lines(buf, chunk_count)
         .into_par_iter()
         .map(|chunk| {
@@ -331,6 +355,7 @@ pub fn read_access(index: usize, buf: &[u8], format: &AccessFormat, window: &Tim
             for line in lines(chunk) {
                 summary.add(index, line, parser.parse(line), window);
             }
+            release.done(chunk);
             summary
         })
         .reduce(AccessSummary::default, AccessSummary::merge)

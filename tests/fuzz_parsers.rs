@@ -21,6 +21,7 @@ use ngx502::access::time::{parse_error_log_time, parse_msec, parse_time_iso8601,
 use ngx502::access::{AccessFormat, AccessParser, Field};
 use ngx502::alert::Rule;
 use ngx502::errorlog::{classify, parse_line, upstream_peer};
+use ngx502::input::PageRelease;
 use ngx502::nginx_conf::NginxConf;
 use ngx502::pipeline::{lines, read_access, read_error_log, InputReport};
 use ngx502::summary::nginx_escape;
@@ -182,7 +183,7 @@ fn access_summary_accounts_for_every_hostile_line() {
             let buf = batch.join(&b'\n');
             let expected = lines(&buf).count() as u64;
             for format in &formats {
-                let s = read_access(0, &buf, format, &TimeWindow::default());
+                let s = read_access(0, &buf, format, &TimeWindow::default(), PageRelease::default());
                 prop_assert_eq!(s.lines, expected);
                 prop_assert_eq!(s.lines, s.parsed + s.malformed + s.filtered);
             }
@@ -627,8 +628,9 @@ fn a_million_attempt_separators_are_read_in_linear_time() {
     assert_eq!(timed("entries of a million bare separators", || entries(&bare).count()), 1_000_001);
     let line = upstream_line(list);
     let format = AccessFormat::Template(LogFormat::preset("upstream").expect("preset"));
-    let summary =
-        timed("summary of a million-attempt line", || read_access(0, &line, &format, &TimeWindow::default()));
+    let summary = timed("summary of a million-attempt line", || {
+        read_access(0, &line, &format, &TimeWindow::default(), PageRelease::default())
+    });
     assert_eq!((summary.lines, summary.parsed), (1, 1));
     assert_eq!(summary.upstreams.len(), 1);
     assert_eq!(summary.upstreams.values().next().map(|c| c.attempts), Some(1_000_000));

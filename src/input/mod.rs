@@ -5,6 +5,6 @@ pub mod open;
 pub mod sniff;
 pub mod walk;
 
-pub use open::{open, Blocks, Source};
+pub use open::{open, Blocks, PageRelease, Source};
 pub use sniff::{sniff, Kind, Sniffed};
 pub use walk::{expand, InputSpec, Origin, Resume};

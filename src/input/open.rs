@@ -66,6 +66,33 @@ pub fn open(origin: &Origin) -> io::Result<Source> {
     }
 }
 
+/// Hands the pages of a memory-mapped input back to the kernel once a chunk of it has been parsed.
+/// They stay in the page cache, so nothing is read twice, but the process's resident memory stays
+/// flat however large the log is. A no-op for inputs that are not mapped.
+#[derive(Clone, Copy, Default)]
+pub struct PageRelease<'m>(Option<&'m Mmap>);
+
+impl<'m> PageRelease<'m> {
+    pub fn of(map: &'m Mmap) -> Self {
+        PageRelease(Some(map))
+    }
+
+    /// Releases the pages under `chunk`, which must lie inside the mapping.
+    pub fn done(&self, chunk: &[u8]) {
+        let Some(map) = self.0 else { return };
+        let Some(offset) = (chunk.as_ptr() as usize).checked_sub(map.as_ptr() as usize) else { return };
+        if offset + chunk.len() > map.len() {
+            return;
+        }
+        // SAFETY: the mapping is a read-only shared mapping of a file: MADV_DONTNEED only drops
+        // the pages from this process's page tables, and a later access (another chunk sharing
+        // the boundary page) faults the same bytes back in from the page cache. No reference
+        // into the mapping is invalidated. Failure only means the pages stay resident.
+        let _ =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, chunk.len()) };
+    }
+}
+
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let (filled, end) = fill(reader, buf);
     end.map(|()| filled)

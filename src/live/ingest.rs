@@ -4,7 +4,7 @@
 
 use crate::access::AccessFormat;
 use crate::errorlog::ErrorRecord;
-use crate::input::{sniff, Kind, Sniffed};
+use crate::input::{sniff, Kind, PageRelease, Sniffed};
 use crate::pipeline::{read_access, read_error_log, InputReport};
 use crate::summary::Candidate;
 use crate::window::TimeWindow;
@@ -82,7 +82,8 @@ impl Source {
     pub fn feed(&self, chunk: &[u8], report: &mut InputReport, out: &mut Arrivals) {
         match &self.decision {
             Decision::Access(format) => {
-                let summary = read_access(self.index, chunk, format, &TimeWindow::default());
+                let summary =
+                    read_access(self.index, chunk, format, &TimeWindow::default(), PageRelease::default());
                 let first_line = report.lines;
                 report.lines += summary.lines;
                 report.parsed += summary.parsed;
