@@ -74,24 +74,31 @@ pub struct Correlation {
 
 struct ErrorIndex<'e> {
     records: &'e [ErrorRecord],
-    /// UTC seconds of each record.
-    utc: Vec<i64>,
     /// Requests escaped like access logs, per record.
     requests: Vec<Option<Vec<u8>>>,
+    /// Record indexes per key, sorted by (local time, input, line).
     by_cid: FxHashMap<u64, Vec<usize>>,
     by_request: FxHashMap<(&'e [u8], Vec<u8>), Vec<usize>>,
     used: Vec<bool>,
+    /// The zone of the error logs when the user said it; otherwise each access record's own
+    /// offset is used, which keeps the join right across a daylight-saving change.
+    forced_offset: Option<i32>,
+}
+
+/// How far back, in seconds, a request's error lines may be: its `$request_time` (bounded, as
+/// logs are attacker-reachable) plus the clocks' slack.
+fn lookback(c: &Candidate) -> i64 {
+    c.request_time.map_or(DEFAULT_LOOKBACK, |rt| rt.min(86_400.0).ceil() as i64) + SLACK_BEFORE
 }
 
 impl<'e> ErrorIndex<'e> {
-    fn new(records: &'e [ErrorRecord], utc_offset: i32) -> Self {
-        let utc: Vec<i64> = records.iter().map(|r| r.local_time - i64::from(utc_offset)).collect();
+    fn new(records: &'e [ErrorRecord], forced_offset: Option<i32>) -> Self {
         let requests: Vec<Option<Vec<u8>>> =
             records.iter().map(|r| r.request.as_deref().map(nginx_escape)).collect();
         let mut by_cid: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
         let mut by_request: FxHashMap<(&[u8], Vec<u8>), Vec<usize>> = FxHashMap::default();
         let mut order: Vec<usize> = (0..records.len()).collect();
-        order.sort_by_key(|&i| (utc[i], records[i].input, records[i].line));
+        order.sort_by_key(|&i| (records[i].local_time, records[i].input, records[i].line));
         for &i in &order {
             let r = &records[i];
             if let Some(cid) = r.cid {
@@ -101,26 +108,37 @@ impl<'e> ErrorIndex<'e> {
                 by_request.entry((client, request.clone())).or_default().push(i);
             }
         }
-        ErrorIndex { records, utc, requests, by_cid, by_request, used: vec![false; records.len()] }
+        ErrorIndex { records, requests, by_cid, by_request, used: vec![false; records.len()], forced_offset }
     }
 
-    /// Unused lines that may belong to `c`, and how they were found.
+    /// The access time of `c` on the error log's clock (local wall-clock seconds).
+    fn local_time(&self, c: &Candidate) -> Option<i64> {
+        Some(c.time? + i64::from(self.forced_offset.unwrap_or(c.offset)))
+    }
+
+    /// The part of a key's time-sorted list inside `[lo, hi]`, found by binary search so a key
+    /// shared by many requests (one client behind a load balancer) costs a window, not a scan.
+    fn window<'l>(&self, list: &'l [usize], lo: i64, hi: i64) -> &'l [usize] {
+        let start = list.partition_point(|&i| self.records[i].local_time < lo);
+        let end = list.partition_point(|&i| self.records[i].local_time <= hi);
+        &list[start..end.max(start)]
+    }
+
+    /// Unused lines that may belong to `c`, in time order, and how they were found.
     fn pool(&self, c: &Candidate) -> (Vec<usize>, JoinMethod) {
-        let Some(time) = c.time else { return (Vec::new(), JoinMethod::None) };
-        let back = c.request_time.map_or(DEFAULT_LOOKBACK, |rt| rt.ceil() as i64) + SLACK_BEFORE;
-        let in_window = |i: &usize| self.utc[*i] >= time - back && self.utc[*i] <= time + SLACK_AFTER;
+        let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
+        let (lo, hi) = (time.saturating_sub(lookback(c)), time.saturating_add(SLACK_AFTER));
         let same_request = |i: &usize| match (&self.requests[*i], &c.request) {
             (Some(a), Some(b)) => a[..] == b[..],
             _ => true,
         };
         if let Some(cid) = c.connection {
-            let found: Vec<usize> = self
-                .by_cid
-                .get(&cid)
-                .into_iter()
-                .flatten()
+            let list = self.by_cid.get(&cid).map_or(&[][..], Vec::as_slice);
+            let found = self
+                .window(list, lo, hi)
+                .iter()
                 .copied()
-                .filter(|i| !self.used[*i] && in_window(i) && same_request(i))
+                .filter(|i| !self.used[*i] && same_request(i))
                 .collect();
             return (found, JoinMethod::Connection);
         }
@@ -131,45 +149,89 @@ impl<'e> ErrorIndex<'e> {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         };
-        let found = self
-            .by_request
-            .get(&(client, request.to_vec()))
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|i| !self.used[*i] && in_window(i) && same_host(i))
-            .collect();
+        let list = self.by_request.get(&(client, request.to_vec())).map_or(&[][..], Vec::as_slice);
+        let found =
+            self.window(list, lo, hi).iter().copied().filter(|i| !self.used[*i] && same_host(i)).collect();
         (found, JoinMethod::Request)
     }
 
-    /// The error lines of `c`: the terminal line that best explains its status, and the lines
-    /// of the same request (same worker and `*CID`) before and after it.
-    fn claim(&mut self, c: &Candidate) -> (Vec<usize>, JoinMethod) {
+    /// The error lines of `c`.
+    ///
+    /// Candidates come in time order and a key's requests are served one after another, so each
+    /// takes the *oldest* fitting lines: lines at or before its access time before those in the
+    /// one-second slack after it (which belong to the next request more often than not), and
+    /// lines whose cause gives the status the client saw before others. When `$upstream_addr`
+    /// and `$upstream_status` are logged, exactly one line is taken per failed attempt, matched
+    /// by peer; otherwise one terminal line, with the earlier lines of the same request (same
+    /// worker and `*CID`) as its attempt chain. Later lines of that connection up to the access
+    /// time are retries of the same request too (`connect_refused` then `no_live_upstreams`),
+    /// unless `waiting` more requests with this key, served by then, still need a line each.
+    fn claim(&mut self, c: &Candidate, waiting: usize) -> (Vec<usize>, JoinMethod) {
         let (pool, method) = self.pool(c);
-        let terminal = |i: &&usize| self.records[**i].cause.role() == Role::Terminal;
-        let consistent = |i: &usize| {
-            let status = self.records[*i].cause.info().status;
-            status.is_none() || status == Some(c.status) || !crate::summary::is_failure_status(c.status)
+        let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
+        let is_terminal = |i: usize| self.records[i].cause.role() == Role::Terminal;
+        let fits = |i: usize| {
+            let status = self.records[i].cause.info().status;
+            let consistent =
+                status.is_none() || status == Some(c.status) || !crate::summary::is_failure_status(c.status);
+            (self.records[i].local_time > time, !consistent, self.records[i].local_time, self.records[i].line)
         };
-        let nearest = |i: &usize| (consistent(i), self.utc[*i], self.records[*i].line);
-        let Some(&last) = pool.iter().filter(terminal).max_by_key(|i| nearest(i)) else {
+        let mut claimed: Vec<usize> = Vec::new();
+        match failed_attempt_peers(c) {
+            Some(peers) => {
+                for peer in peers {
+                    let found = pool
+                        .iter()
+                        .copied()
+                        .filter(|&i| is_terminal(i) && !claimed.contains(&i))
+                        .filter(|&i| self.records[i].peer.as_deref().is_none_or(|p| p == peer))
+                        .min_by_key(|&i| fits(i));
+                    claimed.extend(found);
+                }
+            }
+            None => {
+                if let Some(anchor) =
+                    pool.iter().copied().filter(|&i| is_terminal(i)).min_by_key(|&i| fits(i))
+                {
+                    let a = &self.records[anchor];
+                    let same_request = |i: usize| {
+                        let r = &self.records[i];
+                        i != anchor && a.cid.is_some() && (r.cid, r.pid, r.input) == (a.cid, a.pid, a.input)
+                    };
+                    claimed.push(anchor);
+                    claimed.extend(
+                        pool.iter().copied().filter(|&i| same_request(i) && self.records[i].line < a.line),
+                    );
+                    let retries: Vec<usize> = pool
+                        .iter()
+                        .copied()
+                        .filter(|&i| {
+                            same_request(i)
+                                && is_terminal(i)
+                                && self.records[i].line > a.line
+                                && self.records[i].local_time <= time
+                        })
+                        .collect();
+                    claimed.extend(retries.iter().take(retries.len().saturating_sub(waiting)));
+                }
+            }
+        }
+        let Some(&last) = claimed.iter().max_by_key(|&&i| (self.records[i].input, self.records[i].line))
+        else {
             return (Vec::new(), JoinMethod::None);
         };
+        // Context lines of the same request: FastCGI stderr before it, a peer being disabled
+        // right after it.
         let anchor = &self.records[last];
-        let mut claimed: Vec<usize> = pool
-            .iter()
-            .copied()
-            .filter(|&i| {
-                i == last
-                    || (anchor.cid.is_some()
-                        && self.records[i].cid == anchor.cid
-                        && self.records[i].pid == anchor.pid
-                        && self.records[i].input == anchor.input
-                        && (self.records[i].line < anchor.line
-                            || self.records[i].cause.role() == Role::Evidence))
-            })
-            .collect();
+        claimed.extend(pool.iter().copied().filter(|&i| {
+            let r = &self.records[i];
+            r.cause.role() == Role::Evidence
+                && anchor.cid.is_some()
+                && (r.cid, r.pid, r.input) == (anchor.cid, anchor.pid, anchor.input)
+                && r.local_time <= anchor.local_time + SLACK_AFTER
+        }));
         claimed.sort_by_key(|&i| (self.records[i].input, self.records[i].line));
+        claimed.dedup();
         for &i in &claimed {
             self.used[i] = true;
         }
@@ -177,14 +239,63 @@ impl<'e> ErrorIndex<'e> {
     }
 }
 
+/// The peers of the attempts that failed, in order, when the access log lists the attempts and
+/// their statuses: an attempt failed when its status is a 5xx or missing, and the last attempt
+/// also when the client got a failure status (a `009` logs the upstream's 200).
+fn failed_attempt_peers(c: &Candidate) -> Option<Vec<&[u8]>> {
+    let (addrs, statuses) = (c.upstream_addr.as_deref()?, c.upstream_status.as_deref()?);
+    let count = entries(addrs).count();
+    Some(
+        entries(addrs)
+            .zip(entries(statuses).map(attempt_status).chain(std::iter::repeat(None)))
+            .enumerate()
+            .filter(|(i, (_, status))| {
+                status.is_none_or(|s| s >= 500)
+                    || (i + 1 == count && crate::summary::is_failure_status(c.status))
+            })
+            .map(|(_, (addr, _))| addr)
+            .collect(),
+    )
+}
+
+/// What requests share error lines by: the connection when logged, else client and request.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum JoinKey {
+    Connection(u64),
+    Request(Option<Box<[u8]>>, Option<Box<[u8]>>),
+}
+
+impl JoinKey {
+    fn of(c: &Candidate) -> JoinKey {
+        match c.connection {
+            Some(cid) => JoinKey::Connection(cid),
+            None => JoinKey::Request(c.client.clone(), c.request.clone()),
+        }
+    }
+}
+
 /// Joins `candidates` (from every access input) with `errors` (from every error input).
-/// `utc_offset` is the zone the error logs were written in, in seconds east of UTC.
-pub fn correlate(mut candidates: Vec<Candidate>, errors: &[ErrorRecord], utc_offset: i32) -> Correlation {
+/// `forced_offset` is the error logs' zone when the user gave it (`--error-log-offset`);
+/// otherwise each access record is compared in its own offset.
+pub fn correlate(
+    mut candidates: Vec<Candidate>,
+    errors: &[ErrorRecord],
+    forced_offset: Option<i32>,
+) -> Correlation {
     candidates.sort_by_key(|c| (c.time, c.input, c.line));
-    let mut index = ErrorIndex::new(errors, utc_offset);
+    let mut index = ErrorIndex::new(errors, forced_offset);
+    // The access times of the requests still to be served, per join key.
+    let mut queued: FxHashMap<JoinKey, std::collections::VecDeque<Option<i64>>> = FxHashMap::default();
+    for c in &candidates {
+        queued.entry(JoinKey::of(c)).or_default().push_back(c.time);
+    }
     let mut events = Vec::with_capacity(candidates.len());
     for c in candidates {
-        let (evidence, method) = index.claim(&c);
+        let waiting = queued.get_mut(&JoinKey::of(&c)).map_or(0, |times| {
+            times.pop_front();
+            times.iter().take_while(|t| t.zip(c.time).is_some_and(|(t, now)| t <= now + SLACK_AFTER)).count()
+        });
+        let (evidence, method) = index.claim(&c, waiting);
         events.push(diagnose(c, evidence, method, errors));
     }
     let unmatched =
@@ -197,9 +308,11 @@ fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[Erro
         evidence.iter().map(|&i| &errors[i]).filter(|r| r.cause.role() == Role::Terminal).collect();
     let attempts = attempts_of(&c, &terminals);
     let last_attempt = attempts.last();
-    let cause = match terminals.last() {
-        Some(line) => line.cause,
-        None => match last_attempt.and_then(|a| a.status) {
+    // The last attempt decides the client's status, so its failure is the cause.
+    let cause = match (last_attempt.and_then(|a| a.cause), terminals.last()) {
+        (Some(cause), _) if c.upstream_status.is_some() => cause,
+        (_, Some(line)) => line.cause,
+        _ => match last_attempt.and_then(|a| a.status) {
             Some(s) if s == c.status => Cause::upstream_returned(s),
             _ => Cause::Unattributed,
         },

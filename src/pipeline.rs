@@ -141,7 +141,7 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
     });
     let mut candidates = std::mem::take(&mut analysis.access.candidates);
     candidates.extend(carried.candidates);
-    analysis.correlation = correlate(candidates, &analysis.errors, analysis.error_utc_offset);
+    analysis.correlation = correlate(candidates, &analysis.errors, options.error_utc_offset);
     let (errors, offset) = (&analysis.errors, i64::from(analysis.error_utc_offset));
     analysis.correlation.unmatched.retain(|&i| options.window.contains(Some(errors[i].local_time - offset)));
     analysis

@@ -311,3 +311,101 @@ fn findings_name_the_upstream_the_window_and_the_timeout_in_force() {
         ])
     );
 }
+
+#[test]
+fn keep_alive_requests_on_one_connection_each_get_their_own_line() {
+    let t = "14/May/2024:10:00:00 +0000";
+    let request = "POST /graphql HTTP/1.1";
+    let error: String = (0..3)
+        .map(|_| error_line("2024/05/14 10:00:00", 5, REFUSED, "10.0.0.9", request, "10.0.1.1:80"))
+        .collect();
+    let exact: String = (0..3)
+        .map(|_| upstream_line("10.0.0.9", t, request, 502, 5, "0.001", ("10.0.1.1:80", "502")))
+        .collect();
+    let plain: String = (0..3).map(|_| combined("10.0.0.9", t, request, 502)).collect();
+    for access in [exact, plain] {
+        let r = run(&access, &error, &[]);
+        assert_eq!(causes(&r), vec![("/graphql".to_string(), "connect_refused".to_string()); 3]);
+        assert_eq!(r.report["unmatched_error_lines"], 0);
+    }
+}
+
+#[test]
+fn two_failures_on_one_connection_keep_their_own_upstreams() {
+    let t = "14/May/2024:10:00:00 +0000";
+    let access = upstream_line("10.0.0.9", t, "GET /a HTTP/1.1", 502, 5, "0.001", ("10.0.1.2:80", "502"))
+        + &upstream_line("10.0.0.9", t, "GET /a HTTP/1.1", 502, 5, "0.001", ("10.0.1.3:80", "502"));
+    let error = error_line("2024/05/14 10:00:00", 5, REFUSED, "10.0.0.9", "GET /a HTTP/1.1", "10.0.1.2:80")
+        + &error_line(
+            "2024/05/14 10:00:00",
+            5,
+            "upstream prematurely closed connection while reading response header from upstream",
+            "10.0.0.9",
+            "GET /a HTTP/1.1",
+            "10.0.1.3:80",
+        );
+    let r = run(&access, &error, &[]);
+    let got: Vec<(&str, &str)> =
+        r.rows.iter().map(|r| (r["upstream"].as_str().unwrap(), r["cause"].as_str().unwrap())).collect();
+    assert_eq!(got, [("10.0.1.2:80", "connect_refused"), ("10.0.1.3:80", "premature_close")]);
+}
+
+#[test]
+fn a_steady_stream_from_one_load_balancer_joins_every_line() {
+    // 50 identical failing requests per second from one address for 200 s: each second's lines
+    // belong to that second's requests, none is left over at the end.
+    let (mut access, mut error) = (String::new(), String::new());
+    for second in 0..200 {
+        let (m, s) = (second / 60, second % 60);
+        for _ in 0..50 {
+            access += &combined(
+                "10.9.9.9",
+                &format!("14/May/2024:10:{m:02}:{s:02} +0000"),
+                "POST /api HTTP/1.1",
+                502,
+            );
+            error += &error_line(
+                &format!("2024/05/14 10:{m:02}:{s:02}"),
+                1,
+                REFUSED,
+                "10.9.9.9",
+                "POST /api HTTP/1.1",
+                "10.0.1.1:80",
+            );
+        }
+    }
+    let r = run(&access, &error, &[]);
+    assert_eq!(r.report["causes"].as_array().unwrap().len(), 1);
+    assert_eq!(r.report["causes"][0]["cause"], "connect_refused");
+    assert_eq!(r.report["causes"][0]["count"], 10_000);
+    assert_eq!(r.report["unmatched_error_lines"], 0);
+}
+
+#[test]
+fn a_daylight_saving_change_does_not_break_the_join() {
+    // Europe/Berlin, 2024-03-31: 01:59:59 +0100 is followed by 03:00:00 +0200.
+    let access = combined("10.0.0.1", "31/Mar/2024:01:59:58 +0100", "GET /before HTTP/1.1", 200)
+        + &combined("10.0.0.1", "31/Mar/2024:03:00:05 +0200", "GET /after HTTP/1.1", 502);
+    let error =
+        error_line("2024/03/31 03:00:05", 3, REFUSED, "10.0.0.1", "GET /after HTTP/1.1", "10.0.1.1:80");
+    let r = run(&access, &error, &[]);
+    assert_eq!(causes(&r), [("/after".to_string(), "connect_refused".to_string())]);
+    assert_eq!(r.report["unmatched_error_lines"], 0);
+}
+
+#[test]
+fn an_absurd_request_time_is_bounded_not_overflowed() {
+    let access = upstream_line(
+        "10.0.0.2",
+        "14/May/2024:10:00:31 +0000",
+        "GET /x HTTP/1.1",
+        504,
+        7,
+        "99999999999999999999.000",
+        ("10.0.1.1:80", "504"),
+    );
+    let error =
+        error_line("2024/05/14 10:00:30", 7, READ_TIMEOUT, "10.0.0.2", "GET /x HTTP/1.1", "10.0.1.1:80");
+    let r = run(&access, &error, &[]);
+    assert_eq!(causes(&r), [("/x".to_string(), "read_timeout".to_string())]);
+}

@@ -16,8 +16,6 @@ pub struct Arrivals {
     pub errors: Vec<ErrorRecord>,
     /// Access lines parsed (requests).
     pub requests: u64,
-    /// The UTC offset of the latest access lines (the error log's zone, unless told otherwise).
-    pub offset: Option<i32>,
 }
 
 /// What a followed path turned out to be.
@@ -90,9 +88,6 @@ impl Source {
                 report.malformed += summary.malformed;
                 report.filtered += summary.filtered;
                 out.requests += summary.parsed;
-                if let Some((offset, _)) = summary.offsets.iter().max_by_key(|(o, n)| (**n, -**o)) {
-                    out.offset = Some(*offset);
-                }
                 out.candidates.extend(summary.candidates.into_iter().map(|mut c| {
                     c.line += first_line;
                     c

@@ -69,7 +69,6 @@ struct Session<'c> {
     /// `inputs`: one report per followed path; `errors`: the error lines in the window.
     analysis: Analysis,
     window: Window,
-    offset: Option<i32>,
     scratch: Vec<u8>,
     /// Device and inode of our own stdout: a file we write to is never followed (it would
     /// read its own output back).
@@ -87,7 +86,6 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>) -> anyhow::Result<()> 
         dirs: Vec::new(),
         analysis: Analysis::default(),
         window: Window::new(config.join_wait),
-        offset: config.error_utc_offset,
         scratch: vec![0; READ_SIZE],
         own_output: identity(Path::new("/dev/stdout")),
     };
@@ -211,12 +209,10 @@ impl Session<'_> {
                 note(report, self.config.quiet);
             }
         }
-        self.offset = self.config.error_utc_offset.or(arrivals.offset).or(self.offset);
         view.totals.requests += arrivals.requests;
         self.window.add_candidates(arrivals.candidates, now);
         self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
-        let offset = self.offset.unwrap_or_else(local_offset);
-        let events = self.window.join(&self.analysis.errors, offset, now, last);
+        let events = self.window.join(&self.analysis.errors, self.config.error_utc_offset, now, last);
         view.events(&events, &self.analysis, now)?;
         self.window.settle(&events, &mut self.analysis.errors, now, last);
         view.tick(self.window.waiting(), now)?;
@@ -238,11 +234,6 @@ fn note(report: &InputReport, quiet: bool) {
         ),
         _ => {}
     }
-}
-
-/// This machine's UTC offset, in which nginx writes its error log.
-fn local_offset() -> i32 {
-    chrono::Local::now().offset().local_minus_utc()
 }
 
 fn identity(path: &Path) -> Option<(u64, u64)> {

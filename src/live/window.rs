@@ -70,7 +70,13 @@ impl Window {
 
     /// Joins what is at hand; returns the events that are ready (all of them when `flush`), in
     /// log order. Their evidence indexes point into `errors`; call [`Window::settle`] after use.
-    pub fn join(&mut self, errors: &[ErrorRecord], utc_offset: i32, now: Instant, flush: bool) -> Vec<Event> {
+    pub fn join(
+        &mut self,
+        errors: &[ErrorRecord],
+        forced_offset: Option<i32>,
+        now: Instant,
+        flush: bool,
+    ) -> Vec<Event> {
         let due = self.deadline().is_some_and(|d| d <= now);
         if self.pending.is_empty() || !(self.changed || due || flush) {
             return Vec::new();
@@ -80,7 +86,8 @@ impl Window {
         let arrivals: FxHashMap<(usize, u64), Instant> =
             pending.iter().map(|p| ((p.candidate.input, p.candidate.line), p.arrived)).collect();
         let mut excess = pending.len().saturating_sub(MAX_PENDING);
-        let correlation = correlate(pending.into_iter().map(|p| p.candidate).collect(), errors, utc_offset);
+        let correlation =
+            correlate(pending.into_iter().map(|p| p.candidate).collect(), errors, forced_offset);
         let mut ready = Vec::new();
         for event in correlation.events {
             let arrived = arrivals.get(&(event.request.input, event.request.line)).copied().unwrap_or(now);
