@@ -99,6 +99,9 @@ pub struct Analysis {
     pub has_upstream_status: bool,
     pub has_connection: bool,
     pub access_formats: Vec<AccessFormat>,
+    /// Access logs are part of this diagnosis even if none had new lines (`--state` knows
+    /// them): client-facing counts are then known, and zero.
+    pub access_logs_known: bool,
 }
 
 enum Outcome {
@@ -140,6 +143,9 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
         analysis.access.offsets.iter().max_by_key(|(o, n)| (**n, -**o)).map_or(0, |(o, _)| *o)
     });
     let mut candidates = std::mem::take(&mut analysis.access.candidates);
+    for c in &carried.candidates {
+        analysis.access.admit(c);
+    }
     candidates.extend(carried.candidates);
     analysis.correlation = correlate(candidates, &analysis.errors, options.error_utc_offset);
     let (errors, offset) = (&analysis.errors, i64::from(analysis.error_utc_offset));

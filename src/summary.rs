@@ -32,6 +32,12 @@ impl StatusCounts {
         self.0[usize::from(status).min(999)] += 1;
     }
 
+    /// Takes back one request counted by [`add`](Self::add).
+    pub fn remove(&mut self, status: u16) {
+        let slot = &mut self.0[usize::from(status).min(999)];
+        *slot = slot.saturating_sub(1);
+    }
+
     pub fn merge(&mut self, other: &StatusCounts) {
         for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
             *a += b;
@@ -209,6 +215,31 @@ impl AccessSummary {
             }
         }
         failed || (attempts > 1 && record.status < 500 && record.get(Field::UpstreamStatus).is_none())
+    }
+
+    /// Counts a request that an earlier run read but left undiagnosed (`--state` carries it):
+    /// it is counted by the run that diagnoses it, so each run's failures are among its requests.
+    pub fn admit(&mut self, c: &Candidate) {
+        self.statuses.add(c.status);
+        if let Some(time) = c.time {
+            let counts = self.minutes.entry(time.div_euclid(60) * 60).or_default();
+            counts.requests += 1;
+            if is_failure_status(c.status) {
+                counts.add_error(c.status, 1);
+            }
+        }
+    }
+
+    /// Takes back the counts of a request whose diagnosis waits for the next run.
+    pub fn withdraw(&mut self, c: &Candidate) {
+        self.statuses.remove(c.status);
+        let Some(counts) = c.time.and_then(|t| self.minutes.get_mut(&(t.div_euclid(60) * 60))) else {
+            return;
+        };
+        counts.requests = counts.requests.saturating_sub(1);
+        if let Some((_, n)) = counts.errors.iter_mut().find(|(s, _)| *s == c.status) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// Adds `later` (the chunk that follows `self` in the same file) into `self`.

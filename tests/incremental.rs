@@ -333,11 +333,14 @@ fn a_502_whose_error_line_comes_in_the_next_run_is_diagnosed() {
     append(&site.log("access.log"), &access);
     append(&site.log("error.log"), "");
     let first = site.run();
-    assert_eq!(first["totals"]["by_status"]["502"], 1, "counted as a request by the run that read it");
+    assert_eq!(first["totals"]["requests"], 3, "the waiting 502 is counted by the run that diagnoses it");
+    assert_eq!(first["totals"]["by_status"]["502"], serde_json::Value::Null);
     assert_eq!(first["causes"], serde_json::json!([]), "not diagnosed before its error line can be seen");
     append(&site.log("error.log"), &error);
     let second = site.run();
-    assert_eq!(second["totals"]["requests"], 0);
+    assert_eq!(second["totals"]["requests"], 1);
+    assert_eq!(second["totals"]["by_status"]["502"], 1);
+    assert_eq!(second["totals"]["failures"], 1);
     assert_eq!(second["causes"][0]["cause"], "connect_refused");
     assert_eq!(second["causes"][0]["count"], 1);
     assert_eq!(second["unmatched_error_lines"], 0);
@@ -384,8 +387,9 @@ fn two_logs_with_the_same_first_line_stay_apart() {
     let (other, _) = batch(40, 50);
     append(&site.log("b.access.log"), &other);
     let report = site.run();
-    assert_eq!(report["totals"]["requests"], 49);
-    assert_eq!(report["inputs"].as_array().unwrap().len(), 2, "neither is taken for a copy of the other");
+    let lines: Vec<u64> =
+        report["inputs"].as_array().unwrap().iter().map(|i| i["lines"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [39, 10], "neither is taken for a copy of the other");
 }
 
 /// Starts a run whose report goes to a FIFO nobody reads: it stops after reading, holding the
@@ -487,4 +491,29 @@ fn stdin_cannot_be_resumed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--state cannot follow stdin"));
     assert!(!site.state().exists());
+}
+
+#[test]
+fn runs_over_unchanged_logs_report_nothing_new_and_raise_no_alert() {
+    let site = Site::new();
+    site.append(0, 8);
+    let first = site.run();
+    for _ in 0..2 {
+        let out = site.try_run(&["--fail-on", "rate_502>1%", "--fail-on", "failures>0"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(again["totals"]["requests"], 0);
+        assert_eq!(again["totals"]["failures"], 0);
+        assert_eq!(again["totals"]["access_logs"], true, "the access log is known, it just has no new line");
+        assert_eq!(again["causes"], serde_json::json!([]));
+    }
+    let failures = first["totals"]["failures"].as_u64().unwrap();
+    let five_xx: u64 = first["totals"]["by_status"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| s.starts_with('5'))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert!(failures <= five_xx, "a run's failures are among its requests: {failures} > {five_xx}");
 }

@@ -245,7 +245,8 @@ impl Report {
         let offset = analysis.error_utc_offset;
         let events: Vec<&Event> = analysis.correlation.events.iter().collect();
         let client: Vec<&Event> = events.iter().copied().filter(|e| e.client_facing()).collect();
-        let access_logs = analysis.inputs.iter().any(|i| i.kind == Some(crate::input::Kind::Access));
+        let access_logs = analysis.access_logs_known
+            || analysis.inputs.iter().any(|i| i.kind == Some(crate::input::Kind::Access));
 
         let causes = if access_logs {
             cause_rows(&client, analysis, limits)
@@ -374,11 +375,10 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
 
 /// Without access logs: one row per cause of the error lines themselves.
 fn error_only_cause_rows(analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
+    // With no access line to claim them, every terminal line in the time window is unmatched.
     let mut groups: BTreeMap<Cause, Vec<usize>> = BTreeMap::new();
-    for (i, r) in analysis.errors.iter().enumerate() {
-        if r.cause.role() == Role::Terminal {
-            groups.entry(r.cause).or_default().push(i);
-        }
+    for &i in &analysis.correlation.unmatched {
+        groups.entry(analysis.errors[i].cause).or_default().push(i);
     }
     let total: u64 = groups.values().map(|v| v.len() as u64).sum();
     let mut rows: Vec<CauseRow> = groups

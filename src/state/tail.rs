@@ -4,7 +4,8 @@
 //! request ends, so a run that stops between the two sees a 5xx without its cause, or an error
 //! line without its 5xx. Such lines near the end of what was read are not reported yet: they
 //! wait in the state and join the next run's lines, and are reported by the run that settles
-//! them. Requests are still counted (by status) by the run that read them.
+//! them, which also counts them (by status and in the timeline), so every run's failures are
+//! among its own requests.
 
 use crate::correlate::{JoinMethod, DEFAULT_LOOKBACK};
 use crate::pipeline::{Analysis, Carried};
@@ -66,6 +67,7 @@ pub fn hold_back(
     if horizon.access_until.is_none() {
         return Carried::default();
     }
+    analysis.access_logs_known = true;
     let offset = i64::from(analysis.error_utc_offset);
     let events = &analysis.correlation.events;
     let requests = latest(
@@ -97,6 +99,7 @@ pub fn hold_back(
         index += 1;
         if wait {
             let input = log_of(event.request.input).unwrap_or(event.request.input);
+            analysis.access.withdraw(&event.request);
             waiting.candidates.push(crate::summary::Candidate { input, ..event.request.clone() });
         }
         !wait
