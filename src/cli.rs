@@ -145,12 +145,21 @@ pub struct ClassifyArgs {
     /// An error log (default: stdin).
     #[arg(default_value = "-")]
     pub path: PathBuf,
-    /// text or json (one JSON object per line).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ClassifyOutput::Text)]
+    pub output: ClassifyOutput,
     /// Also print lines that are not about upstreams.
     #[arg(long)]
     pub all: bool,
+}
+
+/// What `classify` writes per error line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClassifyOutput {
+    /// Tab-separated: line number, cause, upstream, message.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -41,11 +41,6 @@ pub fn attempt_status(entry: &[u8]) -> Option<u16> {
     parse_status(entry)
 }
 
-/// The last entry of a list: the attempt whose outcome the client saw.
-pub fn last(list: &[u8]) -> Option<&[u8]> {
-    entries(list).last()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,7 +59,6 @@ mod tests {
         assert_eq!(all(b"[2001:db8::1]:80, backend"), ["[2001:db8::1]:80", "backend"]);
         assert_eq!(all(b"unix:/run/php.sock : 10.0.0.9:80"), ["unix:/run/php.sock", "10.0.0.9:80"]);
         assert_eq!(all(b"502, -"), ["502", "-"]);
-        assert_eq!(last(b"504, 502"), Some(&b"502"[..]));
     }
 
     #[test]

@@ -4,18 +4,14 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::cli::ClassifyArgs;
+use crate::cli::{ClassifyArgs, ClassifyOutput};
 use crate::errorlog::{parse_line, starts_record, upstream_peer};
 use crate::escape::{for_terminal, lossless};
 use crate::exit::Exit;
 use crate::input::{open, Origin, Source};
 use crate::pipeline::lines;
-use crate::report::OutputFormat;
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
-    if !matches!(args.output, OutputFormat::Text | OutputFormat::Json) {
-        anyhow::bail!("classify writes text or json, not {:?}", args.output);
-    }
     let origin = if args.path.as_os_str() == "-" { Origin::Stdin } else { Origin::File(args.path.clone()) };
     let source = open(&origin).with_context(|| format!("cannot read {origin}"))?;
     let stdout = std::io::stdout();
@@ -35,7 +31,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
             let slug = cause.map_or("-", |c| c.slug());
             let upstream = parsed.upstream.map(upstream_peer);
             match args.output {
-                OutputFormat::Json => {
+                ClassifyOutput::Json => {
                     let row = serde_json::json!({
                         "line": line_no,
                         "cause": cause.map(|c| c.slug()),
@@ -49,7 +45,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
                     });
                     writeln!(out, "{row}")?;
                 }
-                _ => writeln!(
+                ClassifyOutput::Text => writeln!(
                     out,
                     "{line_no}\t{slug}\t{}\t{}",
                     upstream.map_or("-".into(), for_terminal),
