@@ -33,12 +33,22 @@ pub enum Start {
 }
 
 /// One open file: where reading stands, and the bytes after its last newline.
+///
+/// Only whole lines count as read: `pos` and the descriptor's offset (reads use `pread`) stop at
+/// the end of the last line handed on, and the start of an unfinished line waits in `pending`.
+/// What the offset shows (`/proc/PID/fdinfo`) is then what has been read for good. A line is
+/// written in pieces, and when no whole line has been read, a `copytruncate` whose new content
+/// starts with the same bytes as the part read (a timestamp) cannot be told from the line going
+/// on: an offset at the end of that part would claim bytes that cannot be vouched for.
 struct Open {
     file: File,
     dev: u64,
     ino: u64,
+    /// End of the last whole line handed on (or skipped).
     pos: u64,
+    /// The file's first bytes as read, up to [`FINGERPRINT`], unfinished line included.
     head: Vec<u8>,
+    /// The bytes read after `pos`: the start of a line whose newline has not come yet.
     pending: Vec<u8>,
     /// Started mid-line: drop the bytes before the first newline.
     skip_partial: bool,
@@ -75,10 +85,15 @@ impl Open {
         Ok(open)
     }
 
-    /// Whether the file was truncated since it was last read: it is shorter than the position,
+    /// Where the next read starts: after the whole lines and the unfinished one.
+    fn read_pos(&self) -> u64 {
+        self.pos + self.pending.len() as u64
+    }
+
+    /// Whether the file was truncated since it was last read: it is shorter than what was read,
     /// or its first bytes changed (truncated and written past the old position in between).
     fn truncated(&self) -> io::Result<bool> {
-        Ok(self.file.metadata()?.len() < self.pos || self.head_changed()?)
+        Ok(self.file.metadata()?.len() < self.read_pos() || self.head_changed()?)
     }
 
     /// Whether the first bytes differ from the fingerprint (false while there is none).
@@ -91,77 +106,90 @@ impl Open {
         Ok(buf[..n] != self.head[..])
     }
 
-    /// Reads to the end of the file, handing whole lines to `sink` in chunks. Returns false,
-    /// with the last read undone, when the file was truncated under the read: the bytes may be
-    /// the new content's, and the old ones are in the copy.
+    /// Reads to the end of the file, handing whole lines to `sink` in chunks, then moves the
+    /// descriptor's offset to `pos`. Returns false, with the last read dropped, when the file
+    /// was truncated under the read: the bytes may be the new content's, and the old ones are
+    /// in the copy.
     fn read_available(
         &mut self,
         scratch: &mut [u8],
         now: Instant,
         sink: &mut dyn FnMut(&[u8]),
     ) -> io::Result<bool> {
-        loop {
-            let n = match self.file.read(scratch) {
+        let from = self.pos;
+        let whole = loop {
+            let n = match self.file.read_at(scratch, self.read_pos()) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                return Ok(true);
+                break true;
             }
+            // Checked after the read: while the first bytes are unchanged, what was read came
+            // before any truncation.
             if self.head_changed()? {
-                self.file.seek(SeekFrom::Start(self.pos))?;
-                return Ok(false);
+                break false;
             }
             // The fingerprint is made of the bytes read, never re-read: a truncation between
             // two reads must not slip into it.
-            if self.head.len() as u64 == self.pos && self.head.len() < FINGERPRINT {
+            if self.head.len() as u64 == self.read_pos() && self.head.len() < FINGERPRINT {
                 self.head.extend_from_slice(&scratch[..n.min(FINGERPRINT - self.head.len())]);
             }
-            self.pos += n as u64;
             self.last_data = now;
             self.push(&scratch[..n], sink);
+        };
+        if self.pos != from {
+            self.file.seek(SeekFrom::Start(self.pos))?;
         }
+        Ok(whole)
     }
 
-    /// Hands on the whole lines `bytes` completes; keeps the rest for the next read.
+    /// Hands on the whole lines `bytes` completes and moves `pos` past them; keeps the rest for
+    /// the next read.
     fn push(&mut self, mut bytes: &[u8], sink: &mut dyn FnMut(&[u8])) {
         if self.skip_partial {
-            match memchr::memchr(b'\n', bytes) {
-                Some(i) => {
-                    bytes = &bytes[i + 1..];
-                    self.skip_partial = false;
-                }
-                None => return,
-            }
+            let Some(i) = memchr::memchr(b'\n', bytes) else {
+                self.pos += bytes.len() as u64;
+                return;
+            };
+            self.pos += i as u64 + 1;
+            bytes = &bytes[i + 1..];
+            self.skip_partial = false;
         }
-        match memchr::memrchr(b'\n', bytes) {
-            Some(last) if self.pending.is_empty() => {
-                sink(&bytes[..=last]);
-                self.pending.extend_from_slice(&bytes[last + 1..]);
+        let Some(last) = memchr::memrchr(b'\n', bytes) else {
+            self.pending.extend_from_slice(bytes);
+            if self.pending.len() > MAX_LINE {
+                self.flush(sink);
             }
-            Some(last) => {
-                self.pending.extend_from_slice(&bytes[..=last]);
-                sink(&self.pending);
-                self.pending.clear();
-                self.pending.extend_from_slice(&bytes[last + 1..]);
-            }
-            None => {
-                self.pending.extend_from_slice(bytes);
-                if self.pending.len() > MAX_LINE {
-                    self.flush(sink);
-                }
-            }
+            return;
+        };
+        let (lines, rest) = bytes.split_at(last + 1);
+        if self.pending.is_empty() {
+            self.pos += lines.len() as u64;
+            sink(lines);
+        } else {
+            let mut whole = std::mem::take(&mut self.pending);
+            whole.extend_from_slice(lines);
+            self.pos += whole.len() as u64;
+            sink(&whole);
+            whole.clear();
+            self.pending = whole;
         }
+        self.pending.extend_from_slice(rest);
     }
 
     /// Hands on what is left after the last newline as a line of its own.
     fn flush(&mut self, sink: &mut dyn FnMut(&[u8])) {
-        if !self.pending.is_empty() {
-            self.pending.push(b'\n');
-            sink(&self.pending);
-            self.pending.clear();
+        if self.pending.is_empty() {
+            return;
         }
+        let mut line = std::mem::take(&mut self.pending);
+        self.pos += line.len() as u64;
+        line.push(b'\n');
+        sink(&line);
+        line.clear();
+        self.pending = line;
     }
 }
 
@@ -245,7 +273,10 @@ impl Followed {
             }
             Ok(meta) if meta.is_file() => {
                 let mut fresh = Open::new(&self.path, Start::Beginning, now)?;
-                if let Some(old) = self.current.take() {
+                if let Some(mut old) = self.current.take() {
+                    // Idle is counted from the replacement: a quiet log may still get a line
+                    // before nginx reopens it, however long ago it was last written.
+                    old.last_data = now;
                     self.draining.push(old);
                 }
                 fresh.read_available(scratch, now, sink)?;
@@ -272,7 +303,7 @@ impl Followed {
 /// from the copy: a regular file beside the log that starts with the same bytes and is longer
 /// than what was read. The newest such file wins.
 fn recover_from_copy(path: &Path, open: &mut Open, sink: &mut dyn FnMut(&[u8])) {
-    if open.pos == 0 || open.head.is_empty() {
+    if open.read_pos() == 0 || open.head.is_empty() {
         open.flush(sink);
         return;
     }
@@ -284,7 +315,7 @@ fn recover_from_copy(path: &Path, open: &mut Open, sink: &mut dyn FnMut(&[u8])) 
         .map(|e| e.path())
         .filter(|p| p != path)
         .filter_map(|p| {
-            let meta = fs::metadata(&p).ok().filter(|m| m.is_file() && m.len() > open.pos)?;
+            let meta = fs::metadata(&p).ok().filter(|m| m.is_file() && m.len() > open.read_pos())?;
             let file = File::open(&p).ok()?;
             let mut head = vec![0u8; open.head.len()];
             file.read_exact_at(&mut head, 0).ok()?;
@@ -292,7 +323,7 @@ fn recover_from_copy(path: &Path, open: &mut Open, sink: &mut dyn FnMut(&[u8])) 
         })
         .max_by_key(|(secs, nanos, _)| (*secs, *nanos));
     if let Some((_, _, mut file)) = copy {
-        if file.seek(SeekFrom::Start(open.pos)).is_ok() {
+        if file.seek(SeekFrom::Start(open.read_pos())).is_ok() {
             let mut buf = Vec::new();
             if file.take(MAX_COPY_TAIL).read_to_end(&mut buf).is_ok() {
                 open.push(&buf, sink);
@@ -304,3 +335,86 @@ fn recover_from_copy(path: &Path, open: &mut Open, sink: &mut dyn FnMut(&[u8])) 
 
 /// Most bytes recovered from a copy (the lines of a few seconds, even on a busy server).
 const MAX_COPY_TAIL: u64 = 64 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Polls `followed` once at `now` (or finishes it) and returns the lines read.
+    fn lines_at(followed: &mut Followed, now: Instant, last: bool) -> Vec<String> {
+        let (mut scratch, mut out) = (vec![0u8; 4096], Vec::new());
+        let mut sink = |chunk: &[u8]| {
+            out.extend(
+                chunk.split_inclusive(|&b| b == b'\n').map(|l| String::from_utf8_lossy(l).into_owned()),
+            )
+        };
+        if last {
+            followed.finish(&mut scratch, now, &mut sink);
+        } else {
+            followed.poll(&mut scratch, now, &mut sink);
+        }
+        out
+    }
+
+    fn lines(followed: &mut Followed, last: bool) -> Vec<String> {
+        lines_at(followed, Instant::now(), last)
+    }
+
+    /// A log quiet for longer than [`DRAIN_IDLE`] is renamed: a line written to it before the
+    /// writer reopens is still read.
+    #[test]
+    fn a_quiet_log_is_drained_after_its_rename() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("error.log");
+        let mut log = fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        log.write_all(b"one\n").unwrap();
+        let start = Instant::now();
+        let mut followed = Followed::new(path.clone(), Start::Beginning, start);
+        assert_eq!(lines_at(&mut followed, start, false), ["one\n"]);
+        fs::rename(&path, tmp.path().join("error.log.1")).unwrap();
+        File::create(&path).unwrap();
+        let later = start + 2 * DRAIN_IDLE;
+        assert!(lines_at(&mut followed, later, false).is_empty());
+        log.write_all(b"two\n").unwrap();
+        assert_eq!(lines_at(&mut followed, later + DRAIN_IDLE / 2, false), ["two\n"]);
+    }
+
+    /// A line read in part, then finished, copied and truncated: the old line comes whole from
+    /// the copy, the new one (a second later, so the part read tells them apart) from the log.
+    #[test]
+    fn copytruncate_after_a_part_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("error.log");
+        let mut log = fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        log.write_all(b"2024/05/14 12:34:56 [error] 7#7: *").unwrap();
+        let mut followed = Followed::new(path.clone(), Start::Beginning, Instant::now());
+        assert!(lines(&mut followed, false).is_empty());
+        log.write_all(b"1 old\n").unwrap();
+        fs::copy(&path, tmp.path().join("error.log.1")).unwrap();
+        log.set_len(0).unwrap();
+        log.write_all(b"2024/05/14 12:34:57 [error] 7#7: *2 new\n").unwrap();
+        let mut read = lines(&mut followed, false);
+        read.extend(lines(&mut followed, true));
+        assert_eq!(
+            read,
+            ["2024/05/14 12:34:56 [error] 7#7: *1 old\n", "2024/05/14 12:34:57 [error] 7#7: *2 new\n"]
+        );
+    }
+
+    /// The descriptor's offset stays at the end of the last whole line.
+    #[test]
+    fn a_part_line_is_not_read_for_good() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("access.log");
+        let mut log = fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        log.write_all(b"one\ntw").unwrap();
+        let mut followed = Followed::new(path.clone(), Start::Beginning, Instant::now());
+        assert_eq!(lines(&mut followed, false), ["one\n"]);
+        let offset = |f: &mut Followed| f.current.as_mut().map(|o| o.file.stream_position().unwrap());
+        assert_eq!(offset(&mut followed), Some(4));
+        log.write_all(b"o\n").unwrap();
+        assert_eq!(lines(&mut followed, false), ["two\n"]);
+        assert_eq!(offset(&mut followed), Some(8));
+    }
+}
