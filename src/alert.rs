@@ -447,6 +447,7 @@ mod tests {
 
     fn upstream(name: &str, requests: Option<u64>, c502: u64, refused: u64) -> UpstreamRow {
         UpstreamRow {
+            block: None,
             upstream: name.into(),
             requests,
             errors_by_cause: BTreeMap::from([("connect_refused", refused)]),

@@ -348,6 +348,7 @@ impl UpstreamAcc {
         let failures: u64 = self.errors_by_cause.values().sum();
         let sketch = Some(self.sketch).filter(|s| !self.latency_lost && s.count() > 0);
         UpstreamRow {
+            block: None,
             upstream,
             requests: self.requests,
             client_502: self.client_502,

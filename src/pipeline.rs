@@ -102,6 +102,8 @@ pub struct Analysis {
     /// Access logs are part of this diagnosis even if none had new lines (`--state` knows
     /// them): client-facing counts are then known, and zero.
     pub access_logs_known: bool,
+    /// The `upstream {}` blocks of nginx.conf, when given: rows are labelled with their block.
+    pub upstream_blocks: Vec<crate::nginx_conf::Upstream>,
 }
 
 enum Outcome {

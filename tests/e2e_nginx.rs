@@ -25,27 +25,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use support::lab::{Lab, Sent, ACCESS_LOGS, TZ};
+use support::lab::{self, Lab, Sent, ACCESS_LOGS, TZ};
 use support::nginx;
 use support::verify::{self, status_key, Format, Problems};
-
-/// Returns the nginx binary, or None (after saying why) when the test must be skipped.
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let tzfile = Path::new("/usr/share/zoneinfo").join(TZ);
-    let missing = match nginx::find_nginx() {
-        None => Some("nginx is not installed (apt-get install -y nginx, or set NGX502_NGINX)".to_string()),
-        Some(_) if !tzfile.exists() => {
-            Some(format!("tzdata is missing ({} does not exist)", tzfile.display()))
-        }
-        Some(bin) => return Some(bin),
-    };
-    let why = missing.unwrap();
-    if nginx::in_ci() {
-        panic!("{test}: {why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-    None
-}
 
 fn read(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
@@ -131,7 +113,7 @@ fn check_with_ngx502(
 
 #[test]
 fn real_nginx_every_diagnosis() {
-    let Some(bin) = prerequisites("real_nginx_every_diagnosis") else {
+    let Some(bin) = lab::prerequisites("real_nginx_every_diagnosis") else {
         return;
     };
     let tmp = tempfile::Builder::new().prefix("ngx502-e2e.").tempdir_in("/tmp").expect("temp dir");
@@ -174,7 +156,7 @@ fn real_nginx_every_diagnosis() {
 #[test]
 #[ignore = "rewrites sample-logs/; run scripts/regen-sample-logs.sh"]
 fn regenerate_sample_logs() {
-    let Some(bin) = prerequisites("regenerate_sample_logs") else {
+    let Some(bin) = lab::prerequisites("regenerate_sample_logs") else {
         return;
     };
     // A fixed, readable path: it shows up in the logs (unix sockets, the static root).

@@ -189,15 +189,22 @@ fn report_reads_every_log_the_conf_names_in_its_own_format() {
         .expect("upstreams")
         .iter()
         .map(|u| {
-            json!([u["upstream"], u["requests"], u["client_502"], u["client_504"], u["hidden_failures"]])
+            json!([
+                u["upstream"],
+                u["block"],
+                u["requests"],
+                u["client_502"],
+                u["client_504"],
+                u["hidden_failures"]
+            ])
         })
         .collect();
     assert_eq!(
         upstreams,
         [
-            json!(["127.0.0.1:9001", 4, 2, 0, 1]),
-            json!(["127.0.0.1:9002", 3, 0, 1, 0]),
-            json!(["127.0.0.1:9003", 4, 1, 0, 0])
+            json!(["127.0.0.1:9001", "app", 4, 2, 0, 1]),
+            json!(["127.0.0.1:9002", "app", 3, 0, 1, 0]),
+            json!(["127.0.0.1:9003", null, 4, 1, 0, 0])
         ]
     );
     assert_eq!(

@@ -226,6 +226,9 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<(Analysis, Option<Increme
         None => (specs, Carried::default()),
     };
     let mut analysis = analyze_resumed(&specs, &options, carried);
+    if let Some(conf) = &conf {
+        analysis.upstream_blocks = conf.upstreams.clone();
+    }
     for input in analysis.inputs.iter().filter(|i| !i.skipped) {
         match (&input.problem, &input.kind) {
             (Some(problem), _) => eprintln!(

@@ -103,16 +103,21 @@ impl NginxConf {
         self.log_formats.iter().find(|f| f.name == name)
     }
 
-    /// The `upstream` block an `$upstream_addr` entry belongs to: the first block listing it as
-    /// written, or written without a port (nginx then uses `:80`), or the block's own name (what
-    /// nginx logs when it tried no server of the block, as with "no live upstreams"). Servers
-    /// written as host names are not resolved, so the addresses they resolve to are not found.
+    /// The `upstream` block an `$upstream_addr` entry belongs to (see [`block_of`]).
     pub fn upstream_of(&self, addr: &[u8]) -> Option<&str> {
-        self.upstreams
-            .iter()
-            .find(|u| u.name.as_bytes() == addr || u.servers.iter().any(|s| same_server(s.as_bytes(), addr)))
-            .map(|u| u.name.as_str())
+        block_of(&self.upstreams, addr)
     }
+}
+
+/// The block an `$upstream_addr` entry belongs to: the first block listing it as written, or
+/// written without a port (nginx then uses `:80`), or the block's own name (what nginx logs when
+/// it tried no server of the block, as with "no live upstreams"). Servers written as host names
+/// are not resolved, so the addresses they resolve to are not found.
+pub fn block_of<'u>(upstreams: &'u [Upstream], addr: &[u8]) -> Option<&'u str> {
+    upstreams
+        .iter()
+        .find(|u| u.name.as_bytes() == addr || u.servers.iter().any(|s| same_server(s.as_bytes(), addr)))
+        .map(|u| u.name.as_str())
 }
 
 fn same_server(server: &[u8], addr: &[u8]) -> bool {

@@ -84,6 +84,9 @@ pub struct CauseRow {
 #[derive(Debug, Serialize)]
 pub struct UpstreamRow {
     pub upstream: String,
+    /// The nginx.conf `upstream {}` block the server belongs to, when `--nginx-conf` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<String>,
     /// Attempts sent to it, when `$upstream_addr` is logged.
     pub requests: Option<u64>,
     /// Client-facing failures whose last attempt was this upstream, by cause.
@@ -482,6 +485,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
             let latency = counts.and_then(|c| Latency::from_sketch(&c.latency));
             UpstreamRow {
                 upstream: lossless(&name),
+                block: crate::nginx_conf::block_of(&analysis.upstream_blocks, &name).map(str::to_owned),
                 requests,
                 errors_by_cause: tally.errors_by_cause,
                 client_502: tally.client_502,
@@ -518,6 +522,7 @@ fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
     let buckets = folded.first().map_or(0, |r| r.failures_over_time.len());
     let mut other = UpstreamRow {
         upstream: OTHER_UPSTREAMS.to_owned(),
+        block: None,
         requests: None,
         errors_by_cause: BTreeMap::new(),
         client_502: 0,
