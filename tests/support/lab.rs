@@ -26,6 +26,22 @@ pub const JSON_FORMAT: &str = r#"escape=json '{"time_iso8601":"$time_iso8601","r
 pub const ACCESS_LOGS: [(&str, &str); 3] =
     [("combined", "access.combined.log"), ("upstream", "access.upstream.log"), ("json", "access.json.log")];
 
+/// Returns the nginx binary, or None (after saying why) when `test` must be skipped: nginx or
+/// the lab's time zone is missing. With `CI=true` a missing prerequisite fails the test instead.
+pub fn prerequisites(test: &str) -> Option<PathBuf> {
+    let tzfile = Path::new("/usr/share/zoneinfo").join(TZ);
+    let why = match nginx::find_nginx() {
+        None => "nginx is not installed (apt-get install -y nginx, or set NGX502_NGINX)".to_string(),
+        Some(_) if !tzfile.exists() => format!("tzdata is missing ({} does not exist)", tzfile.display()),
+        Some(bin) => return Some(bin),
+    };
+    if nginx::in_ci() {
+        panic!("{test}: {why}; CI=true, so this is a failure, not a skip");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
 /// How a scenario's requests are sent.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Mode {
@@ -250,9 +266,20 @@ impl Lab {
     /// was sent and seen. Panics if a client saw something other than the scenario's status: then the
     /// scenario itself is broken, not ngx502.
     pub fn fire(self: &Arc<Self>, scale: usize) -> Vec<Sent> {
+        self.fire_only(&[], scale)
+    }
+
+    /// As [`Lab::fire`], for the scenarios named in `names` only (all of them when it is empty).
+    pub fn fire_only(self: &Arc<Self>, names: &[&str], scale: usize) -> Vec<Sent> {
+        for name in names {
+            assert!(self.scenarios.iter().any(|s| s.name == *name), "no scenario {name:?}");
+        }
         let sent = Arc::new(Mutex::new(Vec::new()));
         let mut handles = Vec::new();
         for (i, sc) in self.scenarios.iter().enumerate() {
+            if !names.is_empty() && !names.contains(&sc.name) {
+                continue;
+            }
             let lab = Arc::clone(self);
             let sent = Arc::clone(&sent);
             let n = sc.per_batch * scale;
@@ -363,11 +390,30 @@ impl Lab {
     /// Log rotation as logrotate would do it for the access logs: rename, then `nginx -s reopen`.
     /// The error log is left alone (it keeps both batches).
     pub fn rotate_access_logs(&self, suffix: &str) {
-        for (_, file) in ACCESS_LOGS {
-            let p = self.dir.join(file);
-            std::fs::rename(&p, self.dir.join(format!("{file}{suffix}"))).unwrap();
+        let files = ACCESS_LOGS.map(|(_, file)| file);
+        self.rename_logs(&files, suffix);
+        self.reopen_logs(&files);
+    }
+
+    /// The first half of a rotation: renames each of `files` (names in the lab's dir) to
+    /// `<file><suffix>`. nginx goes on writing to the renamed files until [`Lab::reopen_logs`].
+    pub fn rename_logs(&self, files: &[&str], suffix: &str) {
+        for file in files {
+            std::fs::rename(self.dir.join(file), self.dir.join(format!("{file}{suffix}"))).unwrap();
         }
-        let reopened: Vec<PathBuf> = ACCESS_LOGS.iter().map(|(_, f)| self.dir.join(f)).collect();
+    }
+
+    /// logrotate's `create`: makes each of `files` again, empty, while nginx still writes to the
+    /// renamed ones.
+    pub fn create_logs(&self, files: &[&str]) {
+        for file in files {
+            std::fs::File::create_new(self.dir.join(file)).unwrap();
+        }
+    }
+
+    /// The second half: `nginx -s reopen`, then waits until each of `files` exists again.
+    pub fn reopen_logs(&self, files: &[&str]) {
+        let reopened: Vec<PathBuf> = files.iter().map(|f| self.dir.join(f)).collect();
         self.nginx.as_ref().unwrap().reopen_logs(&reopened);
     }
 
