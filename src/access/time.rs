@@ -82,14 +82,7 @@ pub fn parse_time_iso8601(text: &[u8]) -> Option<Stamp> {
     if text.len() < 20 || text[4] != b'-' || text[7] != b'-' || text[10] != b'T' {
         return None;
     }
-    let local = civil_seconds(
-        digits(&text[0..4])?,
-        digits(&text[5..7])?,
-        digits(&text[8..10])?,
-        digits(&text[11..13])?,
-        digits(&text[14..16])?,
-        digits(&text[17..19])?,
-    )?;
+    let local = fixed_width_civil(text)?;
     let offset = offset_seconds(&text[19..])?;
     Some(Stamp { utc: local - i64::from(offset), offset })
 }
@@ -109,13 +102,19 @@ pub fn parse_error_log_time(text: &[u8]) -> Option<i64> {
     if text.len() != 19 || text[4] != b'/' || text[7] != b'/' || text[10] != b' ' {
         return None;
     }
+    fixed_width_civil(text)
+}
+
+/// `YYYY?MM?DD?HH?MM?SS` at fixed positions (the separators are checked by the callers): the
+/// layout `$time_iso8601` and the error log share.
+fn fixed_width_civil(text: &[u8]) -> Option<i64> {
     civil_seconds(
-        digits(&text[0..4])?,
-        digits(&text[5..7])?,
-        digits(&text[8..10])?,
-        digits(&text[11..13])?,
-        digits(&text[14..16])?,
-        digits(&text[17..19])?,
+        digits(text.get(0..4)?)?,
+        digits(text.get(5..7)?)?,
+        digits(text.get(8..10)?)?,
+        digits(text.get(11..13)?)?,
+        digits(text.get(14..16)?)?,
+        digits(text.get(17..19)?)?,
     )
 }
 

@@ -38,6 +38,20 @@ pub fn render(report: &Report, format: OutputFormat) -> anyhow::Result<String> {
     }
 }
 
+/// The sentence every format shows when only error logs were read.
+pub const ERROR_LOG_ONLY: &str =
+    "No access log read: upstream failures from the error log only (client-facing counts unknown).";
+
+/// The note on error lines no 5xx claimed, when there are any and access logs were read.
+pub fn unmatched_note(r: &Report) -> Option<String> {
+    (r.unmatched_error_lines > 0 && r.totals.access_logs).then(|| {
+        format!(
+            "{} upstream error lines matched no 5xx in the access log (retries that recovered, or requests outside it).",
+            r.unmatched_error_lines
+        )
+    })
+}
+
 /// The client-facing failure statuses (5xx, and nginx's `009` for HTTP/0.9) with their counts,
 /// for the headline of every format that has one.
 pub fn failure_statuses(totals: &model::Totals) -> Vec<(&str, u64)> {

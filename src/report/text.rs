@@ -94,14 +94,10 @@ fn headline(out: &mut String, r: &Report) {
             let _ = writeln!(out, "  {}", statuses.join("  "));
         }
     } else {
-        let _ = writeln!(out, "No access log read: showing upstream failures from the error log only (client-facing counts unknown).");
+        let _ = writeln!(out, "{}", super::ERROR_LOG_ONLY);
     }
-    if r.unmatched_error_lines > 0 && t.access_logs {
-        let _ = writeln!(
-            out,
-            "  {} upstream error lines matched no 5xx in the access log (retries that recovered, or requests outside it).",
-            r.unmatched_error_lines
-        );
+    if let Some(note) = super::unmatched_note(r) {
+        let _ = writeln!(out, "  {note}");
     }
 }
 
