@@ -49,16 +49,28 @@ pub struct InputArgs {
     #[arg(long, value_name = "FORMAT", conflicts_with = "log_format_name")]
     pub log_format: Option<String>,
     /// A built-in format: combined, common, main, upstream or json.
-    /// With --nginx-conf, also any `log_format` it defines.
+    /// With --nginx-conf (report, export), also any `log_format` it defines.
     #[arg(long, value_name = "NAME")]
     pub log_format_name: Option<String>,
+    /// The zone the error log was written in, e.g. +0200 (default: the access logs' offset).
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
+    pub error_log_offset: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar and no notes on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What only batch commands (report, export) take: a time window, nginx.conf, and the state of
+/// incremental runs. `live` shows what is written from now on, so it has none of these.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
     /// nginx.conf (includes followed): its `log_format`s are tried first, and with no paths given
     /// the `access_log`/`error_log` files it names are read, each access log in its own format.
     #[arg(long, value_name = "PATH")]
     pub nginx_conf: Option<PathBuf>,
-    /// The zone the error log was written in, e.g. +0200 (default: the access logs' offset).
-    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
-    pub error_log_offset: Option<String>,
     /// Count only requests at or after TIME (RFC 3339, or 2024-05-14T10:00 in UTC).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -68,12 +80,6 @@ pub struct InputArgs {
     /// Count only the last DURATION before now (or before --until): 30m, 24h, 7d.
     #[arg(long, value_name = "DURATION")]
     pub last: Option<String>,
-    /// Worker threads (default: all cores).
-    #[arg(short = 'j', long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// No progress bar and no notes on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
     /// Remember in FILE how far each log was read: the next run reads only what is new, across
     /// rotations (for cron; see docs/cron.md). Written only after the output was.
     #[arg(long, value_name = "FILE")]
@@ -90,6 +96,8 @@ pub struct InputArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -128,6 +136,8 @@ pub struct MergeArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Table format.
     #[arg(long, value_enum, value_parser = crate::export::FormatParser, default_value_t = crate::export::ExportFormat::Ndjson)]
     pub format: crate::export::ExportFormat,

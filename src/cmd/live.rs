@@ -17,9 +17,6 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
     if input.paths.iter().chain(&input.access).chain(&input.error).any(|p| p == Path::new("-")) {
         bail!("live follows files and directories, not stdin (-): for a stream use ngx502 report -");
     }
-    if input.since.is_some() || input.until.is_some() || input.last.is_some() || input.nginx_conf.is_some() {
-        bail!("live does not take --since, --until, --last or --nginx-conf: it shows what is written from now on");
-    }
     // The parsers run on rayon; live mode reads small chunks, so one worker is enough.
     let _ = rayon::ThreadPoolBuilder::new().num_threads(input.threads.unwrap_or(1).max(1)).build_global();
     let named = !input.access.is_empty() || !input.error.is_empty();

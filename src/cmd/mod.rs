@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 
 use crate::access::format::Escape;
 use crate::access::{AccessFormat, LogFormat};
-use crate::cli::{Cli, Command, InputArgs};
+use crate::cli::{BatchArgs, Cli, Command, InputArgs};
 use crate::escape::sanitize_str;
 use crate::exit::Exit;
 use crate::input::sniff::builtin_candidates;
@@ -153,7 +153,7 @@ fn parse_offset(text: &str) -> anyhow::Result<i32> {
 /// Reads and joins the inputs named by `args`; fails when none of them could be read. With
 /// `--state`, reads only what earlier runs did not, and returns the run, to be committed once
 /// the output is written.
-pub fn read_inputs(args: &InputArgs) -> anyhow::Result<(Analysis, Option<Incremental>)> {
+pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analysis, Option<Incremental>)> {
     if let Some(threads) = args.threads {
         if threads == 0 {
             bail!("--threads must be at least 1");
@@ -161,7 +161,7 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<(Analysis, Option<Increme
         // Fails only if the pool was already built, which cannot happen before this point.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
-    let conf = args.nginx_conf.as_deref().map(load_nginx_conf).transpose()?;
+    let conf = batch.nginx_conf.as_deref().map(load_nginx_conf).transpose()?;
     let options = Options {
         formats: match &conf {
             Some(conf) => conf_formats(conf, args.log_format.as_deref(), args.log_format_name.as_deref())?,
@@ -170,9 +170,9 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<(Analysis, Option<Increme
         error_utc_offset: args.error_log_offset.as_deref().map(parse_offset).transpose()?,
         quiet: args.quiet,
         window: TimeWindow::from_flags(
-            args.since.as_deref(),
-            args.until.as_deref(),
-            args.last.as_deref(),
+            batch.since.as_deref(),
+            batch.until.as_deref(),
+            batch.last.as_deref(),
             chrono::Utc::now().timestamp(),
         )?,
     };
@@ -210,10 +210,10 @@ pub fn read_inputs(args: &InputArgs) -> anyhow::Result<(Analysis, Option<Increme
     for p in &problems {
         eprintln!("ngx502: warning: {}", sanitize_str(p));
     }
-    let mut incremental = args
+    let mut incremental = batch
         .state
         .as_deref()
-        .map(|path| Incremental::begin(path, args.state_reset, args.wait_lock))
+        .map(|path| Incremental::begin(path, batch.state_reset, batch.wait_lock))
         .transpose()?;
     let (specs, carried) = match incremental.as_mut() {
         Some(run) => {

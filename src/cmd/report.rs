@@ -9,7 +9,7 @@ use crate::window::parse_duration;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
     let bucket = args.bucket.as_deref().map(parse_duration).transpose().context("--bucket")?;
-    let (analysis, incremental) = super::read_inputs(&args.input)?;
+    let (analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
     let report = Report::build(&analysis, Limits { top: args.top }, bucket);
     super::write_output(args.out.as_deref(), render(&report, args.output)?.as_bytes())?;
     if let Some(run) = incremental {
