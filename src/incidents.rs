@@ -15,8 +15,9 @@ const MIN_RATE: f64 = 0.01;
 const BASELINE_FACTOR: f64 = 3.0;
 const MIN_FAILURES: u64 = 3;
 
+/// Saturating: merged timelines come from JSON a user hands over.
 fn failures(b: &Bucket) -> u64 {
-    b.by_cause.values().sum()
+    b.by_cause.values().fold(0, |a, &n| a.saturating_add(n))
 }
 
 fn rate(b: &Bucket) -> f64 {
@@ -74,7 +75,7 @@ fn summarize(run: &[&Bucket], events: &[&Event], bucket: i64, offset: i32) -> In
     Incident {
         start: rfc3339(start, offset),
         end: rfc3339(end, offset),
-        failures: run.iter().map(|b| failures(b)).sum(),
+        failures: run.iter().map(|b| failures(b)).fold(0, u64::saturating_add),
         peak_rate: run.iter().map(|b| rate(b)).fold(0.0, f64::max),
         cause: most(&causes).copied().unwrap_or("unattributed"),
         upstream: most(&upstreams).map(|u| lossless(u)),

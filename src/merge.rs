@@ -173,7 +173,7 @@ pub fn merge(hosts: &[HostReport]) -> Result<Report, MergeError> {
         timeline,
         incidents,
         inputs: hosts.iter().flat_map(|h| &h.inputs).map(input_row).collect::<Result<_, _>>()?,
-        unmatched_error_lines: hosts.iter().map(|h| h.unmatched_error_lines).sum(),
+        unmatched_error_lines: hosts.iter().map(|h| h.unmatched_error_lines).fold(0, u64::saturating_add),
         advice,
         period: merge_period(hosts, bucket_seconds)?,
     })
@@ -225,7 +225,8 @@ fn keep_extreme(
 
 fn add<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
     for (k, n) in from {
-        *into.entry(k.clone()).or_insert(0) += n;
+        let slot = into.entry(k.clone()).or_insert(0);
+        *slot = slot.saturating_add(*n);
     }
 }
 
@@ -234,7 +235,8 @@ fn add_causes(
     from: &BTreeMap<String, u64>,
 ) -> Result<(), MergeError> {
     for (cause, n) in from {
-        *into.entry(self::cause(cause)?.slug()).or_insert(0) += n;
+        let slot = into.entry(self::cause(cause)?.slug()).or_insert(0);
+        *slot = slot.saturating_add(*n);
     }
     Ok(())
 }
@@ -252,13 +254,13 @@ fn merge_totals(hosts: &[HostReport]) -> Totals {
     };
     for h in hosts {
         let other = &h.totals;
-        t.requests += other.requests;
+        t.requests = t.requests.saturating_add(other.requests);
         add(&mut t.by_status, &other.by_status);
-        t.failures += other.failures;
-        t.lines_read += other.lines_read;
-        t.parsed += other.parsed;
-        t.malformed_lines += other.malformed_lines;
-        t.filtered += other.filtered;
+        t.failures = t.failures.saturating_add(other.failures);
+        t.lines_read = t.lines_read.saturating_add(other.lines_read);
+        t.parsed = t.parsed.saturating_add(other.parsed);
+        t.malformed_lines = t.malformed_lines.saturating_add(other.malformed_lines);
+        t.filtered = t.filtered.saturating_add(other.filtered);
         t.access_logs |= other.access_logs;
     }
     t
@@ -275,13 +277,13 @@ fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
     for row in rows() {
         findings.entry(cause(&row.cause)?).or_default().extend(row.findings.iter().cloned());
         let (count, statuses, evidence, paths) = causes.entry(cause(&row.cause)?).or_default();
-        *count += row.count;
+        *count = count.saturating_add(row.count);
         add(statuses, &row.statuses);
         let room = evidence_kept.saturating_sub(evidence.len());
         evidence.extend(row.evidence.iter().take(room).cloned());
         add(paths, &row.top_paths.iter().cloned().collect());
     }
-    let total = causes.values().map(|acc| acc.0).sum();
+    let total = causes.values().map(|acc| acc.0).fold(0, u64::saturating_add);
     let mut out: Vec<CauseRow> = Vec::with_capacity(causes.len());
     for (cause, (count, statuses, evidence, paths)) in causes {
         let info = cause.info();
@@ -324,13 +326,13 @@ struct UpstreamAcc {
 impl UpstreamAcc {
     fn add(&mut self, row: &UpstreamIn, starts: &[(i64, i32)]) -> Result<(), MergeError> {
         if let Some(r) = row.requests {
-            self.requests = Some(self.requests.unwrap_or(0) + r);
+            self.requests = Some(self.requests.unwrap_or(0).saturating_add(r));
         }
         add_causes(&mut self.errors_by_cause, &row.errors_by_cause)?;
-        self.client_502 += row.client_502;
-        self.client_504 += row.client_504;
-        self.failed += row.failed_attempts;
-        self.hidden += row.hidden_failures;
+        self.client_502 = self.client_502.saturating_add(row.client_502);
+        self.client_504 = self.client_504.saturating_add(row.client_504);
+        self.failed = self.failed.saturating_add(row.failed_attempts);
+        self.hidden = self.hidden.saturating_add(row.hidden_failures);
         keep_extreme(&mut self.first, row.first_failure.as_ref(), Ordering::Less)?;
         keep_extreme(&mut self.last, row.last_failure.as_ref(), Ordering::Greater)?;
         match (&row.latency, &row.latency_sketch) {
@@ -339,13 +341,14 @@ impl UpstreamAcc {
             (None, None) => {}
         }
         for (&(start, _), &n) in starts.iter().zip(&row.failures_over_time) {
-            *self.over_time.entry(start).or_insert(0) += n;
+            let slot = self.over_time.entry(start).or_insert(0);
+            *slot = slot.saturating_add(n);
         }
         Ok(())
     }
 
     fn finish(self, upstream: String, timeline: &[Bucket]) -> UpstreamRow {
-        let failures: u64 = self.errors_by_cause.values().sum();
+        let failures = self.errors_by_cause.values().fold(0u64, |a, &b| a.saturating_add(b));
         let sketch = Some(self.sketch).filter(|s| !self.latency_lost && s.count() > 0);
         UpstreamRow {
             block: None,
@@ -385,7 +388,7 @@ fn merge_upstreams(
         accs.into_iter().map(|(name, acc)| acc.finish(name.to_string(), timeline)).collect();
     // The report's order: most client-facing failures, then most failed attempts, then name.
     rows.sort_by_cached_key(|r| {
-        let failures: u64 = r.errors_by_cause.values().sum();
+        let failures = r.errors_by_cause.values().fold(0u64, |a, &b| a.saturating_add(b));
         (std::cmp::Reverse(failures), std::cmp::Reverse(r.failed_attempts), r.upstream.clone())
     });
     Ok(rows)
@@ -396,7 +399,7 @@ fn merge_paths(hosts: &[HostReport]) -> Result<Vec<PathRow>, MergeError> {
     let mut paths: BTreeMap<&str, (u64, BTreeMap<&'static str, u64>)> = BTreeMap::new();
     for row in hosts.iter().flat_map(|h| &h.top_paths) {
         let (count, by_cause) = paths.entry(&row.path).or_default();
-        *count += row.count;
+        *count = count.saturating_add(row.count);
         add_causes(by_cause, &row.by_cause)?;
     }
     let mut rows: Vec<PathRow> = paths
@@ -419,7 +422,7 @@ fn merge_timeline(hosts: &[HostReport], starts: &[Vec<(i64, i32)>]) -> Result<Ve
                 by_status: BTreeMap::new(),
                 by_cause: BTreeMap::new(),
             });
-            merged.requests += b.requests;
+            merged.requests = merged.requests.saturating_add(b.requests);
             add(&mut merged.by_status, &b.by_status);
             add_causes(&mut merged.by_cause, &b.by_cause)?;
         }
@@ -434,7 +437,8 @@ fn dominant_upstream(incident: &Incident, hosts: &[HostReport]) -> Result<Option
     for i in hosts.iter().flat_map(|h| &h.incidents) {
         let Some(upstream) = &i.upstream else { continue };
         if instant(&i.start)?.0 < end && instant(&i.end)?.0 > start {
-            *weight.entry(upstream).or_insert(0) += i.failures;
+            let slot = weight.entry(upstream).or_insert(0);
+            *slot = slot.saturating_add(i.failures);
         }
     }
     // Ties go to the first name in order.

@@ -257,3 +257,18 @@ fn merge_refuses_other_schemas_and_non_reports() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not an ngx502 JSON report (no \"schema\")"), "{}", stderr(&out));
 }
+
+#[test]
+fn merge_of_hostile_counts_saturates_instead_of_overflowing() {
+    let (tmp, dir) = whole_log();
+    let path = tmp.path().join("huge.json");
+    let mut report = report_json(&dir, &path);
+    report["totals"]["requests"] = serde_json::json!(u64::MAX);
+    report["causes"][0]["count"] = serde_json::json!(u64::MAX);
+    std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+    let out = ngx502(&["merge", "--output", "json", path.to_str().unwrap(), path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(merged["totals"]["requests"], serde_json::json!(u64::MAX));
+    assert_eq!(merged["causes"][0]["count"], serde_json::json!(u64::MAX));
+}
