@@ -591,7 +591,7 @@ fn upstreams(out: &mut String, r: &Report, colors: &Colors) {
         let _ = write!(out, "<td>{}</td><td>{causes}</td></tr>", sparkline(u, colors));
     }
     table_end(out);
-    out.push_str("<p class=\"sub\">Hidden: failed attempts the client never saw, because a retry recovered.");
+    let _ = write!(out, "<p class=\"sub\">{}.", escape_html(super::HIDDEN_MEANS));
     if let Some(l) = r.upstreams.iter().find_map(|u| u.latency.as_ref()) {
         let _ = write!(out, " Latency quantiles are within {} relative error.", pct(l.error_bound));
     }

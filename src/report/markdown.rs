@@ -172,7 +172,7 @@ fn upstreams(out: &mut String, r: &Report) {
         &[false, true, true, true, true, true, true],
         &rows,
     );
-    out.push_str("\n_hidden_: failed attempts the client never saw, because a retry recovered.\n");
+    let _ = writeln!(out, "\n{}.", super::HIDDEN_MEANS.replace('$', "\\$"));
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub fn unmatched_note(r: &Report) -> Option<String> {
     })
 }
 
+/// What "hidden failures" means, for the note under every upstream table.
+pub const HIDDEN_MEANS: &str = "hidden: failed attempts the client never saw fail, because a retry recovered (without $upstream_status in the log: upstream error lines that no 5xx claimed)";
+
 /// The client-facing failure statuses (5xx, and nginx's `009` for HTTP/0.9) with their counts,
 /// for the headline of every format that has one.
 pub fn failure_statuses(totals: &model::Totals) -> Vec<(&str, u64)> {

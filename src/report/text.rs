@@ -200,7 +200,7 @@ fn upstreams(out: &mut String, r: &Report) {
         &rows,
         WIDE,
     ));
-    let _ = writeln!(out, "  (hidden: failed attempts the client never saw, because a retry recovered)");
+    let _ = writeln!(out, "  {}", super::HIDDEN_MEANS);
 }
 
 fn inputs(out: &mut String, r: &Report) {
