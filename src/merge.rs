@@ -82,6 +82,8 @@ struct CauseIn {
 #[derive(Debug, Deserialize)]
 struct UpstreamIn {
     upstream: String,
+    #[serde(default)]
+    block: Option<String>,
     requests: Option<u64>,
     errors_by_cause: BTreeMap<String, u64>,
     client_502: u64,
@@ -308,6 +310,8 @@ fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
 
 #[derive(Default)]
 struct UpstreamAcc {
+    /// The nginx.conf block the first host that knew it named.
+    block: Option<String>,
     requests: Option<u64>,
     errors_by_cause: BTreeMap<&'static str, u64>,
     client_502: u64,
@@ -325,6 +329,9 @@ struct UpstreamAcc {
 
 impl UpstreamAcc {
     fn add(&mut self, row: &UpstreamIn, starts: &[(i64, i32)]) -> Result<(), MergeError> {
+        if self.block.is_none() {
+            self.block.clone_from(&row.block);
+        }
         if let Some(r) = row.requests {
             self.requests = Some(self.requests.unwrap_or(0).saturating_add(r));
         }
@@ -351,7 +358,7 @@ impl UpstreamAcc {
         let failures = self.errors_by_cause.values().fold(0u64, |a, &b| a.saturating_add(b));
         let sketch = Some(self.sketch).filter(|s| !self.latency_lost && s.count() > 0);
         UpstreamRow {
-            block: None,
+            block: self.block,
             upstream,
             requests: self.requests,
             client_502: self.client_502,

@@ -272,3 +272,20 @@ fn merge_of_hostile_counts_saturates_instead_of_overflowing() {
     assert_eq!(merged["totals"]["requests"], serde_json::json!(u64::MAX));
     assert_eq!(merged["causes"][0]["count"], serde_json::json!(u64::MAX));
 }
+
+#[test]
+fn merge_keeps_the_nginx_conf_block_of_each_upstream() {
+    let (tmp, dir) = whole_log();
+    let path = tmp.path().join("with-block.json");
+    let mut report = report_json(&dir, &path);
+    let upstream = report["upstreams"][0]["upstream"].clone();
+    report["upstreams"][0]["block"] = serde_json::json!("backend");
+    std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+    let plain = tmp.path().join("plain.json");
+    report_json(&dir, &plain);
+    let out = ngx502(&["merge", "--output", "json", plain.to_str().unwrap(), path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = merged["upstreams"].as_array().unwrap().iter().find(|u| u["upstream"] == upstream).unwrap();
+    assert_eq!(row["block"], "backend");
+}

@@ -583,7 +583,7 @@ fn upstreams(out: &mut String, r: &Report, colors: &Colors) {
             }
             None => "<span class=\"main\">none client-facing</span>".into(),
         };
-        let name = text(&u.upstream);
+        let name = text(&super::upstream_label(u));
         let _ = write!(out, "<tr><td class=\"mono name\" title=\"{name}\">{name}</td>");
         for cell in cells {
             let _ = write!(out, "<td class=\"num\">{cell}</td>");

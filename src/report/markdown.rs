@@ -153,7 +153,7 @@ fn upstreams(out: &mut String, r: &Report) {
         .iter()
         .map(|u| {
             vec![
-                escape(&u.upstream),
+                escape(&super::upstream_label(u)),
                 u.requests.map_or_else(|| "?".into(), |n| n.to_string()),
                 u.client_502.to_string(),
                 u.client_504.to_string(),

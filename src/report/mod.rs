@@ -55,6 +55,14 @@ pub fn unmatched_note(r: &Report) -> Option<String> {
 /// What "hidden failures" means, for the note under every upstream table.
 pub const HIDDEN_MEANS: &str = "hidden: failed attempts the client never saw fail, because a retry recovered (without $upstream_status in the log: upstream error lines that no 5xx claimed)";
 
+/// An upstream's name as tables show it: with its nginx.conf block when that is known.
+pub fn upstream_label(u: &model::UpstreamRow) -> String {
+    match &u.block {
+        Some(block) if *block != u.upstream => format!("{} ({block})", u.upstream),
+        _ => u.upstream.clone(),
+    }
+}
+
 /// The client-facing failure statuses (5xx, and nginx's `009` for HTTP/0.9) with their counts,
 /// for the headline of every format that has one.
 pub fn failure_statuses(totals: &model::Totals) -> Vec<(&str, u64)> {

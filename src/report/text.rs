@@ -162,12 +162,8 @@ pub(super) fn cut(text: &str, max: usize) -> String {
 
 fn upstream_row(u: &UpstreamRow) -> Vec<String> {
     let causes: Vec<String> = u.errors_by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
-    let name = match &u.block {
-        Some(block) if *block != u.upstream => format!("{} ({block})", u.upstream),
-        _ => u.upstream.clone(),
-    };
     vec![
-        name,
+        super::upstream_label(u),
         u.requests.map_or("?".into(), |n| n.to_string()),
         u.client_502.to_string(),
         u.client_504.to_string(),
