@@ -10,11 +10,52 @@ const GAMMA: f64 = 1.02;
 /// Values at or below this many seconds share the first bucket (nginx logs milliseconds).
 const MIN_SECONDS: f64 = 0.001;
 
-/// Counts of latencies in seconds.
+/// The highest bucket index (a latency of about 2 × 10^31 s saturates there).
+const MAX_INDEX: usize = 4000;
+
+/// Counts of latencies in seconds. In JSON only the non-empty buckets are written, as
+/// `[index, count]` pairs: reports carry one sketch per upstream so `merge` stays exact, and a
+/// dense array of mostly zeros made them several times larger.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "Sparse", try_from = "Sparse")]
 pub struct Sketch {
     buckets: Vec<u64>,
     count: u64,
+}
+
+/// The serialized form of a [`Sketch`].
+#[derive(Serialize, Deserialize)]
+struct Sparse {
+    buckets: Vec<(usize, u64)>,
+}
+
+impl From<Sketch> for Sparse {
+    fn from(s: Sketch) -> Sparse {
+        Sparse {
+            buckets: s.buckets.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (i, *n)).collect(),
+        }
+    }
+}
+
+impl TryFrom<Sparse> for Sketch {
+    type Error = String;
+
+    /// Reports are user input: indexes past the last bucket are refused rather than allocated,
+    /// and the count is derived from the buckets rather than trusted.
+    fn try_from(sparse: Sparse) -> Result<Sketch, String> {
+        let mut sketch = Sketch::default();
+        for (index, n) in sparse.buckets {
+            if index > MAX_INDEX {
+                return Err(format!("latency sketch bucket {index} is past the last one ({MAX_INDEX})"));
+            }
+            if sketch.buckets.len() <= index {
+                sketch.buckets.resize(index + 1, 0);
+            }
+            sketch.buckets[index] = sketch.buckets[index].saturating_add(n);
+            sketch.count = sketch.count.saturating_add(n);
+        }
+        Ok(sketch)
+    }
 }
 
 impl Sketch {
@@ -22,7 +63,7 @@ impl Sketch {
         if seconds <= MIN_SECONDS {
             return 0;
         }
-        ((seconds / MIN_SECONDS).ln() / GAMMA.ln()).ceil().min(4000.0) as usize
+        ((seconds / MIN_SECONDS).ln() / GAMMA.ln()).ceil().min(MAX_INDEX as f64) as usize
     }
 
     fn value(index: usize) -> f64 {
@@ -88,6 +129,18 @@ mod tests {
             assert!((got - want).abs() / want < 0.011, "q{q}: {got} vs {want}");
         }
         assert_eq!(Sketch::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn json_keeps_only_the_buckets_in_use_and_reads_back_the_same() {
+        let mut s = Sketch::default();
+        for v in [0.0005, 0.012, 0.012, 30.0] {
+            s.add(v);
+        }
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"buckets":[[0,1],[126,2],[521,1]]}"#);
+        assert_eq!(serde_json::from_str::<Sketch>(&json).unwrap(), s);
+        assert!(serde_json::from_str::<Sketch>(r#"{"buckets":[[99999999999,1]]}"#).is_err());
     }
 
     #[test]
