@@ -176,22 +176,37 @@ impl<'e> ErrorIndex<'e> {
                 status.is_none() || status == Some(c.status) || !crate::summary::is_failure_status(c.status);
             (self.records[i].local_time > time, !consistent, self.records[i].local_time, self.records[i].line)
         };
+        // The last attempt fails moments before the access line is written: an older line can only
+        // be an earlier attempt, never the one that decided the client's status.
+        let stale = |i: usize| self.records[i].local_time < time.saturating_sub(SLACK_BEFORE);
         let mut claimed: Vec<usize> = Vec::new();
-        match failed_attempt_peers(c) {
-            Some(peers) => {
-                for peer in peers {
+        match failed_attempts(c) {
+            Some(attempts) => {
+                let count = attempts.len();
+                for (k, (peer, status)) in attempts.into_iter().enumerate() {
                     let found = pool
                         .iter()
                         .copied()
-                        .filter(|&i| is_terminal(i) && !claimed.contains(&i))
+                        .filter(|&i| is_terminal(i) && !claimed.contains(&i) && !(k + 1 == count && stale(i)))
+                        // A line after the access time is the next request's when one is queued.
+                        .filter(|&i| waiting == 0 || self.records[i].local_time <= time)
                         .filter(|&i| self.records[i].peer.as_deref().is_none_or(|p| p == peer))
+                        .filter(|&i| {
+                            let gives = self.records[i].cause.info().status;
+                            status.is_none() || gives.is_none() || gives == status
+                        })
                         .min_by_key(|&i| fits(i));
                     claimed.extend(found);
                 }
             }
             None => {
+                // Lines after the access time that are not this request's belong to the
+                // requests queued behind it.
+                let later =
+                    pool.iter().filter(|&&i| is_terminal(i) && self.records[i].local_time > time).count();
+                let waiting = waiting.saturating_sub(later);
                 if let Some(anchor) =
-                    pool.iter().copied().filter(|&i| is_terminal(i)).min_by_key(|&i| fits(i))
+                    pool.iter().copied().filter(|&i| is_terminal(i) && !stale(i)).min_by_key(|&i| fits(i))
                 {
                     let a = &self.records[anchor];
                     let same_request = |i: usize| {
@@ -239,21 +254,25 @@ impl<'e> ErrorIndex<'e> {
     }
 }
 
-/// The peers of the attempts that failed, in order, when the access log lists the attempts and
-/// their statuses: an attempt failed when its status is a 5xx or missing, and the last attempt
-/// also when the client got a failure status (a `009` logs the upstream's 200).
-fn failed_attempt_peers(c: &Candidate) -> Option<Vec<&[u8]>> {
+/// The failed attempts, in order, when the access log lists the attempts and their statuses:
+/// each attempt's peer and the status its error line must give (`None`: any). An attempt failed
+/// when its status is a 5xx or missing, and the last attempt also when the client got a failure
+/// status (a `009` logs the upstream's 200; its line gives the client's status).
+fn failed_attempts(c: &Candidate) -> Option<Vec<(&[u8], Option<u16>)>> {
     let (addrs, statuses) = (c.upstream_addr.as_deref()?, c.upstream_status.as_deref()?);
     let count = entries(addrs).count();
     Some(
         entries(addrs)
             .zip(entries(statuses).map(attempt_status).chain(std::iter::repeat(None)))
             .enumerate()
-            .filter(|(i, (_, status))| {
-                status.is_none_or(|s| s >= 500)
-                    || (i + 1 == count && crate::summary::is_failure_status(c.status))
+            .filter_map(|(i, (addr, status))| match status {
+                None => Some((addr, None)),
+                Some(s) if s >= 500 => Some((addr, Some(s))),
+                Some(_) if i + 1 == count && crate::summary::is_failure_status(c.status) => {
+                    Some((addr, Some(c.status)))
+                }
+                Some(_) => None,
             })
-            .map(|(_, (addr, _))| addr)
             .collect(),
     )
 }
@@ -261,14 +280,16 @@ fn failed_attempt_peers(c: &Candidate) -> Option<Vec<&[u8]>> {
 /// What requests share error lines by: the connection when logged, else client and request.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum JoinKey {
-    Connection(u64),
+    /// A connection carries many requests (keep-alive, HTTP/2): only the same request line
+    /// competes for the same lines.
+    Connection(u64, Option<Box<[u8]>>),
     Request(Option<Box<[u8]>>, Option<Box<[u8]>>),
 }
 
 impl JoinKey {
     fn of(c: &Candidate) -> JoinKey {
         match c.connection {
-            Some(cid) => JoinKey::Connection(cid),
+            Some(cid) => JoinKey::Connection(cid, c.request.clone()),
             None => JoinKey::Request(c.client.clone(), c.request.clone()),
         }
     }

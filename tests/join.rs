@@ -409,3 +409,88 @@ fn an_absurd_request_time_is_bounded_not_overflowed() {
     let r = run(&access, &error, &[]);
     assert_eq!(causes(&r), [("/x".to_string(), "read_timeout".to_string())]);
 }
+
+#[test]
+fn an_old_unclaimed_line_is_never_the_cause_of_a_later_failure() {
+    // A recovered retry at 10:00:00 leaves a refused line behind; the 502 at 10:00:20 has its own.
+    let access = combined("10.0.0.5", "10/Jan/2026:10:00:00 +0000", "GET /api/feed HTTP/1.1", 200)
+        + &combined("10.0.0.5", "10/Jan/2026:10:00:20 +0000", "GET /api/feed HTTP/1.1", 502);
+    let error =
+        error_line("2026/01/10 10:00:00", 11, REFUSED, "10.0.0.5", "GET /api/feed HTTP/1.1", "10.1.0.1:80")
+            + &error_line(
+                "2026/01/10 10:00:20",
+                12,
+                "upstream prematurely closed connection while reading response header from upstream",
+                "10.0.0.5",
+                "GET /api/feed HTTP/1.1",
+                "10.1.0.2:80",
+            );
+    let r = run(&access, &error, &[]);
+    let got: Vec<(&str, &str)> =
+        r.rows.iter().map(|r| (r["cause"].as_str().unwrap(), r["upstream"].as_str().unwrap())).collect();
+    assert_eq!(got, [("premature_close", "10.1.0.2:80")]);
+    assert_eq!(r.report["unmatched_error_lines"], 1);
+}
+
+#[test]
+fn a_backend_sent_5xx_leaves_the_next_requests_line_alone() {
+    let access = upstream_line(
+        "10.0.0.5",
+        "10/Jan/2026:10:00:00 +0000",
+        "GET /f HTTP/1.1",
+        500,
+        7,
+        "0.050",
+        ("10.1.0.1:80", "500"),
+    ) + &upstream_line(
+        "10.0.0.5",
+        "10/Jan/2026:10:00:01 +0000",
+        "GET /f HTTP/1.1",
+        502,
+        7,
+        "0.000",
+        ("10.1.0.1:80", "502"),
+    );
+    let error = error_line("2026/01/10 10:00:01", 7, REFUSED, "10.0.0.5", "GET /f HTTP/1.1", "10.1.0.1:80");
+    let r = run(&access, &error, &[]);
+    let got: Vec<(u64, &str)> =
+        r.rows.iter().map(|r| (r["status"].as_u64().unwrap(), r["cause"].as_str().unwrap())).collect();
+    assert_eq!(got, [(500, "upstream_returned_5xx"), (502, "connect_refused")]);
+}
+
+#[test]
+fn a_retry_chain_then_a_failing_request_on_the_same_connection() {
+    let access = combined("10.0.0.5", "10/Jan/2026:10:00:00 +0000", "GET /x HTTP/1.1", 502)
+        + &combined("10.0.0.5", "10/Jan/2026:10:00:01 +0000", "GET /x HTTP/1.1", 502);
+    let error =
+        error_line(
+            "2026/01/10 10:00:00",
+            7,
+            "upstream prematurely closed connection while reading response header from upstream",
+            "10.0.0.5",
+            "GET /x HTTP/1.1",
+            "10.1.0.1:80",
+        ) + &error_line("2026/01/10 10:00:00", 7, REFUSED, "10.0.0.5", "GET /x HTTP/1.1", "10.1.0.2:80")
+            + &error_line(
+                "2026/01/10 10:00:01",
+                7,
+                "no live upstreams while connecting to upstream",
+                "10.0.0.5",
+                "GET /x HTTP/1.1",
+                "backend",
+            );
+    let r = run(&access, &error, &[]);
+    let got: Vec<(&str, &str, usize)> = r
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["cause"].as_str().unwrap(),
+                r["upstream"].as_str().unwrap(),
+                r["attempts"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("connect_refused", "10.1.0.2:80", 2), ("no_live_upstreams", "backend", 1)]);
+    assert_eq!(r.report["unmatched_error_lines"], 0);
+}
