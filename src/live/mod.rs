@@ -20,10 +20,11 @@ use crate::access::AccessFormat;
 use crate::escape::sanitize_str;
 use crate::input::{expand, Kind, Origin};
 use crate::pipeline::{Analysis, InputReport};
+use crate::report::model::input_rows;
 
 use follow::{Followed, Start};
 use ingest::{Arrivals, Source};
-use view::{InputTotals, View};
+use view::View;
 use wake::{Wake, Waker};
 use window::Window;
 
@@ -130,21 +131,7 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>) -> anyhow::Result<()> 
     }
     view.totals.seconds = start.elapsed().as_secs_f64();
     view.totals.unclaimed_error_lines = session.window.unclaimed;
-    view.totals.inputs = session
-        .analysis
-        .inputs
-        .iter()
-        .filter(|i| !i.skipped)
-        .map(|i| InputTotals {
-            path: sanitize_str(&i.origin.to_string()),
-            kind: i.kind,
-            format: i.format.clone(),
-            lines: i.lines,
-            parsed: i.parsed,
-            malformed: i.malformed,
-            filtered: i.filtered,
-        })
-        .collect();
+    view.totals.inputs = input_rows(&session.analysis).into_iter().filter(|i| !i.skipped).collect();
     Ok(())
 }
 

@@ -58,19 +58,8 @@ pub struct Totals {
     pub recovered_retries: u64,
     /// Error lines about a failed attempt that no access line claimed.
     pub unclaimed_error_lines: u64,
-    pub inputs: Vec<InputTotals>,
-}
-
-/// One followed path in the summary.
-#[derive(Debug, Serialize)]
-pub struct InputTotals {
-    pub path: String,
-    pub kind: Option<crate::input::Kind>,
-    pub format: Option<String>,
-    pub lines: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    pub filtered: u64,
+    /// The followed paths, as the batch report lists its inputs.
+    pub inputs: Vec<crate::report::model::InputRow>,
 }
 
 /// The printer.

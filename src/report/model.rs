@@ -633,7 +633,8 @@ fn timeline(analysis: &Analysis, client: &[&Event], bucket: i64, offset: i32) ->
         .collect()
 }
 
-fn input_rows(analysis: &Analysis) -> Vec<InputRow> {
+/// One row per input: what was read, how it was joined, and what went wrong.
+pub fn input_rows(analysis: &Analysis) -> Vec<InputRow> {
     let join_of = |index: usize| {
         let methods: Vec<JoinMethod> = analysis
             .correlation
