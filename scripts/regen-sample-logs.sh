@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates sample-logs/ from real nginx output (see sample-logs/README.md).
 #
-# Runs the ignored `regenerate_sample_logs` test of tests/e2e_nginx.rs: a private nginx (Debian's
+# Runs the ignored `regenerate_sample_logs` test of tests/it/e2e_nginx.rs: a private nginx (Debian's
 # /usr/sbin/nginx, or $NGX502_NGINX; its own prefix/config/pid under /tmp/ngx502-sample, never the
 # system service) in front of faulty loopback backends. Needs nginx and tzdata (Asia/Kolkata).
 # The test then checks ngx502's report on the new files against what really happened, and fails if

@@ -1,4 +1,4 @@
-//! Support code for the real-nginx harness (`tests/e2e_nginx.rs`, `tests/live_nginx.rs`).
+//! Support code for the real-nginx harness (`tests/it/e2e_nginx.rs`, `tests/it/live_nginx.rs`).
 #![allow(dead_code)]
 
 pub mod backends;

@@ -1,6 +1,6 @@
 //! `ngx502 live` against a real nginx, through a logrotate-style rotation.
 //!
-//! The harness (tests/support/) starts faulty backends on loopback and a private nginx; the test
+//! The harness (tests/it/support/) starts faulty backends on loopback and a private nginx; the test
 //! follows nginx's `upstream`-format access log and its error log with the built binary
 //! (`--output ndjson --from-start`) while refused (502), timed-out (504, `proxy_read_timeout 1s`)
 //! and healthy requests flow, in five phases:
@@ -22,7 +22,7 @@
 //! No sleep decides anything: each step waits, with a deadline, for the condition it needs.
 //! Skipped with a `SKIPPED` message without nginx or tzdata, except with `CI=true`: then it fails.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Real nginx, real failures: an end-to-end test that proves every diagnosis against what actually
 //! happened.
 //!
-//! The harness (tests/support/) starts faulty backends on loopback (std threads: refused, hanging,
+//! The harness (tests/it/support/) starts faulty backends on loopback (std threads: refused, hanging,
 //! huge header, silent close, RST, non-HTTP banner, malformed header, backend-sent 502, slow, healthy,
 //! a dead+backup pair, a pool that max_fails takes down, a missing unix socket) and a private nginx
 //! (`-p`/`-c`/pid in a temp dir, `daemon off`, TZ=Asia/Kolkata) that logs the same traffic three ways:
@@ -16,7 +16,7 @@
 //! `regenerate_sample_logs` (ignored; run it through scripts/regen-sample-logs.sh) uses the same lab
 //! to rewrite sample-logs/ from real nginx output.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -293,7 +293,7 @@ fn sample_readme(lab: &Lab, sent: &[Sent], batch1: usize, access: &str, errors: 
         r#"# sample-logs: real nginx output
 
 These logs are not hand-written: nginx {nginx_version} wrote them, proxying to faulty backends that the
-end-to-end harness (`tests/support/`) runs on 127.0.0.1 and on unix sockets. They are the demo that works
+end-to-end harness (`tests/it/support/`) runs on 127.0.0.1 and on unix sockets. They are the demo that works
 on a fresh machine:
 
 ```sh

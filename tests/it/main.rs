@@ -1,0 +1,19 @@
+//! The integration tests: one binary (linked once, polars included) with a module per area, each
+//! running the built `ngx502` on real-looking logs and asserting exact answers.
+
+mod support;
+
+mod alerts_and_merge;
+mod e2e_nginx;
+mod export_tables;
+mod fuzz_parsers;
+mod generator_truth;
+mod hostile;
+mod incremental;
+mod inputs;
+mod join;
+mod live_nginx;
+mod live_rotation;
+mod nginx_conf;
+mod report_formats;
+mod signatures;
