@@ -1,6 +1,9 @@
 //! What an nginx.conf tells ngx502: the `log_format`s its access logs are written in, the
 //! `access_log` and `error_log` files, and the `upstream` blocks its servers belong to. With it,
 //! `report --nginx-conf /etc/nginx/nginx.conf` alone finds and reads the logs, each in its format.
+//! The whole config is kept as one tree ([`tree`]) whose directives know their `FILE:LINE`;
+//! [`route`] picks the `server` and `location` a request went through and [`scope`] says what
+//! applied there, so a failure can be set against the directive behind it.
 //!
 //! Files are read the way nginx reads them: `include` patterns are relative to the main config's
 //! directory (not the including file's) and expanded with `*`/`?` in sorted order; `log_format`
@@ -13,18 +16,17 @@
 //! the config's directory (`/etc/nginx` in the official Docker image).
 
 mod glob;
+pub mod route;
+pub mod scope;
 mod syntax;
+pub mod tree;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::access::format::{Escape, LogFormat, COMBINED};
 use crate::escape::lossless;
-use crate::input::walk::describe_io;
-use syntax::Directive;
-
-/// Includes nested deeper than this are taken for a loop (nginx itself would fail on one).
-const MAX_INCLUDE_DEPTH: usize = 16;
+pub use tree::{Node, Source};
 
 /// Error-log levels above `error`: upstream failures are logged at `error`, so they are dropped.
 const TOO_QUIET: [&[u8]; 3] = [b"crit", b"alert", b"emerg"];
@@ -42,6 +44,8 @@ pub struct NginxConf {
     pub upstreams: Vec<Upstream>,
     /// What could not be used, and logs that are not files (syslog, variables in the name...).
     pub problems: Vec<Problem>,
+    /// Every directive, includes spliced in, each with its `FILE:LINE`.
+    pub tree: Vec<Node>,
 }
 
 /// An `access_log` file and the name of its `log_format`.
@@ -55,8 +59,31 @@ pub struct AccessLog {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upstream {
     pub name: String,
-    /// The `server` addresses as written (`10.0.0.1:8080`, `unix:/run/app.sock`, `app.internal`).
-    pub servers: Vec<String>,
+    /// Where the block opens.
+    pub at: Source,
+    pub servers: Vec<UpstreamServer>,
+}
+
+/// A `server ADDR [PARAMS];` line of an `upstream` block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamServer {
+    /// The address as written (`10.0.0.1:8080`, `unix:/run/app.sock`, `app.internal`).
+    pub addr: String,
+    /// `max_fails=1`, `fail_timeout=10s`, `backup`, `weight=2`...
+    pub params: Vec<String>,
+    pub at: Source,
+}
+
+impl UpstreamServer {
+    /// The value of `NAME=VALUE` among the parameters.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// Whether the bare flag `name` (`backup`, `down`) is set.
+    pub fn flag(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p == name)
+    }
 }
 
 /// Something in the config ngx502 could not use, at `file:line`.
@@ -82,19 +109,19 @@ impl NginxConf {
             Some(name) if name == "conf" => conf_dir.parent().unwrap_or(&conf_dir).to_path_buf(),
             _ => conf_dir.clone(),
         };
+        let (tree, problems) = tree::read(path, &text, &conf_dir);
         let mut loader = Loader {
-            conf_dir,
             prefix,
-            conf: NginxConf::default(),
-            reading: Vec::new(),
+            conf: NginxConf { problems, ..NginxConf::default() },
             format_uses: Vec::new(),
             unusable_formats: Vec::new(),
         };
         if let Ok(combined) = LogFormat::compile("combined", COMBINED, Escape::Default) {
             loader.conf.log_formats.push(combined);
         }
-        loader.read_text(path, &text, Context::Http);
+        loader.walk(&tree, Context::Http);
         loader.check_format_uses();
+        loader.conf.tree = tree;
         Ok(loader.conf)
     }
 
@@ -116,7 +143,7 @@ impl NginxConf {
 pub fn block_of<'u>(upstreams: &'u [Upstream], addr: &[u8]) -> Option<&'u str> {
     upstreams
         .iter()
-        .find(|u| u.name.as_bytes() == addr || u.servers.iter().any(|s| same_server(s.as_bytes(), addr)))
+        .find(|u| u.name.as_bytes() == addr || u.servers.iter().any(|s| same_server(s.addr.as_bytes(), addr)))
         .map(|u| u.name.as_str())
 }
 
@@ -144,49 +171,38 @@ enum Context {
 }
 
 struct Loader {
-    conf_dir: PathBuf,
     prefix: PathBuf,
     conf: NginxConf,
-    /// Canonical paths of the files being read, outermost first: including one again is a loop.
-    reading: Vec<PathBuf>,
     /// Each `access_log`'s format name and location, checked once every `log_format` is known
     /// (lenient: nginx wants the `log_format` first, but the order is not what matters here).
-    format_uses: Vec<(String, PathBuf, usize)>,
+    format_uses: Vec<(String, Source)>,
     /// `log_format`s that exist but could not be compiled (already reported).
     unusable_formats: Vec<String>,
 }
 
 impl Loader {
-    fn problem(&mut self, file: &Path, line: usize, message: String) {
-        self.conf.problems.push(Problem { file: file.to_path_buf(), line, message });
+    fn problem(&mut self, at: &Source, message: String) {
+        self.conf.problems.push(Problem { file: at.file.to_path_buf(), line: at.line, message });
     }
 
-    fn read_text(&mut self, path: &Path, text: &[u8], context: Context) {
-        match syntax::parse(text) {
-            Ok(tree) => {
-                self.reading.push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
-                self.walk(path, &tree, context);
-                self.reading.pop();
-            }
-            Err(e) => self.problem(path, e.line, format!("{}; nothing in this file is used", e.message)),
-        }
-    }
-
-    fn walk(&mut self, file: &Path, directives: &[Directive], context: Context) {
-        for d in directives {
+    fn walk(&mut self, nodes: &[Node], context: Context) {
+        for d in nodes {
             match (d.name.as_slice(), context) {
-                (b"include", _) => self.include(file, d, context),
-                (b"error_log", _) => self.error_log(file, d),
+                (b"error_log", _) => self.error_log(d),
                 (_, Context::Other) => {}
-                (b"log_format", _) => self.log_format(file, d),
-                (b"access_log", _) => self.access_log(file, d),
-                (b"server", Context::Upstream(i)) if d.block.is_none() => match d.args.first() {
-                    Some(addr) => {
+                (b"log_format", _) => self.log_format(d),
+                (b"access_log", _) => self.access_log(d),
+                (b"server", Context::Upstream(i)) if d.block.is_none() => match d.args.split_first() {
+                    Some((addr, params)) => {
                         if let Some(upstream) = self.conf.upstreams.get_mut(i) {
-                            upstream.servers.push(lossless(addr));
+                            upstream.servers.push(UpstreamServer {
+                                addr: lossless(addr),
+                                params: params.iter().map(|p| lossless(p)).collect(),
+                                at: d.at.clone(),
+                            });
                         }
                     }
-                    None => self.problem(file, d.line, "server without an address".into()),
+                    None => self.problem(&d.at, "server without an address".into()),
                 },
                 _ => {}
             }
@@ -195,62 +211,27 @@ impl Loader {
                 (_, Context::Other) | (b"stream" | b"mail", _) => Context::Other,
                 (b"upstream", _) => match d.args.first() {
                     Some(name) => {
-                        self.conf.upstreams.push(Upstream { name: lossless(name), servers: Vec::new() });
+                        self.conf.upstreams.push(Upstream {
+                            name: lossless(name),
+                            at: d.at.clone(),
+                            servers: Vec::new(),
+                        });
                         Context::Upstream(self.conf.upstreams.len() - 1)
                     }
                     None => {
-                        self.problem(file, d.line, "upstream block without a name".into());
+                        self.problem(&d.at, "upstream block without a name".into());
                         Context::Http
                     }
                 },
                 _ => Context::Http,
             };
-            self.walk(file, block, inner);
+            self.walk(block, inner);
         }
     }
 
-    fn include(&mut self, file: &Path, d: &Directive, context: Context) {
-        let [pattern] = d.args.as_slice() else {
-            return self.problem(file, d.line, "include takes exactly one file or pattern".into());
-        };
-        let pattern = self.conf_dir.join(path_from_bytes(pattern));
-        let files = match glob::expand(&pattern) {
-            Ok(files) => files,
-            Err(e) => {
-                return self.problem(
-                    file,
-                    d.line,
-                    format!("include {}: {}", pattern.display(), describe_io(&e)),
-                )
-            }
-        };
-        for path in files {
-            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            let why_not = if self.reading.contains(&canonical) {
-                Some("loops back to a file being read".to_string())
-            } else if self.reading.len() >= MAX_INCLUDE_DEPTH {
-                Some(format!("nests includes more than {MAX_INCLUDE_DEPTH} deep"))
-            } else {
-                None
-            };
-            if let Some(why) = why_not {
-                self.problem(file, d.line, format!("include {} {why}", path.display()));
-                continue;
-            }
-            match std::fs::read(&path) {
-                Ok(text) => self.read_text(&path, &text, context),
-                Err(e) => self.problem(
-                    file,
-                    d.line,
-                    format!("cannot read included file {}: {}", path.display(), describe_io(&e)),
-                ),
-            }
-        }
-    }
-
-    fn log_format(&mut self, file: &Path, d: &Directive) {
+    fn log_format(&mut self, d: &Node) {
         let Some((name, rest)) = d.args.split_first() else {
-            return self.problem(file, d.line, "log_format without a name".into());
+            return self.problem(&d.at, "log_format without a name".into());
         };
         let name = lossless(name);
         let (escape, pieces) = match rest.split_first() {
@@ -263,7 +244,7 @@ impl Loader {
                         "log_format {name}: unknown escape={} (nginx knows default, json and none)",
                         lossless(other)
                     );
-                    return self.problem(file, d.line, message);
+                    return self.problem(&d.at, message);
                 }
             },
             _ => (Escape::Default, rest),
@@ -271,7 +252,7 @@ impl Loader {
         if self.conf.format(&name).is_some() || self.unusable_formats.contains(&name) {
             let message =
                 format!("duplicate log_format name {name:?} (nginx refuses this); the first one is used");
-            return self.problem(file, d.line, message);
+            return self.problem(&d.at, message);
         }
         let compiled = if pieces.is_empty() {
             Err(format!("log_format {name} has no format string"))
@@ -286,21 +267,21 @@ impl Loader {
             Ok(format) => self.conf.log_formats.push(format),
             Err(message) => {
                 self.unusable_formats.push(name);
-                self.problem(file, d.line, message);
+                self.problem(&d.at, message);
             }
         }
     }
 
-    fn access_log(&mut self, file: &Path, d: &Directive) {
+    fn access_log(&mut self, d: &Node) {
         let Some(raw) = d.args.first() else {
-            return self.problem(file, d.line, "access_log without a path".into());
+            return self.problem(&d.at, "access_log without a path".into());
         };
         if raw.as_slice() == b"off" {
             return;
         }
-        let Some(path) = self.log_path(file, d.line, "access_log", raw) else { return };
+        let Some(path) = self.log_path(&d.at, "access_log", raw) else { return };
         let format = d.args.get(1).map_or_else(|| "combined".to_string(), |f| lossless(f));
-        self.format_uses.push((format.clone(), file.to_path_buf(), d.line));
+        self.format_uses.push((format.clone(), d.at.clone()));
         match self.conf.access_logs.iter().find(|l| l.path == path) {
             Some(first) if first.format != format => {
                 let message = format!(
@@ -309,25 +290,25 @@ impl Loader {
                     first.format,
                     first.format
                 );
-                self.problem(file, d.line, message);
+                self.problem(&d.at, message);
             }
             Some(_) => {}
             None => self.conf.access_logs.push(AccessLog { path, format }),
         }
     }
 
-    fn error_log(&mut self, file: &Path, d: &Directive) {
+    fn error_log(&mut self, d: &Node) {
         let Some(raw) = d.args.first() else {
-            return self.problem(file, d.line, "error_log without a path".into());
+            return self.problem(&d.at, "error_log without a path".into());
         };
-        let Some(path) = self.log_path(file, d.line, "error_log", raw) else { return };
+        let Some(path) = self.log_path(&d.at, "error_log", raw) else { return };
         if let Some(level) = d.args.get(1).filter(|l| TOO_QUIET.contains(&l.as_slice())) {
             let message = format!(
                 "error_log {} {}: upstream failures are logged at level error, so this log leaves them out; lower the level to error",
                 path.display(),
                 lossless(level)
             );
-            self.problem(file, d.line, message);
+            self.problem(&d.at, message);
         }
         if !self.conf.error_logs.contains(&path) {
             self.conf.error_logs.push(path);
@@ -336,7 +317,7 @@ impl Loader {
 
     /// The file a log directive writes, or `None` (with a note) when it does not write a file
     /// ngx502 can read.
-    fn log_path(&mut self, file: &Path, line: usize, directive: &str, raw: &[u8]) -> Option<PathBuf> {
+    fn log_path(&mut self, at: &Source, directive: &str, raw: &[u8]) -> Option<PathBuf> {
         let why_not = if raw.starts_with(b"syslog:") {
             Some("logs to syslog, not to a file")
         } else if raw.starts_with(b"memory:") {
@@ -352,7 +333,7 @@ impl Loader {
         };
         match why_not {
             Some(why) => {
-                self.problem(file, line, format!("{directive} {}: {why}; not read", lossless(raw)));
+                self.problem(at, format!("{directive} {}: {why}; not read", lossless(raw)));
                 None
             }
             None => Some(self.prefix.join(path_from_bytes(raw))),
@@ -360,7 +341,7 @@ impl Loader {
     }
 
     fn check_format_uses(&mut self) {
-        for (name, file, line) in std::mem::take(&mut self.format_uses) {
+        for (name, at) in std::mem::take(&mut self.format_uses) {
             if self.conf.format(&name).is_some() {
                 continue;
             }
@@ -372,7 +353,7 @@ impl Loader {
             let message = format!(
                 "access_log uses log_format {name:?}, which {why}; its format is detected from its lines"
             );
-            self.problem(&file, line, message);
+            self.problem(&at, message);
         }
     }
 }
@@ -493,16 +474,37 @@ mod tests {
             "http {\n upstream api {\n  zone api 64k;\n  server 10.0.0.1:8080 weight=2;\n  server 10.0.0.2 backup;\n  server unix:/run/app.sock;\n  keepalive 8;\n }\n upstream v6 { server [::1]; server [::2]:81; }\n server { listen 80; }\n}\n",
         )]);
         let conf = load(dir.path(), "nginx.conf");
+        type Servers<'a> = Vec<(&'a str, Vec<&'a str>, usize)>;
+        let blocks: Vec<(&str, usize, Servers)> = conf
+            .upstreams
+            .iter()
+            .map(|u| {
+                let servers = u
+                    .servers
+                    .iter()
+                    .map(|s| (s.addr.as_str(), s.params.iter().map(String::as_str).collect(), s.at.line))
+                    .collect();
+                (u.name.as_str(), u.at.line, servers)
+            })
+            .collect();
         assert_eq!(
-            conf.upstreams,
+            blocks,
             [
-                Upstream {
-                    name: "api".into(),
-                    servers: vec!["10.0.0.1:8080".into(), "10.0.0.2".into(), "unix:/run/app.sock".into()]
-                },
-                Upstream { name: "v6".into(), servers: vec!["[::1]".into(), "[::2]:81".into()] },
+                (
+                    "api",
+                    2,
+                    vec![
+                        ("10.0.0.1:8080", vec!["weight=2"], 4),
+                        ("10.0.0.2", vec!["backup"], 5),
+                        ("unix:/run/app.sock", vec![], 6)
+                    ]
+                ),
+                ("v6", 9, vec![("[::1]", vec![], 9), ("[::2]:81", vec![], 9)]),
             ]
         );
+        assert!(conf.upstreams[0].servers[1].flag("backup"));
+        assert_eq!(conf.upstreams[0].servers[0].param("weight"), Some("2"));
+        assert_eq!(conf.upstreams[0].servers[0].param("max_fails"), None);
         let block = |addr: &[u8]| conf.upstream_of(addr);
         assert_eq!(block(b"10.0.0.1:8080"), Some("api"));
         assert_eq!(block(b"10.0.0.2:80"), Some("api"), "no port written means :80");
@@ -530,6 +532,7 @@ mod tests {
             [
                 "broken.conf:2: unterminated ' quote; nothing in this file is used",
                 "nginx.conf:3: cannot read included file absent.conf: no such file or directory",
+                "nginx.conf:15: include nginx.conf loops back to a file being read",
                 "nginx.conf:4: log_format bad: unknown escape=xml (nginx knows default, json and none)",
                 "nginx.conf:5: log_format nostatus cannot be used: log_format does not log $status, which the diagnosis needs",
                 "nginx.conf:6: duplicate log_format name \"combined\" (nginx refuses this); the first one is used",
@@ -538,7 +541,6 @@ mod tests {
                 "nginx.conf:11: access_log /dev/stdout: writes to a device, not to a file (in a container, pass the captured output as -); not read",
                 "nginx.conf:13: access_log /l/c.log \"nostatus\" writes a file also written with log_format \"combined\", so it mixes two formats; it is read as \"combined\"",
                 "nginx.conf:14: error_log /l/e.log crit: upstream failures are logged at level error, so this log leaves them out; lower the level to error",
-                "nginx.conf:15: include nginx.conf loops back to a file being read",
                 "nginx.conf:7: access_log uses log_format \"nostatus\", which cannot be used (see above); its format is detected from its lines",
                 "nginx.conf:8: access_log uses log_format \"typo\", which is not defined; its format is detected from its lines",
                 "nginx.conf:13: access_log uses log_format \"nostatus\", which cannot be used (see above); its format is detected from its lines",
