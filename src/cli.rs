@@ -48,8 +48,8 @@ pub struct InputArgs {
     /// The access log's nginx `log_format` string, e.g. '$remote_addr [$time_local] "$request" $status'.
     #[arg(long, value_name = "FORMAT", conflicts_with = "log_format_name")]
     pub log_format: Option<String>,
-    /// A built-in format: combined, common, main, upstream or json.
-    /// With --nginx-conf (report, export), also any `log_format` it defines.
+    /// A built-in format (`ngx502 check-format --list`: combined, main, ingress-nginx, kong, ...)
+    /// or json. With --nginx-conf (report, export), also any `log_format` it defines.
     #[arg(long, value_name = "NAME")]
     pub log_format_name: Option<String>,
     /// The zone the error log was written in, e.g. +0200 (default: the access logs' offset).
@@ -181,11 +181,15 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct CheckFormatArgs {
     /// The access log to check.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "list")]
+    pub path: Option<PathBuf>,
+    /// List the built-in formats (the names --log-format-name takes) with their log_format.
+    #[arg(long, conflicts_with_all = ["log_format", "log_format_name"])]
+    pub list: bool,
     /// The nginx `log_format` string to check against (default: auto-detect).
     #[arg(long, value_name = "FORMAT", conflicts_with = "log_format_name")]
     pub log_format: Option<String>,
-    /// A built-in format: combined, common, main, upstream or json.
+    /// A built-in format (see --list) or json.
     #[arg(long, value_name = "NAME")]
     pub log_format_name: Option<String>,
     /// How many lines to show split into fields.

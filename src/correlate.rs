@@ -85,6 +85,12 @@ struct ErrorIndex<'e> {
     forced_offset: Option<i32>,
 }
 
+/// The part of a request line the join compares: method and URI. The protocol is left out, as
+/// formats that log `$request_method` and `$request_uri` apart (Nginx Proxy Manager) lack it.
+fn request_key(request: &[u8]) -> &[u8] {
+    memchr::memmem::rfind(request, b" HTTP/").map_or(request, |i| &request[..i])
+}
+
 /// How far back, in seconds, a request's error lines may be: its `$request_time` (bounded, as
 /// logs are attacker-reachable) plus the clocks' slack.
 fn lookback(c: &Candidate) -> i64 {
@@ -94,7 +100,7 @@ fn lookback(c: &Candidate) -> i64 {
 impl<'e> ErrorIndex<'e> {
     fn new(records: &'e [ErrorRecord], forced_offset: Option<i32>) -> Self {
         let requests: Vec<Option<Vec<u8>>> =
-            records.iter().map(|r| r.request.as_deref().map(nginx_escape)).collect();
+            records.iter().map(|r| r.request.as_deref().map(|q| nginx_escape(request_key(q)))).collect();
         let mut by_cid: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
         let mut by_request: FxHashMap<(&[u8], Vec<u8>), Vec<usize>> = FxHashMap::default();
         let mut order: Vec<usize> = (0..records.len()).collect();
@@ -129,7 +135,7 @@ impl<'e> ErrorIndex<'e> {
         let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
         let (lo, hi) = (time.saturating_sub(lookback(c)), time.saturating_add(SLACK_AFTER));
         let same_request = |i: &usize| match (&self.requests[*i], &c.request) {
-            (Some(a), Some(b)) => a[..] == b[..],
+            (Some(a), Some(b)) => a[..] == *request_key(b),
             _ => true,
         };
         if let Some(cid) = c.connection {
@@ -149,7 +155,8 @@ impl<'e> ErrorIndex<'e> {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         };
-        let list = self.by_request.get(&(client, request.to_vec())).map_or(&[][..], Vec::as_slice);
+        let list =
+            self.by_request.get(&(client, request_key(request).to_vec())).map_or(&[][..], Vec::as_slice);
         let found =
             self.window(list, lo, hi).iter().copied().filter(|i| !self.used[*i] && same_host(i)).collect();
         (found, JoinMethod::Request)

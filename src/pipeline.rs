@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::access::{AccessFormat, AccessParser};
+use crate::access::{AccessFormat, AccessParser, LogFormat};
 use crate::correlate::{correlate, Correlation};
 use crate::errorlog::{parse_line, starts_record, ErrorRecord, Role};
 use crate::input::walk::describe_io;
@@ -313,6 +313,9 @@ fn read_block(
         Sniffed::Access(format) => {
             report.kind = Some(Kind::Access);
             report.format = Some(format.name().to_owned());
+            if let AccessFormat::Template(LogFormat { note: Some(note), .. }) = &format {
+                report.problem.get_or_insert_with(|| note.clone());
+            }
             let summary = read_access(index, block, &format, &options.window, release);
             let first_line = report.lines;
             report.lines += summary.lines;

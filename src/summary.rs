@@ -311,11 +311,12 @@ pub fn is_failure_status(status: u16) -> bool {
 
 fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
     let own = |f: Field| r.get(f).map(Box::from);
-    let request = r.get(Field::Request).map(|raw| match r.escape {
-        Escape::Default => Box::from(raw),
-        Escape::Json => nginx_escape(&unescape(raw)).into(),
-        Escape::None => nginx_escape(raw).into(),
-    });
+    let request =
+        r.get(Field::Request).map(Box::from).or_else(|| method_and_uri(r)).map(|raw| match r.escape {
+            Escape::Default => raw,
+            Escape::Json => nginx_escape(&unescape(&raw)).into(),
+            Escape::None => nginx_escape(&raw).into(),
+        });
     let json_text =
         |f: Field| r.get(f).map(|v| if r.escape == Escape::Json { unescape(v).into() } else { Box::from(v) });
     Candidate {
@@ -333,6 +334,13 @@ fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
         upstream_status: own(Field::UpstreamStatus),
         upstream_response_time: own(Field::UpstreamResponseTime),
     }
+}
+
+/// `METHOD URI` for formats that log `$request_method` and `$request_uri` but not `$request`
+/// (Nginx Proxy Manager): enough for the join, which compares request lines without protocol.
+fn method_and_uri(r: &AccessRecord<'_>) -> Option<Box<[u8]>> {
+    let (method, uri) = (r.get(Field::RequestMethod)?, r.get(Field::RequestUri)?);
+    Some([method, b" ", uri].concat().into())
 }
 
 /// nginx's default access-log escaping (`ngx_http_log_escape`): `"`, `\`, control bytes and

@@ -25,6 +25,7 @@ pub enum Field {
     UpstreamResponseTime,
     UpstreamConnectTime,
     UpstreamHeaderTime,
+    UpstreamResponseLength,
     Connection,
     ConnectionRequests,
     RequestId,
@@ -61,6 +62,7 @@ const NAMES: [(&str, Field); FIELD_COUNT] = [
     ("upstream_response_time", Field::UpstreamResponseTime),
     ("upstream_connect_time", Field::UpstreamConnectTime),
     ("upstream_header_time", Field::UpstreamHeaderTime),
+    ("upstream_response_length", Field::UpstreamResponseLength),
     ("connection", Field::Connection),
     ("connection_requests", Field::ConnectionRequests),
     ("request_id", Field::RequestId),
@@ -72,10 +74,19 @@ const NAMES: [(&str, Field); FIELD_COUNT] = [
     ("pid", Field::Pid),
 ];
 
+/// Variables of popular distributions that hold what a built-in variable holds: ingress-nginx's
+/// `$the_real_ip` (the client, from X-Forwarded-For when trusted, which is also what the error
+/// log's `client:` shows), GitLab's `$filtered_*` (the same values with secrets masked).
+const ALIASES: [(&str, Field); 3] = [
+    ("the_real_ip", Field::RemoteAddr),
+    ("filtered_request_uri", Field::RequestUri),
+    ("filtered_http_referer", Field::HttpReferer),
+];
+
 impl Field {
     /// The field an nginx variable name (without `$`) stands for.
     pub fn from_variable(name: &str) -> Option<Field> {
-        NAMES.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+        NAMES.iter().chain(&ALIASES).find(|(n, _)| *n == name).map(|&(_, f)| f)
     }
 
     /// Every field, in declaration order.
@@ -98,6 +109,7 @@ impl Field {
                 | Field::UpstreamResponseTime
                 | Field::UpstreamConnectTime
                 | Field::UpstreamHeaderTime
+                | Field::UpstreamResponseLength
         )
     }
 }

@@ -86,6 +86,9 @@ pub struct LogFormat {
     pub template: String,
     pub escape: Escape,
     pub segments: Vec<Segment>,
+    /// Why this format was chosen with a reservation (it explains only the start of the lines),
+    /// for a warning.
+    pub note: Option<String>,
 }
 
 /// Why a format string could not be compiled.
@@ -117,10 +120,6 @@ pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $
 /// (the error log's `*CID`, for an exact join), the upstream attempts, their statuses and times.
 pub const UPSTREAM: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" host="$host" cid=$connection rt=$request_time ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time" uct="$upstream_connect_time" uht="$upstream_header_time""#;
 
-/// The built-in formats, most specific first (auto-detection prefers the earlier on a tie).
-pub const PRESETS: [(&str, &str); 4] =
-    [("upstream", UPSTREAM), ("main", MAIN), ("combined", COMBINED), ("common", COMMON)];
-
 /// The `log_format` directive to paste into nginx.conf for the `upstream` preset.
 pub fn upstream_directive() -> String {
     format!("log_format upstream '{UPSTREAM}';")
@@ -129,7 +128,7 @@ pub fn upstream_directive() -> String {
 impl LogFormat {
     /// Compiles a format string.
     pub fn compile(name: &str, template: &str, escape: Escape) -> Result<LogFormat, FormatError> {
-        let segments = tokenize(template)?;
+        let segments = fuse_request_line(tokenize(template)?);
         let fields: Vec<&Var> = segments
             .iter()
             .filter_map(|s| match s {
@@ -143,15 +142,12 @@ impl LogFormat {
         if !fields.contains(&&Var::Known(Field::Status)) {
             return Err(FormatError::NoStatus);
         }
-        Ok(LogFormat { name: name.to_owned(), template: template.to_owned(), escape, segments })
+        Ok(LogFormat { name: name.to_owned(), template: template.to_owned(), escape, segments, note: None })
     }
 
-    /// A built-in format by name: `combined`, `common`, `main` or `upstream`.
+    /// A built-in format by name (see [`super::presets`]).
     pub fn preset(name: &str) -> Option<LogFormat> {
-        PRESETS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(n, t)| LogFormat::compile(n, t, Escape::Default).ok())
+        super::presets::preset(name).and_then(super::presets::Preset::compile)
     }
 
     /// Whether the format logs `field`.
@@ -208,6 +204,28 @@ fn tokenize(template: &str) -> Result<Vec<Segment>, FormatError> {
     Ok(segments)
 }
 
+/// `$request_method $request_uri $server_protocol` (GitLab writes it so, with the secrets of the
+/// URI masked) is the request line `$request` holds: read as one `$request`, so the join with
+/// the error log's `request: "..."` and the per-path counts work as for `combined`.
+fn fuse_request_line(mut segments: Vec<Segment>) -> Vec<Segment> {
+    let is_var = |s: &Segment, want: &dyn Fn(&Var) -> bool| matches!(s, Segment::Var(v) if want(v));
+    let is_space = |s: &Segment| matches!(s, Segment::Literal(l) if l.text == b" ");
+    if segments.iter().any(|s| is_var(s, &|v| *v == Var::Known(Field::Request))) {
+        return segments;
+    }
+    let start = segments.windows(5).position(|w| {
+        is_var(&w[0], &|v| *v == Var::Known(Field::RequestMethod))
+            && is_space(&w[1])
+            && is_var(&w[2], &|v| matches!(v, Var::Known(Field::RequestUri | Field::Uri)))
+            && is_space(&w[3])
+            && is_var(&w[4], &|v| v.name() == "server_protocol")
+    });
+    if let Some(start) = start {
+        segments.splice(start..start + 5, [Segment::Var(Var::Known(Field::Request))]);
+    }
+    segments
+}
+
 fn literal_segment(text: Vec<u8>) -> Segment {
     let finder = memmem::Finder::new(&text).into_owned();
     Segment::Literal(Box::new(Literal { text, finder }))
@@ -219,10 +237,12 @@ mod tests {
 
     #[test]
     fn every_preset_compiles_and_logs_status() {
-        for (name, _) in PRESETS {
-            let f = LogFormat::preset(name).unwrap();
-            assert!(f.has(Field::Status), "{name}");
+        for p in super::super::presets::PRESETS {
+            let f = LogFormat::preset(p.name).unwrap();
+            assert!(f.has(Field::Status), "{}", p.name);
         }
+        let gitlab = LogFormat::preset("gitlab_access").unwrap();
+        assert!(gitlab.has(Field::Request) && !gitlab.has(Field::RequestMethod));
         assert!(LogFormat::preset("upstream").unwrap().missing_for_exact_join().is_empty());
         assert_eq!(LogFormat::preset("combined").unwrap().missing_for_exact_join().len(), 3);
     }

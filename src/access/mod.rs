@@ -5,6 +5,7 @@ pub mod field;
 pub mod format;
 pub mod json;
 pub mod parse;
+pub mod presets;
 pub mod record;
 pub mod time;
 

@@ -65,7 +65,10 @@ pub fn access_formats(log_format: Option<&str>, name: Option<&str>) -> anyhow::R
         Some("json") => Ok(vec![AccessFormat::json_by_names()]),
         Some(n) => match LogFormat::preset(n) {
             Some(f) => Ok(vec![AccessFormat::Template(f)]),
-            None => bail!("unknown --log-format-name {n:?}: use combined, common, main, upstream or json, or pass the format itself with --log-format"),
+            None => bail!(
+                "unknown --log-format-name {n:?}: use one of {}, json (`ngx502 check-format --list` shows them), or pass the format itself with --log-format",
+                crate::access::presets::names()
+            ),
         },
     }
 }

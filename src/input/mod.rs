@@ -1,6 +1,7 @@
 //! Where log bytes come from: paths expanded into inputs, files opened (memory-mapped, gzip,
 //! stdin), and each input's kind and format decided from its content.
 
+pub mod detect;
 pub mod open;
 pub mod sniff;
 pub mod walk;

@@ -1,7 +1,8 @@
 //! Deciding from content whether an input is an access log or an error log, and which access
 //! format it was written in. Names lie (`access.log.1`, `site.log`); the first lines do not.
 
-use crate::access::{AccessFormat, AccessParser, LogFormat};
+use super::detect;
+use crate::access::{AccessFormat, LogFormat};
 use crate::errorlog::starts_record;
 
 /// What kind of log an input is.
@@ -25,7 +26,8 @@ pub enum Sniffed {
 const SAMPLE_LINES: usize = 64;
 
 /// Decides kind and format from `head` (the start of the input). `candidates` are the access
-/// formats to try, most preferred first; the one matching the most sample lines wins.
+/// formats to try, most preferred first; the one explaining the most bytes of the sample lines
+/// wins (see [`detect`]).
 pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> Sniffed {
     let window = &head[..head.len().min(1 << 20)];
     // NULs alone do not make a log binary: a crash can zero-fill a block of a log that is
@@ -44,30 +46,39 @@ pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> 
             _ => Sniffed::Access(candidates.first().cloned().unwrap_or_else(default_format)),
         };
     }
-    let error_lines = lines.iter().filter(|l| starts_record(l)).count();
-    if forced == Some(Kind::Error) || (forced.is_none() && error_lines * 2 > lines.len()) {
+    if forced == Some(Kind::Error) || (forced.is_none() && is_error_log(&lines, candidates)) {
         return Sniffed::Error;
     }
-    let best = candidates
-        .iter()
-        .map(|format| {
-            let mut parser = AccessParser::new(format);
-            (lines.iter().filter(|l| parser.parse(l).is_ok()).count(), format)
-        })
-        .fold(None::<(usize, &AccessFormat)>, |best, (n, f)| match best {
-            Some((b, _)) if b >= n => best,
-            _ => Some((n, f)),
-        });
-    match best {
-        Some((n, format)) if n > 0 => Sniffed::Access(format.clone()),
-        _ if forced == Some(Kind::Access) => {
+    match detect::best(&lines, candidates) {
+        Some((AccessFormat::Template(format), tally)) if tally.prefix > tally.whole => {
+            Sniffed::Access(AccessFormat::Template(detect::prefix_format(format, &lines)))
+        }
+        Some((format, _)) => Sniffed::Access(format.clone()),
+        None if forced == Some(Kind::Access) => {
             Sniffed::Access(candidates.first().cloned().unwrap_or_else(default_format))
         }
-        _ if binary => Sniffed::Unknown("binary data (NUL bytes), not a text log".into()),
-        _ => Sniffed::Unknown(
-            "no known access-log format matches its first lines (pass --log-format '<your log_format>' or --nginx-conf)".into(),
+        None if binary => Sniffed::Unknown("binary data (NUL bytes), not a text log".into()),
+        None => Sniffed::Unknown(
+            "no known access-log format matches its first lines (pass --log-format '<your log_format>' or --nginx-conf; `ngx502 check-format --infer FILE` proposes one)".into(),
         ),
     }
+}
+
+/// Whether most sample lines belong to error-log records. A record is a line starting with
+/// nginx's date and the lines after it that no access format explains (FastCGI stderr relays an
+/// application's newlines: a PHP stack trace makes one record of dozens of lines).
+fn is_error_log(lines: &[&[u8]], candidates: &[AccessFormat]) -> bool {
+    let mut in_record = false;
+    let mut error_lines = 0;
+    for line in lines {
+        if starts_record(line) {
+            in_record = true;
+        } else if in_record {
+            in_record = !candidates.iter().any(|f| detect::fit(f, line).whole);
+        }
+        error_lines += usize::from(in_record);
+    }
+    error_lines * 2 > lines.len()
 }
 
 fn default_format() -> AccessFormat {
@@ -76,9 +87,9 @@ fn default_format() -> AccessFormat {
 
 /// The formats auto-detection tries: the presets, then JSON keyed by variable names.
 pub fn builtin_candidates() -> Vec<AccessFormat> {
-    crate::access::format::PRESETS
+    crate::access::presets::PRESETS
         .iter()
-        .filter_map(|(name, _)| LogFormat::preset(name))
+        .filter_map(crate::access::presets::Preset::compile)
         .map(AccessFormat::Template)
         .chain(std::iter::once(AccessFormat::json_by_names()))
         .collect()
@@ -110,5 +121,28 @@ mod tests {
         assert_eq!(kind_of(b"\x7fELF\x00\x00"), "unknown");
         let zero_filled = b"\x00\x00\x00\n2024/05/14 10:22:31 [error] 1#1: *1 boom\n2024/05/14 10:22:32 [error] 1#1: *2 boom";
         assert_eq!(kind_of(zero_filled), "error");
+    }
+
+    #[test]
+    fn continuation_lines_count_with_their_record() {
+        let mut log = b"2024/05/14 10:22:31 [error] 9#9: *1 FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Uncaught Exception: boom in /var/www/index.php:3\n".to_vec();
+        for i in 0..70 {
+            log.extend_from_slice(
+                format!("PHP message: #{i} /var/www/vendor/lib.php({i}): call()\n").as_bytes(),
+            );
+        }
+        log.extend_from_slice(b"2024/05/14 10:22:31 [error] 9#9: *1 upstream prematurely closed FastCGI stdout while reading response header from upstream\n");
+        assert_eq!(kind_of(&log), "error");
+    }
+
+    #[test]
+    fn an_access_log_after_one_error_line_stays_an_access_log() {
+        let mut log = b"2024/05/14 10:22:31 [notice] 1#1: signal process started\n".to_vec();
+        for _ in 0..10 {
+            log.extend_from_slice(
+                b"1.2.3.4 - - [14/May/2024:10:22:31 +0200] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n",
+            );
+        }
+        assert_eq!(kind_of(&log), "combined");
     }
 }

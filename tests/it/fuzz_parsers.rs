@@ -15,8 +15,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
 use ngx502::access::attempts::entries;
-use ngx502::access::format::{Escape, LogFormat, PRESETS};
+use ngx502::access::format::{Escape, LogFormat};
 use ngx502::access::json::{scan, unescape, KeyMap};
+use ngx502::access::presets::PRESETS;
 use ngx502::access::time::{parse_error_log_time, parse_msec, parse_time_iso8601, parse_time_local, Stamp};
 use ngx502::access::{AccessFormat, AccessParser, Field};
 use ngx502::alert::Rule;
@@ -139,7 +140,7 @@ fn hostile_line() -> impl Strategy<Value = Vec<u8>> {
 fn access_formats() -> Vec<AccessFormat> {
     let mut formats: Vec<AccessFormat> = PRESETS
         .iter()
-        .map(|(name, _)| AccessFormat::Template(LogFormat::preset(name).expect("preset compiles")))
+        .map(|p| AccessFormat::Template(LogFormat::preset(p.name).expect("preset compiles")))
         .collect();
     formats.push(AccessFormat::json_by_names());
     let json = LogFormat::compile(

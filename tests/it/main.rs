@@ -6,6 +6,7 @@ mod support;
 mod alerts_and_merge;
 mod e2e_nginx;
 mod export_tables;
+mod formats;
 mod fuzz_parsers;
 mod generator_truth;
 mod hostile;

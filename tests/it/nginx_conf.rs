@@ -245,7 +245,7 @@ fn an_unknown_format_name_lists_the_formats_that_exist() {
     assert_eq!(
         site.relative(&output.stderr),
         "ngx502: warning: <dir>/conf.d/api.conf:5: access_log syslog:server=127.0.0.1:514: logs to syslog, not to a file; not read\n\
-         ngx502: unknown --log-format-name \"upstream_lgo\": the formats in --nginx-conf are combined, upstream_log, api_json; built in: upstream, main, combined, common, json\n"
+         ngx502: unknown --log-format-name \"upstream_lgo\": the formats in --nginx-conf are combined, upstream_log, api_json; built in: upstream, ingress-nginx-0.25, ingress-nginx-0.15, ingress-nginx-0.9, ingress-nginx, main_ext, npm-proxy, npm-standard, cp_combined, cp_common, vhost, vhost-0.9, kong, gitlab_access, discourse, discourse-old, main, combined, common, json\n"
     );
 }
 
