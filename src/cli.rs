@@ -27,6 +27,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Show how an access log's first lines split into fields with a format.
     CheckFormat(CheckFormatArgs),
+    /// Check an nginx.conf for settings that turn backend trouble into 502/504s (no logs needed).
+    CheckConf(CheckConfArgs),
     /// Follow logs like `tail -F` and name each 502/504 as it happens (through log rotation).
     Live(LiveArgs),
     /// Combine per-host JSON reports (`report --output json`) into one fleet report.
@@ -163,7 +165,7 @@ pub struct ClassifyArgs {
     pub all: bool,
 }
 
-/// What `classify` writes per error line.
+/// What `classify` writes per error line (and `check-conf` per risk).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClassifyOutput {
     /// Tab-separated: line number, cause, upstream, message.
@@ -195,6 +197,28 @@ pub struct CheckFormatArgs {
     /// How many lines to show split into fields.
     #[arg(short = 'n', long, default_value_t = 3)]
     pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfArgs {
+    /// The main nginx.conf (its includes are followed).
+    pub path: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ClassifyOutput::Text)]
+    pub output: ClassifyOutput,
+    /// Exit 3 when a risk at this level is found: `any` (notes too) or `warning`, for CI jobs
+    /// that lint nginx configs.
+    #[arg(long = "fail-on", value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOnRisk>,
+}
+
+/// The risks `check-conf --fail-on` fails on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnRisk {
+    /// Any risk, notes included.
+    Any,
+    /// Warnings only.
+    Warning,
 }
 
 #[derive(Debug, Args)]

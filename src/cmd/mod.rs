@@ -1,5 +1,6 @@
 //! One file per subcommand; shared plumbing (reading inputs, writing output) here.
 
+mod check_conf;
 mod check_format;
 mod classify;
 mod explain;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Classify(args) => classify::run(args),
         Command::Explain(args) => explain::run(args),
         Command::CheckFormat(args) => check_format::run(args),
+        Command::CheckConf(args) => check_conf::run(args),
         Command::Live(args) => live::run(args),
         Command::Merge(args) => merge::run(args),
     }

@@ -15,11 +15,13 @@
 //! to be the parent of a `conf/` directory (nginx's own layout, `PREFIX/conf/nginx.conf`), else
 //! the config's directory (`/etc/nginx` in the official Docker image).
 
+pub mod check;
 mod glob;
 pub mod route;
 pub mod scope;
 mod syntax;
 pub mod tree;
+pub mod units;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

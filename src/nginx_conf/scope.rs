@@ -58,6 +58,11 @@ impl Module {
         }
     }
 
+    /// The module a directive belongs to (`fastcgi_buffer_size` → FastCGI).
+    pub fn from_directive(name: &str) -> Option<Module> {
+        Module::ALL.into_iter().find(|m| name.strip_prefix(m.prefix()).is_some_and(|r| r.starts_with('_')))
+    }
+
     /// The module's own name for `setting` (`read_timeout` → `fastcgi_read_timeout`).
     pub fn directive(self, setting: &str) -> String {
         format!("{}_{setting}", self.prefix())

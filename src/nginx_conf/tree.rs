@@ -26,6 +26,17 @@ impl fmt::Display for Source {
     }
 }
 
+/// Serialized as `{"file": ..., "line": ...}`, the file as text.
+impl serde::Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Source", 2)?;
+        s.serialize_field("file", &self.file.to_string_lossy())?;
+        s.serialize_field("line", &self.line)?;
+        s.end()
+    }
+}
+
 /// One directive of the spliced tree: no `include` is left in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {

@@ -4,6 +4,7 @@
 mod support;
 
 mod alerts_and_merge;
+mod check_conf;
 mod e2e_nginx;
 mod export_tables;
 mod formats;

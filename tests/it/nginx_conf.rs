@@ -270,15 +270,7 @@ fn nginx_accepts_the_test_config() {
         return;
     }
     let site = Site::new();
-    let prefix = format!("{}/", site.dir.path().display());
-    let error_log = site.path("logs/error.log").display().to_string();
-    let output = Command::new(nginx)
-        .args(["-t", "-q", "-p", &prefix, "-c", &site.conf(), "-e", &error_log])
-        .output()
-        .expect("run nginx -t");
-    assert!(
-        output.status.success(),
-        "nginx -t rejected the config: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let checked =
+        crate::support::nginx::syntax_check(nginx, site.dir.path(), &site.path("nginx.conf"), "UTC");
+    assert_eq!(checked, Ok(()), "nginx -t rejected the config");
 }

@@ -40,6 +40,27 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// `nginx -t` on `conf` with its own prefix (startup errors go to `prefix/startup-error.log`);
+/// `Err` holds nginx's own words.
+pub fn syntax_check(bin: &Path, prefix: &Path, conf: &Path, tz: &str) -> Result<(), String> {
+    let test = Command::new(bin)
+        .args(["-t", "-q"])
+        .arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(conf)
+        .arg("-e")
+        .arg(prefix.join("startup-error.log"))
+        .env("TZ", tz)
+        .output()
+        .expect("run nginx -t");
+    if test.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&test.stderr).into_owned())
+    }
+}
+
 pub struct Nginx {
     bin: PathBuf,
     prefix: PathBuf,
@@ -64,22 +85,9 @@ impl Nginx {
         let conf = prefix.join("nginx.conf");
         std::fs::write(&conf, conf_text).expect("write nginx.conf");
         // Syntax check first: a clear message beats a refused connection.
-        let test = Command::new(bin)
-            .args(["-t", "-q"])
-            .arg("-p")
-            .arg(prefix)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(prefix.join("startup-error.log"))
-            .env("TZ", tz)
-            .output()
-            .expect("run nginx -t");
-        assert!(
-            test.status.success(),
-            "nginx -t rejected the generated config:\n{}\n--- config ---\n{conf_text}",
-            String::from_utf8_lossy(&test.stderr)
-        );
+        if let Err(e) = syntax_check(bin, prefix, &conf, tz) {
+            panic!("nginx -t rejected the generated config:\n{e}\n--- config ---\n{conf_text}");
+        }
         let child = Command::new(bin)
             .arg("-p")
             .arg(prefix)
