@@ -33,6 +33,8 @@ pub enum Command {
     Live(LiveArgs),
     /// Combine per-host JSON reports (`report --output json`) into one fleet report.
     Merge(MergeArgs),
+    /// Print the man page or a shell's completion script, generated from these very flags.
+    Generate(GenerateArgs),
 }
 
 /// Where the logs are and how they are written.
@@ -172,6 +174,28 @@ pub enum ClassifyOutput {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to print: the roff man page, or the completion script of a shell.
+    #[arg(value_enum)]
+    pub kind: GenerateKind,
+}
+
+/// What `generate` prints (the names ripgrep's `--generate` uses, so packagers know them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateKind {
+    /// The man page (roff), for /usr/share/man/man1/ngx502.1.
+    Man,
+    /// bash completion, for /usr/share/bash-completion/completions/ngx502.
+    CompleteBash,
+    /// zsh completion, for a directory on $fpath as _ngx502.
+    CompleteZsh,
+    /// fish completion, for /usr/share/fish/vendor_completions.d/ngx502.fish.
+    CompleteFish,
+    /// PowerShell completion, to dot-source from $PROFILE.
+    CompletePowershell,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod check_format;
 mod classify;
 mod explain;
 mod export;
+mod generate;
 mod live;
 mod merge;
 mod report;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::CheckConf(args) => check_conf::run(args),
         Command::Live(args) => live::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }
 

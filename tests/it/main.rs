@@ -9,6 +9,7 @@ mod e2e_nginx;
 mod export_tables;
 mod formats;
 mod fuzz_parsers;
+mod generate;
 mod generator_truth;
 mod hostile;
 mod incremental;
