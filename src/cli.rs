@@ -261,4 +261,8 @@ pub struct LiveArgs {
     /// text: a line per failure (a refreshing screen on a terminal); ndjson: one object per failure.
     #[arg(long, value_enum, default_value_t = crate::live::view::LiveOutput::Text)]
     pub output: crate::live::view::LiveOutput,
+    /// Serve /metrics (Prometheus text format, the names of `report --output prometheus`) and
+    /// /healthz on this address, e.g. 127.0.0.1:9502.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }

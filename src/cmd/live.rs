@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -9,8 +10,9 @@ use anyhow::{bail, Context};
 use crate::cli::LiveArgs;
 use crate::exit::Exit;
 use crate::input::Kind;
+use crate::live::tally::Tally;
 use crate::live::view::{LiveOutput, Mode, View};
-use crate::live::{run as follow, Config};
+use crate::live::{metrics, run as follow, Config};
 
 pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
     let input = &args.input;
@@ -39,8 +41,17 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         LiveOutput::Text if stdout.is_terminal() => Mode::Screen,
         LiveOutput::Text => Mode::Lines,
     };
-    let mut view = View::new(stdout.lock(), mode, std::time::Instant::now());
-    follow(&config, &mut view)?;
+    let start = std::time::Instant::now();
+    let tally = Arc::new(Mutex::new(Tally::new(start)));
+    if let Some(addr) = args.metrics_listen {
+        let bound =
+            metrics::serve(addr, Arc::clone(&tally)).with_context(|| format!("--metrics-listen {addr}"))?;
+        if !input.quiet {
+            eprintln!("ngx502: metrics on http://{bound}/metrics");
+        }
+    }
+    let mut view = View::new(stdout.lock(), mode, start);
+    follow(&config, &mut view, &tally)?;
     view.finish()?;
     Ok(Exit::Ok)
 }

@@ -200,6 +200,8 @@ pub struct Followed {
     draining: Vec<Open>,
     /// The last problem met, reported once.
     problem: Option<String>,
+    /// Rotations seen: the path named a new file, or its file was truncated.
+    rotations: u64,
 }
 
 impl Followed {
@@ -207,11 +209,17 @@ impl Followed {
     /// (and then read from its start).
     pub fn new(path: PathBuf, start: Start, now: Instant) -> Followed {
         let current = Open::new(&path, start, now).ok();
-        Followed { path, current, draining: Vec::new(), problem: None }
+        Followed { path, current, draining: Vec::new(), problem: None, rotations: 0 }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Rotations seen so far (shown on the dashboard: a log that stopped rotating, or rotates
+    /// every minute, is worth a look during an incident).
+    pub fn rotations(&self) -> u64 {
+        self.rotations
     }
 
     /// Up to `max` bytes of whole lines before the reading position of the current file, to
@@ -253,6 +261,7 @@ impl Followed {
             // At most twice: a truncation met while reading is handled on the second round.
             for _ in 0..2 {
                 if open.truncated()? {
+                    self.rotations += 1;
                     recover_from_copy(&self.path, open, sink);
                     open.file.seek(SeekFrom::Start(0))?;
                     open.pos = 0;
@@ -274,6 +283,7 @@ impl Followed {
             Ok(meta) if meta.is_file() => {
                 let mut fresh = Open::new(&self.path, Start::Beginning, now)?;
                 if let Some(mut old) = self.current.take() {
+                    self.rotations += 1;
                     // Idle is counted from the replacement: a quiet log may still get a line
                     // before nginx reopens it, however long ago it was last written.
                     old.last_data = now;

@@ -2,11 +2,13 @@
 //! access log's 5xx candidates and the error log's upstream records, every line counted into its
 //! input's report exactly as `report` counts it.
 
+use rustc_hash::FxHashMap;
+
 use crate::access::AccessFormat;
 use crate::errorlog::ErrorRecord;
 use crate::input::{sniff, Kind, PageRelease, Sniffed};
 use crate::pipeline::{read_access, read_error_log, InputReport};
-use crate::summary::Candidate;
+use crate::summary::{Candidate, StatusCounts, UpstreamCounts};
 use crate::window::TimeWindow;
 
 /// What one pass over the followers produced.
@@ -16,6 +18,10 @@ pub struct Arrivals {
     pub errors: Vec<ErrorRecord>,
     /// Access lines parsed (requests).
     pub requests: u64,
+    /// Their statuses.
+    pub statuses: StatusCounts,
+    /// Attempts per upstream, with their response times.
+    pub upstreams: FxHashMap<Box<[u8]>, UpstreamCounts>,
 }
 
 /// What a followed path turned out to be.
@@ -88,6 +94,12 @@ impl Source {
                 report.malformed += summary.malformed;
                 report.filtered += summary.filtered;
                 out.requests += summary.parsed;
+                out.statuses.merge(&summary.statuses);
+                for (addr, counts) in summary.upstreams {
+                    let into = out.upstreams.entry(addr).or_default();
+                    into.attempts += counts.attempts;
+                    into.latency.merge(&counts.latency);
+                }
                 out.candidates.extend(summary.candidates.into_iter().map(|mut c| {
                     c.line += first_line;
                     c

@@ -1,19 +1,23 @@
 //! `ngx502 live`: the batch pipeline fed by followers instead of files.
 //!
 //! [`follow`] reads new whole lines of each path through rotations; [`ingest`] parses them with
-//! the batch parsers; [`window`] joins access and error records as they arrive; [`view`] prints.
+//! the batch parsers; [`window`] joins access and error records as they arrive; [`view`] prints;
+//! [`tally`] counts what [`metrics`] serves.
 //! [`wake`] sleeps between file-system events, signals and the next deadline, so an idle session
 //! costs no CPU, and every wake reads every path (an event only says "look now").
 
 pub mod follow;
 pub mod ingest;
+pub mod metrics;
 pub mod rates;
+pub mod tally;
 pub mod view;
 pub mod wake;
 pub mod window;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::access::AccessFormat;
@@ -24,6 +28,7 @@ use crate::report::model::input_rows;
 
 use follow::{Followed, Start};
 use ingest::{Arrivals, Source};
+use tally::Tally;
 use view::View;
 use wake::{Wake, Waker};
 use window::Window;
@@ -74,11 +79,14 @@ struct Session<'c> {
     /// Device and inode of our own stdout: a file we write to is never followed (it would
     /// read its own output back).
     own_output: Option<(u64, u64)>,
+    /// What the metrics endpoint serves.
+    tally: &'c Mutex<Tally>,
 }
 
 /// Follows the paths of `config` until SIGINT/SIGTERM or the duration is over, showing every
-/// client-facing failure in `view`; then reads what is left, joins it and fills the totals.
-pub fn run<W: Write>(config: &Config, view: &mut View<W>) -> anyhow::Result<()> {
+/// client-facing failure in `view` and counting everything into `tally`; then reads what is
+/// left, joins it and fills the totals.
+pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut session = Session {
         config,
@@ -89,6 +97,7 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>) -> anyhow::Result<()> 
         window: Window::new(config.join_wait),
         scratch: vec![0; READ_SIZE],
         own_output: identity(Path::new("/dev/stdout")),
+        tally,
     };
     let first = if config.from_start { Start::Beginning } else { Start::End };
     for (path, forced) in &config.paths {
@@ -197,13 +206,39 @@ impl Session<'_> {
             }
         }
         view.totals.requests += arrivals.requests;
+        self.count(&arrivals, now);
         self.window.add_candidates(arrivals.candidates, now);
         self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
         let events = self.window.join(&self.analysis.errors, self.config.error_utc_offset, now, last);
+        if !events.is_empty() {
+            self.tally.lock().unwrap_or_else(PoisonError::into_inner).events(&events, &self.analysis, now);
+        }
         view.events(&events, &self.analysis, now)?;
         self.window.settle(&events, &mut self.analysis.errors, now, last);
         view.tick(self.window.waiting(), now)?;
         Ok(())
+    }
+}
+
+impl Session<'_> {
+    /// Counts a pass's access lines and the inputs' line counts into the tally.
+    fn count(&self, arrivals: &Arrivals, now: Instant) {
+        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        tally.arrivals(arrivals, now);
+        tally.inputs = self
+            .tracked
+            .iter()
+            .filter_map(|t| Some((t, self.analysis.inputs.get(t.source.index)?)))
+            .filter(|(_, report)| !report.skipped)
+            .map(|(t, report)| tally::Input {
+                path: report.origin.to_string(),
+                kind: report.kind,
+                parsed: report.parsed,
+                malformed: report.malformed,
+                filtered: report.filtered,
+                rotations: t.follow.rotations(),
+            })
+            .collect();
     }
 }
 

@@ -1,5 +1,6 @@
 //! `--output prometheus`: the report as Prometheus text exposition (format 0.0.4), for
-//! node_exporter's textfile collector, so a cron job feeds the monitoring stack.
+//! node_exporter's textfile collector, so a cron job feeds the monitoring stack. `live
+//! --metrics-listen` serves the same families from its running counts ([`Metrics`]).
 //!
 //! Every family is written once, HELP and TYPE lines first, its samples together.
 //! `ngx502_responses_total` splits a status by upstream where the report attributes it
@@ -75,10 +76,81 @@ fn float(x: f64) -> String {
     }
 }
 
+/// One status (as the report spells it): every response, and the client-facing ones per upstream.
+pub type Responses<'a> = (String, u64, Vec<(&'a str, u64)>);
+
+/// The numbers behind the metrics, whoever counted them: `report` fills them from a [`Report`],
+/// `live` from its running counts, and [`write`] names and labels them for both.
+#[derive(Debug, Default)]
+pub struct Metrics<'a> {
+    pub responses: Vec<Responses<'a>>,
+    /// Client-facing failures per (cause, upstream of their last attempt).
+    pub failures: Vec<(&'a str, &'a str, u64)>,
+    /// Attempts sent to each upstream.
+    pub attempts: Vec<(&'a str, u64)>,
+    /// Failed attempts a retry recovered, per upstream.
+    pub hidden: Vec<(&'a str, u64)>,
+    /// Client-facing 5xx per attempt, per upstream.
+    pub failure_rate: Vec<(&'a str, f64)>,
+    /// p50, p90 and p99 of each upstream's response time.
+    pub latency: Vec<(&'a str, [f64; 3])>,
+    /// Lines per input: parsed, malformed, filtered.
+    pub lines: Vec<(&'a str, [u64; 3])>,
+}
+
+impl<'a> Metrics<'a> {
+    /// The report's numbers.
+    pub fn of_report(r: &'a Report) -> Metrics<'a> {
+        let upstreams = || r.upstreams.iter().map(|u| (u, u.upstream.as_str()));
+        let responses = r
+            .totals
+            .by_status
+            .iter()
+            .map(|(status, &total)| {
+                let by_upstream = upstreams()
+                    .map(|(u, name)| {
+                        let n = match status.as_str() {
+                            "502" => u.client_502,
+                            "504" => u.client_504,
+                            _ => 0,
+                        };
+                        (name, n)
+                    })
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
+                (status.clone(), total, by_upstream)
+            })
+            .collect();
+        Metrics {
+            responses,
+            failures: upstreams()
+                .flat_map(|(u, name)| u.errors_by_cause.iter().map(move |(cause, &n)| (*cause, name, n)))
+                .collect(),
+            attempts: upstreams().filter_map(|(u, name)| u.requests.map(|n| (name, n))).collect(),
+            hidden: upstreams().map(|(u, name)| (name, u.hidden_failures)).collect(),
+            failure_rate: upstreams().filter_map(|(u, name)| u.rate_5xx.map(|r| (name, r))).collect(),
+            latency: upstreams()
+                .filter_map(|(u, name)| u.latency.as_ref().map(|l| (name, [l.p50, l.p90, l.p99])))
+                .collect(),
+            lines: r
+                .inputs
+                .iter()
+                .filter(|i| !i.skipped)
+                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered]))
+                .collect(),
+        }
+    }
+}
+
 /// Renders the report as metrics.
 pub fn render(r: &Report) -> String {
+    write(&Metrics::of_report(r))
+}
+
+/// Writes `m` in the exposition format: every family once, its samples together.
+pub fn write(m: &Metrics<'_>) -> String {
     let mut out = String::new();
-    responses(&mut out, r);
+    responses(&mut out, &m.responses);
 
     let mut f = Family::new(
         &mut out,
@@ -86,10 +158,8 @@ pub fn render(r: &Report) -> String {
         "counter",
         "Client-facing failures by cause and by the upstream of their last attempt.",
     );
-    for u in &r.upstreams {
-        for (cause, &n) in &u.errors_by_cause {
-            f.count(&[("cause", cause), ("upstream", &u.upstream)], n);
-        }
+    for &(cause, upstream, n) in &m.failures {
+        f.count(&[("cause", cause), ("upstream", upstream)], n);
     }
 
     let mut f = Family::new(
@@ -98,10 +168,8 @@ pub fn render(r: &Report) -> String {
         "counter",
         "Attempts nginx sent to each upstream (from $upstream_addr).",
     );
-    for u in &r.upstreams {
-        if let Some(n) = u.requests {
-            f.count(&[("upstream", &u.upstream)], n);
-        }
+    for &(upstream, n) in &m.attempts {
+        f.count(&[("upstream", upstream)], n);
     }
 
     let mut f = Family::new(
@@ -110,8 +178,8 @@ pub fn render(r: &Report) -> String {
         "counter",
         "Failed attempts on each upstream that a retry recovered, so the client never saw them.",
     );
-    for u in &r.upstreams {
-        f.count(&[("upstream", &u.upstream)], u.hidden_failures);
+    for &(upstream, n) in &m.hidden {
+        f.count(&[("upstream", upstream)], n);
     }
 
     let mut f = Family::new(
@@ -120,10 +188,8 @@ pub fn render(r: &Report) -> String {
         "gauge",
         "Client-facing 5xx per attempt sent to each upstream (0 to 1).",
     );
-    for u in &r.upstreams {
-        if let Some(rate) = u.rate_5xx {
-            f.gauge(&[("upstream", &u.upstream)], rate);
-        }
+    for &(upstream, rate) in &m.failure_rate {
+        f.gauge(&[("upstream", upstream)], rate);
     }
 
     let mut f = Family::new(
@@ -132,11 +198,9 @@ pub fn render(r: &Report) -> String {
         "gauge",
         "Upstream response time quantiles per upstream, within the report's stated relative error.",
     );
-    for u in &r.upstreams {
-        if let Some(l) = &u.latency {
-            for (quantile, value) in [("0.5", l.p50), ("0.9", l.p90), ("0.99", l.p99)] {
-                f.gauge(&[("upstream", &u.upstream), ("quantile", quantile)], value);
-            }
+    for &(upstream, values) in &m.latency {
+        for (quantile, value) in ["0.5", "0.9", "0.99"].into_iter().zip(values) {
+            f.gauge(&[("upstream", upstream), ("quantile", quantile)], value);
         }
     }
 
@@ -146,33 +210,28 @@ pub fn render(r: &Report) -> String {
         "counter",
         "Log lines read per input, by result: parsed, malformed or filtered.",
     );
-    for i in r.inputs.iter().filter(|i| !i.skipped) {
-        for (result, n) in [("parsed", i.parsed), ("malformed", i.malformed), ("filtered", i.filtered)] {
-            f.count(&[("input", &i.path), ("result", result)], n);
+    for &(input, counts) in &m.lines {
+        for (result, n) in ["parsed", "malformed", "filtered"].into_iter().zip(counts) {
+            f.count(&[("input", input), ("result", result)], n);
         }
     }
     out
 }
 
-fn responses(out: &mut String, r: &Report) {
+/// `ngx502_responses_total`: a status split by upstream where it is attributed, and the rest
+/// without an `upstream` label, so `sum by (status)` is always the access log's own count.
+fn responses(out: &mut String, responses: &[Responses<'_>]) {
     let mut f = Family::new(
         out,
         "ngx502_responses_total",
         "counter",
         "Responses in the access logs by status; client-facing 502/504 also by upstream.",
     );
-    for (status, &total) in &r.totals.by_status {
+    for (status, total, by_upstream) in responses {
         let mut attributed = 0u64;
-        for u in &r.upstreams {
-            let n = match status.as_str() {
-                "502" => u.client_502,
-                "504" => u.client_504,
-                _ => 0,
-            };
-            if n > 0 {
-                f.count(&[("status", status), ("upstream", &u.upstream)], n);
-                attributed += n;
-            }
+        for &(upstream, n) in by_upstream {
+            f.count(&[("status", status), ("upstream", upstream)], n);
+            attributed += n;
         }
         let rest = total.saturating_sub(attributed);
         if rest > 0 || attributed == 0 {

@@ -47,7 +47,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A running `ngx502 live`: its stdout lines with the time each arrived, its stderr kept for
 /// failure messages. Killed if the test fails before stopping it.
-struct Live {
+pub struct Live {
     child: Child,
     lines: Receiver<(SystemTime, String)>,
     received: Vec<(SystemTime, String)>,
@@ -56,8 +56,14 @@ struct Live {
 
 impl Live {
     fn start(paths: &[PathBuf]) -> Live {
+        Live::start_with(paths, &[])
+    }
+
+    /// `ngx502 live --output ndjson --from-start --join-wait 5`, with `extra` arguments.
+    pub fn start_with(paths: &[PathBuf], extra: &[&str]) -> Live {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ngx502"))
             .args(["live", "--output", "ndjson", "--from-start", "--join-wait", "5"])
+            .args(extra)
             .args(paths)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -86,13 +92,13 @@ impl Live {
         Live { child, lines, received: Vec::new(), stderr }
     }
 
-    fn context(&self) -> String {
+    pub fn context(&self) -> String {
         let printed: Vec<&str> = self.received.iter().map(|(_, l)| l.as_str()).collect();
         format!("stdout so far:\n{}\nstderr:\n{}", printed.join("\n"), self.stderr.lock().unwrap())
     }
 
     /// Waits until ngx502 has each of `paths` (as they are now) open.
-    fn wait_open(&self, paths: &[PathBuf]) {
+    pub fn wait_open(&self, paths: &[PathBuf]) {
         let deadline = Instant::now() + PATIENCE;
         let inodes: Vec<(u64, u64)> = paths
             .iter()
@@ -116,7 +122,7 @@ impl Live {
     }
 
     /// Waits until ngx502 has printed `n` event lines in all.
-    fn wait_events(&mut self, n: usize) {
+    pub fn wait_events(&mut self, n: usize) {
         let deadline = Instant::now() + PATIENCE;
         while self.received.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -132,7 +138,7 @@ impl Live {
     }
 
     /// SIGTERM; ngx502 must exit 0 after its summary. Returns every line it printed.
-    fn stop(mut self) -> Vec<(SystemTime, String)> {
+    pub fn stop(mut self) -> Vec<(SystemTime, String)> {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success(), "kill -TERM failed");
         let deadline = Instant::now() + PATIENCE;
@@ -160,7 +166,7 @@ impl Drop for Live {
 }
 
 /// The lines nginx has written to `path` so far.
-fn line_count(path: &Path) -> u64 {
+pub fn line_count(path: &Path) -> u64 {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }

@@ -15,6 +15,7 @@ mod hostile;
 mod incremental;
 mod inputs;
 mod join;
+mod live_metrics;
 mod live_nginx;
 mod live_rotation;
 mod nginx_conf;

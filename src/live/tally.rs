@@ -1,0 +1,399 @@
+//! The numbers a live session serves and shows: counts since the start (the metrics' counters,
+//! which only grow) and counts per second over the last 15 minutes (rates, trends, charts).
+//!
+//! Nothing here draws or serves: the dashboard and the metrics endpoint read a [`Tally`], and
+//! its arithmetic is tested on its own with made-up instants.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::correlate::Event;
+use crate::escape::lossless;
+use crate::input::Kind;
+use crate::pipeline::Analysis;
+use crate::report::model::{rfc3339, UNKNOWN_UPSTREAM};
+use crate::report::prometheus::Metrics;
+use crate::sketch::Sketch;
+use crate::summary::is_failure_status;
+
+use super::ingest::Arrivals;
+
+/// Seconds of history kept per series (15 minutes).
+pub const HISTORY: u64 = 900;
+/// The "now" window: rates are over the last minute.
+pub const NOW: u64 = 60;
+/// The "before" a trend compares with: the minute that ended 5 minutes ago.
+pub const BEFORE: u64 = 300;
+/// Distinct upstreams kept; later ones are counted under [`OTHER`], so memory stays bounded
+/// whatever `$upstream_addr` holds.
+const MAX_UPSTREAMS: usize = 200;
+/// The key upstreams beyond [`MAX_UPSTREAMS`] are counted under.
+pub const OTHER: &str = "(other)";
+/// Failures kept for the dashboard's list.
+pub const RECENT: usize = 500;
+
+/// Counts per second over the last [`HISTORY`] seconds.
+#[derive(Clone, Debug)]
+pub struct Ring {
+    counts: Box<[u32]>,
+    /// The newest second written.
+    last: u64,
+}
+
+impl Default for Ring {
+    fn default() -> Ring {
+        Ring { counts: vec![0; HISTORY as usize].into_boxed_slice(), last: 0 }
+    }
+}
+
+impl Ring {
+    /// Counts `n` events in `second` (seconds since the start; never older than the newest).
+    pub fn add(&mut self, second: u64, n: u64) {
+        if second > self.last {
+            for s in self.last + 1..=second.min(self.last + HISTORY) {
+                self.counts[(s % HISTORY) as usize] = 0;
+            }
+            self.last = second;
+        }
+        if second + HISTORY > self.last {
+            let slot = &mut self.counts[(second % HISTORY) as usize];
+            *slot = slot.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// Events in the seconds `from..to`.
+    pub fn sum(&self, from: u64, to: u64) -> u64 {
+        let oldest = (self.last + 1).saturating_sub(HISTORY);
+        (from.max(oldest)..to.min(self.last + 1))
+            .map(|s| u64::from(self.counts[(s % HISTORY) as usize]))
+            .sum()
+    }
+
+    /// Events in the `span` seconds up to and including `now`.
+    pub fn last(&self, now: u64, span: u64) -> u64 {
+        self.sum((now + 1).saturating_sub(span), now + 1)
+    }
+}
+
+/// Response times in the current and the previous minute: the window the latency gauges cover.
+#[derive(Clone, Debug, Default)]
+struct MinuteSketches {
+    minute: u64,
+    current: Sketch,
+    previous: Sketch,
+}
+
+impl MinuteSketches {
+    fn roll(&mut self, minute: u64) {
+        if minute > self.minute {
+            self.previous =
+                if minute == self.minute + 1 { std::mem::take(&mut self.current) } else { Sketch::default() };
+            self.current = Sketch::default();
+            self.minute = minute;
+        }
+    }
+
+    /// Response times of the last one to two minutes.
+    fn window(&self, minute: u64) -> Sketch {
+        let mut both = Sketch::default();
+        if minute == self.minute {
+            both.merge(&self.current);
+            both.merge(&self.previous);
+        } else if minute == self.minute + 1 {
+            both.merge(&self.current);
+        }
+        both
+    }
+}
+
+/// One upstream's counts.
+#[derive(Clone, Debug, Default)]
+pub struct Upstream {
+    /// Attempts sent to it, when `$upstream_addr` is logged.
+    pub attempts: Option<u64>,
+    /// Failed attempts a retry recovered.
+    pub hidden: u64,
+    attempts_per_second: Ring,
+    failures_per_second: Ring,
+    causes: BTreeMap<&'static str, Ring>,
+    pub last_failure: Option<Instant>,
+    latency: MinuteSketches,
+}
+
+/// A client-facing failure as the dashboard lists it; every text is escaped for a terminal.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub at: Instant,
+    /// The access log's time, RFC 3339.
+    pub time: String,
+    pub status: u16,
+    pub cause: &'static str,
+    pub upstream: String,
+    pub request: String,
+    /// The error line behind the cause, when one was found.
+    pub evidence: Option<String>,
+}
+
+/// A followed input.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: String,
+    pub kind: Option<Kind>,
+    pub parsed: u64,
+    pub malformed: u64,
+    pub filtered: u64,
+    pub rotations: u64,
+}
+
+/// Everything counted since the start of a session.
+#[derive(Debug)]
+pub struct Tally {
+    start: Instant,
+    pub requests: u64,
+    /// Client-facing failures.
+    pub failures: u64,
+    statuses: BTreeMap<u16, u64>,
+    /// Client-facing failures per (cause, upstream).
+    by_cause: BTreeMap<(&'static str, String), u64>,
+    /// Client-facing 502 and 504 per upstream.
+    by_status: BTreeMap<(u16, String), u64>,
+    pub upstreams: BTreeMap<String, Upstream>,
+    pub requests_per_second: Ring,
+    pub failures_per_second: Ring,
+    /// Responses with these statuses per second: 502, 504, any 5xx.
+    pub status_per_second: [Ring; 3],
+    pub causes: BTreeMap<&'static str, Ring>,
+    pub recent: VecDeque<Failure>,
+    pub inputs: Vec<Input>,
+}
+
+impl Tally {
+    pub fn new(start: Instant) -> Tally {
+        Tally {
+            start,
+            requests: 0,
+            failures: 0,
+            statuses: BTreeMap::new(),
+            by_cause: BTreeMap::new(),
+            by_status: BTreeMap::new(),
+            upstreams: BTreeMap::new(),
+            requests_per_second: Ring::default(),
+            failures_per_second: Ring::default(),
+            status_per_second: Default::default(),
+            causes: BTreeMap::new(),
+            recent: VecDeque::new(),
+            inputs: Vec::new(),
+        }
+    }
+
+    /// Seconds since the start at `now`.
+    pub fn second(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_secs()
+    }
+
+    /// How long the session has run at `now`.
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.start)
+    }
+
+    /// The upstream entry for `name`, or [`OTHER`]'s once there are too many.
+    fn upstream(&mut self, name: String) -> (&mut Upstream, String) {
+        let key = if self.upstreams.contains_key(&name) || self.upstreams.len() < MAX_UPSTREAMS {
+            name
+        } else {
+            OTHER.to_owned()
+        };
+        (self.upstreams.entry(key.clone()).or_default(), key)
+    }
+
+    /// Counts the access lines of one pass.
+    pub fn arrivals(&mut self, arrivals: &Arrivals, now: Instant) {
+        let second = self.second(now);
+        self.requests += arrivals.requests;
+        self.requests_per_second.add(second, arrivals.requests);
+        for (status, n) in arrivals.statuses.iter() {
+            *self.statuses.entry(status).or_default() += n;
+            let rings = &mut self.status_per_second;
+            match status {
+                502 => rings[0].add(second, n),
+                504 => rings[1].add(second, n),
+                _ => {}
+            }
+            if is_failure_status(status) {
+                rings[2].add(second, n);
+            }
+        }
+        for (addr, counts) in &arrivals.upstreams {
+            let (upstream, _) = self.upstream(lossless(addr));
+            *upstream.attempts.get_or_insert(0) += counts.attempts;
+            upstream.attempts_per_second.add(second, counts.attempts);
+            upstream.latency.roll(second / 60);
+            upstream.latency.current.merge(&counts.latency);
+        }
+    }
+
+    /// Counts the events of one pass (evidence indexes point into `analysis.errors`).
+    pub fn events(&mut self, events: &[Event], analysis: &Analysis, now: Instant) {
+        let second = self.second(now);
+        for event in events {
+            if !event.client_facing() {
+                for attempt in &event.attempts {
+                    let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
+                    if let Some(addr) = attempt.upstream.as_deref().filter(|_| failed) {
+                        self.upstream(lossless(addr)).0.hidden += 1;
+                    }
+                }
+                continue;
+            }
+            let cause = event.cause.slug();
+            let name = event.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
+            let (upstream, name) = self.upstream(name);
+            upstream.failures_per_second.add(second, 1);
+            upstream.causes.entry(cause).or_default().add(second, 1);
+            upstream.last_failure = Some(now);
+            self.failures += 1;
+            self.failures_per_second.add(second, 1);
+            self.causes.entry(cause).or_default().add(second, 1);
+            *self.by_cause.entry((cause, name.clone())).or_default() += 1;
+            let status = event.request.status;
+            if matches!(status, 502 | 504) {
+                *self.by_status.entry((status, name.clone())).or_default() += 1;
+            }
+            if self.recent.len() == RECENT {
+                self.recent.pop_back();
+            }
+            self.recent.push_front(Failure::new(event, analysis, name, now));
+        }
+    }
+
+    /// The counters since the start, and per upstream its failure rate and response times over
+    /// the last minute.
+    pub fn metrics(&self, now: Instant) -> Metrics<'_> {
+        let second = self.second(now);
+        let upstreams = || self.upstreams.iter().map(|(name, u)| (name.as_str(), u));
+        let responses = self
+            .statuses
+            .iter()
+            .map(|(&status, &total)| {
+                let by_upstream = self
+                    .by_status
+                    .iter()
+                    .filter(|((s, _), _)| *s == status)
+                    .map(|((_, name), &n)| (name.as_str(), n))
+                    .collect();
+                (format!("{status:03}"), total, by_upstream)
+            })
+            .collect();
+        Metrics {
+            responses,
+            failures: self.by_cause.iter().map(|((cause, name), &n)| (*cause, name.as_str(), n)).collect(),
+            attempts: upstreams().filter_map(|(name, u)| u.attempts.map(|n| (name, n))).collect(),
+            hidden: upstreams().map(|(name, u)| (name, u.hidden)).collect(),
+            failure_rate: upstreams()
+                .filter(|(_, u)| u.attempts.is_some())
+                .map(|(name, u)| (name, u.failure_rate(second, 0)))
+                .collect(),
+            latency: upstreams()
+                .filter_map(|(name, u)| {
+                    let sketch = u.latency.window(second / 60);
+                    let q = |q| sketch.quantile(q);
+                    Some((name, [q(0.5)?, q(0.9)?, q(0.99)?]))
+                })
+                .collect(),
+            lines: self
+                .inputs
+                .iter()
+                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered]))
+                .collect(),
+        }
+    }
+}
+
+impl Upstream {
+    /// Client-facing failures per attempt in the minute that ended `ago` seconds before
+    /// `second` (0 when no attempt was sent).
+    pub fn failure_rate(&self, second: u64, ago: u64) -> f64 {
+        let Some(end) = second.checked_sub(ago) else { return 0.0 };
+        let attempts = self.attempts_per_second.last(end, NOW);
+        if attempts == 0 {
+            return 0.0;
+        }
+        self.failures_per_second.last(end, NOW) as f64 / attempts as f64
+    }
+
+    /// Attempts per second over the last minute.
+    pub fn attempts_per_second(&self, second: u64) -> f64 {
+        self.attempts_per_second.last(second, NOW) as f64 / NOW as f64
+    }
+
+    /// Client-facing failures in the last `span` seconds.
+    pub fn failures(&self, second: u64, span: u64) -> u64 {
+        self.failures_per_second.last(second, span)
+    }
+
+    /// The cause of most of its failures in the last 15 minutes.
+    pub fn top_cause(&self, second: u64) -> Option<&'static str> {
+        self.causes
+            .iter()
+            .map(|(cause, ring)| (ring.last(second, HISTORY), *cause))
+            .filter(|(n, _)| *n > 0)
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1)))
+            .map(|(_, cause)| cause)
+    }
+
+    /// p50 and p99 of its response times over the last one to two minutes.
+    pub fn latency(&self, second: u64) -> Option<(f64, f64)> {
+        let sketch = self.latency.window(second / 60);
+        Some((sketch.quantile(0.5)?, sketch.quantile(0.99)?))
+    }
+}
+
+impl Failure {
+    fn new(event: &Event, analysis: &Analysis, upstream: String, at: Instant) -> Failure {
+        let c = &event.request;
+        let text = |bytes: &[u8]| crate::escape::for_terminal(bytes);
+        Failure {
+            at,
+            time: c.time.map_or_else(|| "-".to_owned(), |t| rfc3339(t, c.offset)),
+            status: c.status,
+            cause: event.cause.slug(),
+            upstream: crate::escape::sanitize_str(&upstream),
+            request: c.request.as_deref().map_or_else(|| "-".to_owned(), text),
+            evidence: event.evidence.last().and_then(|&i| analysis.errors.get(i)).map(|r| text(&r.raw)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sums_the_seconds_asked_for_and_forgets_old_ones() {
+        let mut ring = Ring::default();
+        ring.add(0, 1);
+        ring.add(59, 2);
+        ring.add(60, 4);
+        assert_eq!(ring.last(60, 60), 6);
+        assert_eq!(ring.last(60, 61), 7);
+        assert_eq!(ring.sum(0, 60), 3);
+        ring.add(HISTORY + 59, 8);
+        assert_eq!(ring.last(HISTORY + 59, HISTORY), 12, "second 59 is now the oldest kept");
+        assert_eq!(ring.sum(0, 59), 0);
+        ring.add(10 * HISTORY, 1);
+        assert_eq!(ring.last(10 * HISTORY, HISTORY), 1);
+    }
+
+    #[test]
+    fn latency_window_covers_this_minute_and_the_last() {
+        let mut m = MinuteSketches::default();
+        m.current.add(1.0);
+        m.roll(1);
+        m.current.add(2.0);
+        assert_eq!(m.window(1).count(), 2);
+        assert_eq!(m.window(2).count(), 1, "only minute 1 is within the window of minute 2");
+        assert_eq!(m.window(3).count(), 0);
+        m.roll(5);
+        assert_eq!(m.window(5).count(), 0);
+    }
+}
