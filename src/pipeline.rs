@@ -5,8 +5,13 @@ use rayon::prelude::*;
 use crate::access::{AccessFormat, AccessParser, LogFormat};
 use crate::correlate::{correlate, Correlation};
 use crate::errorlog::{parse_line, starts_record, ErrorRecord, Role};
+use crate::input::carry::{record_edge, Carry};
+use crate::input::open::MAX_LINE;
+use crate::input::sniff::SNIFF_HEAD;
 use crate::input::walk::describe_io;
-use crate::input::{open, sniff, InputSpec, Kind, Origin, PageRelease, Resume, Sniffed, Source};
+use crate::input::{
+    open_in_blocks, sniff, Blocks, InputSpec, Kind, Origin, PageRelease, Resume, Sniffed, Source,
+};
 use crate::progress::Progress;
 use crate::summary::{AccessSummary, Candidate, MalformedLine, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
@@ -20,7 +25,7 @@ const MIN_CHUNK: usize = 1 << 20;
 const MAX_CHUNK: usize = 64 << 20;
 
 /// How to read the inputs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Access formats to try, most preferred first (one, when the user named it).
     pub formats: Vec<AccessFormat>,
@@ -29,6 +34,20 @@ pub struct Options {
     pub quiet: bool,
     /// Requests outside it are counted as filtered.
     pub window: TimeWindow,
+    /// Size of the blocks streamed inputs (gzip, zstd, stdin) are read in.
+    pub block_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            formats: Vec::new(),
+            error_utc_offset: None,
+            quiet: false,
+            window: TimeWindow::default(),
+            block_size: crate::input::open::BLOCK_SIZE,
+        }
+    }
 }
 
 /// What happened to one input.
@@ -201,7 +220,7 @@ fn read_source(
     report: &mut InputReport,
     read_bytes: &mut u64,
 ) -> Outcome {
-    let source = match open(&spec.origin) {
+    let source = match open_in_blocks(&spec.origin, options.block_size) {
         Ok(s) => s,
         Err(e) => {
             report.problem = Some(describe_io(&e));
@@ -218,44 +237,78 @@ fn read_source(
         Source::Buffer(buf) => {
             read_whole(index, spec, options, &buf, PageRelease::default(), report, read_bytes)
         }
-        Source::Stream(blocks) => {
-            let mut outcome: Option<Outcome> = None;
-            let mut skip = spec.resume.bytes;
-            for block in blocks {
-                match block {
-                    Ok(block) => {
-                        progress.advance(block.len() as u64);
-                        let tail = unread(&block, skip);
-                        skip = skip.saturating_sub(block.len() as u64);
-                        if tail.is_empty() {
-                            continue;
-                        }
-                        *read_bytes += tail.len() as u64;
-                        let next = read_block(
-                            index,
-                            spec,
-                            options,
-                            tail,
-                            PageRelease::default(),
-                            report,
-                            outcome.as_ref(),
-                        );
-                        outcome = combine(outcome, next);
-                        if report.skipped || report.kind.is_none() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        report.problem = Some(format!(
-                            "read stopped early: {} (the lines before it were counted)",
-                            describe_io(&e)
-                        ));
-                        break;
-                    }
-                }
+        Source::Stream(blocks) => read_stream(index, spec, options, progress, blocks, report, read_bytes),
+    }
+}
+
+/// Reads a stream block by block. The first [`SNIFF_HEAD`] bytes (or a block, when smaller) are
+/// gathered before the kind is decided, and an error log's last record is held back for the next block (its continuation
+/// lines may be there), so the stream reads as the same bytes read whole would.
+fn read_stream(
+    index: usize,
+    spec: &InputSpec,
+    options: &Options,
+    progress: &Progress,
+    blocks: Blocks,
+    report: &mut InputReport,
+    read_bytes: &mut u64,
+) -> Outcome {
+    let mut outcome: Option<Outcome> = None;
+    let mut skip = spec.resume.bytes;
+    let mut carry = Carry::default();
+    let read = |buf: &[u8], sniffed: Sniffed, outcome: &mut Option<Outcome>, report: &mut InputReport| {
+        let next = read_block(index, options, buf, sniffed, PageRelease::default(), report, spec.from_walk);
+        *outcome = combine(outcome.take(), next);
+    };
+    for block in blocks {
+        let block = match block {
+            Ok(block) => block,
+            Err(e) => {
+                report.problem = Some(format!(
+                    "read stopped early: {} (the lines before it were counted)",
+                    describe_io(&e)
+                ));
+                break;
             }
-            outcome.unwrap_or(Outcome::Nothing)
+        };
+        progress.advance(block.len() as u64);
+        let tail = unread_owned(block, skip);
+        skip = skip.saturating_sub(tail.len() as u64);
+        if tail.is_empty() {
+            continue;
         }
+        *read_bytes += tail.len() as u64;
+        let mut buf = carry.join(tail);
+        if outcome.is_none() {
+            let Some(head) = carry.cut(buf, None, SNIFF_HEAD.min(options.block_size)) else { continue };
+            buf = head;
+        }
+        let sniffed = decide(spec, options, &buf, outcome.as_ref());
+        if matches!(sniffed, Sniffed::Error) {
+            let edge = record_edge(&buf, starts_record);
+            let Some(whole) = carry.cut(buf, edge, MAX_LINE) else { continue };
+            buf = whole;
+        }
+        read(&buf, sniffed, &mut outcome, report);
+        if report.skipped || report.kind.is_none() {
+            return outcome.unwrap_or(Outcome::Nothing);
+        }
+    }
+    let rest = carry.rest();
+    // An empty stream is decided as an empty file is (a forced kind stands).
+    if !rest.is_empty() || (outcome.is_none() && report.problem.is_none()) {
+        let sniffed = decide(spec, options, &rest, outcome.as_ref());
+        read(&rest, sniffed, &mut outcome, report);
+    }
+    outcome.unwrap_or(Outcome::Nothing)
+}
+
+/// [`unread`] of a block a stream handed over, without a copy when nothing is skipped.
+fn unread_owned(block: Vec<u8>, skip: u64) -> Vec<u8> {
+    if skip == 0 {
+        block
+    } else {
+        unread(&block, skip).to_vec()
     }
 }
 
@@ -274,7 +327,8 @@ fn read_whole(
     if tail.is_empty() && spec.resume.bytes > 0 {
         return Outcome::Nothing;
     }
-    read_block(index, spec, options, tail, release, report, None).unwrap_or(Outcome::Nothing)
+    let sniffed = decide(spec, options, tail, None);
+    read_block(index, options, tail, sniffed, release, report, spec.from_walk).unwrap_or(Outcome::Nothing)
 }
 
 fn combine(before: Option<Outcome>, next: Option<Outcome>) -> Option<Outcome> {
@@ -291,24 +345,28 @@ fn combine(before: Option<Outcome>, next: Option<Outcome>) -> Option<Outcome> {
     }
 }
 
-/// Reads one block of an input (the whole input when mapped). The first block decides the
-/// input's kind and format; `previous` carries that decision to later blocks of a stream.
-fn read_block(
-    index: usize,
-    spec: &InputSpec,
-    options: &Options,
-    block: &[u8],
-    release: PageRelease<'_>,
-    report: &mut InputReport,
-    previous: Option<&Outcome>,
-) -> Option<Outcome> {
-    let sniffed = match previous {
+/// The kind and format of an input: decided from its first block; `previous` carries that
+/// decision to later blocks of a stream.
+fn decide(spec: &InputSpec, options: &Options, block: &[u8], previous: Option<&Outcome>) -> Sniffed {
+    match previous {
         Some(Outcome::Access(_, f)) => Sniffed::Access(f.clone()),
         Some(Outcome::Error(_)) => Sniffed::Error,
         _ => {
             sniff(block, spec.forced, spec.format.as_ref().map_or(&options.formats[..], std::slice::from_ref))
         }
-    };
+    }
+}
+
+/// Reads one block of an input (the whole input when mapped) as what `sniffed` says it is.
+fn read_block(
+    index: usize,
+    options: &Options,
+    block: &[u8],
+    sniffed: Sniffed,
+    release: PageRelease<'_>,
+    report: &mut InputReport,
+    from_walk: bool,
+) -> Option<Outcome> {
     match sniffed {
         Sniffed::Access(format) => {
             report.kind = Some(Kind::Access);
@@ -338,7 +396,7 @@ fn read_block(
             Some(Outcome::Error(read_error_log(index, block, report, first_line)))
         }
         Sniffed::Unknown(reason) => {
-            if spec.from_walk {
+            if from_walk {
                 report.skipped = true;
             }
             report.problem = Some(reason);

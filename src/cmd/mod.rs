@@ -182,6 +182,7 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
             batch.last.as_deref(),
             chrono::Utc::now().timestamp(),
         )?,
+        block_size: crate::input::open::block_size_from_env(),
     };
     // The default directory stands in only when no log was named at all, neither as a path
     // nor with --access/--error.

@@ -8,10 +8,20 @@ use std::sync::mpsc;
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 
+use super::carry::{line_edge, Carry};
 use super::walk::Origin;
 
-/// Size of the blocks streamed inputs are cut into (each ends at a line boundary).
+/// Size of the blocks streamed inputs are read in (each handed on ends at a line boundary).
 pub const BLOCK_SIZE: usize = 8 << 20;
+/// Environment variable that sets the block size (tests read inputs in blocks down to one byte:
+/// lines and records must come out the same whatever the size).
+pub const BLOCK_SIZE_VAR: &str = "NGX502_BLOCK_SIZE";
+
+/// The block size: [`BLOCK_SIZE`] unless [`BLOCK_SIZE_VAR`] names a positive number.
+pub fn block_size_from_env() -> usize {
+    std::env::var(BLOCK_SIZE_VAR).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(BLOCK_SIZE)
+}
+
 /// Blocks read ahead of the parser: bounds memory for streams.
 const BLOCKS_IN_FLIGHT: usize = 2;
 /// A partial line is carried into the next block until its newline comes, or until it has grown
@@ -34,19 +44,25 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Opens an input, recognising gzip and zstd by their magic bytes rather than their names.
 pub fn open(origin: &Origin) -> io::Result<Source> {
+    open_in_blocks(origin, BLOCK_SIZE)
+}
+
+/// [`open`], streams read in blocks of `block_size` bytes (what a test varies: records and lines
+/// must come out the same whatever the size).
+pub fn open_in_blocks(origin: &Origin, block_size: usize) -> io::Result<Source> {
     match origin {
-        Origin::Stdin => Ok(Source::Stream(Blocks::spawn(Box::new(io::stdin())))),
+        Origin::Stdin => Ok(Source::Stream(Blocks::spawn(Box::new(io::stdin()), block_size))),
         Origin::File(path) => {
             let mut file = File::open(path)?;
             let mut magic = [0u8; 4];
             let n = read_up_to(&mut file, &mut magic)?;
             if n >= 2 && magic[..2] == GZIP_MAGIC {
                 let file = File::open(path)?;
-                return Ok(Source::Stream(Blocks::spawn(Box::new(MultiGzDecoder::new(file)))));
+                return Ok(Source::Stream(Blocks::spawn(Box::new(MultiGzDecoder::new(file)), block_size)));
             }
             if n == 4 && magic == ZSTD_MAGIC {
                 let decoder = zstd::stream::read::Decoder::new(File::open(path)?)?;
-                return Ok(Source::Stream(Blocks::spawn(Box::new(decoder))));
+                return Ok(Source::Stream(Blocks::spawn(Box::new(decoder), block_size)));
             }
             let len = file.metadata()?.len();
             if len == 0 {
@@ -121,38 +137,29 @@ pub struct Blocks {
 }
 
 impl Blocks {
-    fn spawn(mut reader: Box<dyn Read + Send>) -> Blocks {
+    /// Reads `reader` on a background thread in blocks of about `block_size` bytes (at least one).
+    pub fn spawn(mut reader: Box<dyn Read + Send>, block_size: usize) -> Blocks {
+        let block_size = block_size.max(1);
         let (sender, receiver) = mpsc::sync_channel(BLOCKS_IN_FLIGHT);
         std::thread::spawn(move || {
-            let mut carry: Vec<u8> = Vec::new();
+            let mut carry = Carry::default();
             loop {
-                let mut block = std::mem::take(&mut carry);
+                let mut block = carry.take();
                 let start = block.len();
-                block.resize(start + BLOCK_SIZE, 0);
+                block.resize(start + block_size, 0);
                 let (got, end) = fill(&mut reader, &mut block[start..]);
                 block.truncate(start + got);
-                if let Err(e) = end {
+                if end.is_err() || got == 0 {
                     if !block.is_empty() {
                         let _ = sender.send(Ok(block));
                     }
-                    let _ = sender.send(Err(e));
-                    return;
-                }
-                if got == 0 {
-                    if !block.is_empty() {
-                        let _ = sender.send(Ok(block));
+                    if let Err(e) = end {
+                        let _ = sender.send(Err(e));
                     }
                     return;
                 }
-                // Only the bytes just read can hold a newline: the carried part has none, and
-                // searching it again would make a long line quadratic.
-                if let Some(last_newline) = memchr::memrchr(b'\n', &block[start..]).map(|i| start + i) {
-                    carry = block[last_newline + 1..].to_vec();
-                    block.truncate(last_newline + 1);
-                } else if block.len() < MAX_LINE {
-                    carry = block;
-                    continue;
-                }
+                let edge = line_edge(&block, start);
+                let Some(block) = carry.cut(block, edge, MAX_LINE) else { continue };
                 if sender.send(Ok(block)).is_err() {
                     return;
                 }

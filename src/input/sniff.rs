@@ -24,12 +24,14 @@ pub enum Sniffed {
 
 /// Lines looked at to decide.
 const SAMPLE_LINES: usize = 64;
+/// Bytes of the start of an input looked at to decide (a stream gathers this much first).
+pub const SNIFF_HEAD: usize = 1 << 20;
 
 /// Decides kind and format from `head` (the start of the input). `candidates` are the access
 /// formats to try, most preferred first; the one explaining the most bytes of the sample lines
 /// wins (see [`detect`]).
 pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> Sniffed {
-    let window = &head[..head.len().min(1 << 20)];
+    let window = &head[..head.len().min(SNIFF_HEAD)];
     // NULs alone do not make a log binary: a crash can zero-fill a block of a log that is
     // otherwise fine, and one such line must not hide the whole file. They only name the reason
     // when no line is recognised.

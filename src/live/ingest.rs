@@ -5,7 +5,9 @@
 use rustc_hash::FxHashMap;
 
 use crate::access::AccessFormat;
-use crate::errorlog::ErrorRecord;
+use crate::errorlog::{starts_record, ErrorRecord};
+use crate::input::carry::{record_edge, Carry};
+use crate::input::open::MAX_LINE;
 use crate::input::{sniff, Kind, PageRelease, Sniffed};
 use crate::pipeline::{read_access, read_error_log, InputReport};
 use crate::summary::{Candidate, StatusCounts, UpstreamCounts};
@@ -44,11 +46,14 @@ pub struct Source {
     /// Found in a directory rather than named: a file that is not a log is skipped quietly.
     from_walk: bool,
     decision: Decision,
+    /// An error log's last record, held until the next chunk or the end of the pass: a chunk
+    /// can end between a record and its continuation lines.
+    carry: Carry,
 }
 
 impl Source {
     pub fn new(index: usize, forced: Option<Kind>, from_walk: bool) -> Source {
-        Source { index, forced, from_walk, decision: Decision::Undecided }
+        Source { index, forced, from_walk, decision: Decision::Undecided, carry: Carry::default() }
     }
 
     /// Whether the source is read (it is a log, or not yet known).
@@ -82,8 +87,9 @@ impl Source {
         true
     }
 
-    /// Reads `chunk` (whole lines) into `out`, counting every line into `report`.
-    pub fn feed(&self, chunk: &[u8], report: &mut InputReport, out: &mut Arrivals) {
+    /// Reads `chunk` (whole lines) into `out`, counting every line into `report`. An error log's
+    /// last record waits for the next chunk or [`Source::flush`].
+    pub fn feed(&mut self, chunk: &[u8], report: &mut InputReport, out: &mut Arrivals) {
         match &self.decision {
             Decision::Access(format) => {
                 let summary =
@@ -106,10 +112,47 @@ impl Source {
                 }));
             }
             Decision::Error => {
-                let first_line = report.lines;
-                out.errors.extend(read_error_log(self.index, chunk, report, first_line));
+                let buf = self.carry.join(chunk.to_vec());
+                let edge = record_edge(&buf, starts_record);
+                if let Some(whole) = self.carry.cut(buf, edge, MAX_LINE) {
+                    let first_line = report.lines;
+                    out.errors.extend(read_error_log(self.index, &whole, report, first_line));
+                }
             }
             Decision::Undecided | Decision::Ignored => {}
+        }
+    }
+
+    /// Reads the record held back, once a pass has read to the end of the file: nginx writes a
+    /// record with its continuation lines at once, so what the file holds then is whole.
+    pub fn flush(&mut self, report: &mut InputReport, out: &mut Arrivals) {
+        let rest = self.carry.rest();
+        if !rest.is_empty() {
+            let first_line = report.lines;
+            out.errors.extend(read_error_log(self.index, &rest, report, first_line));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Origin;
+
+    #[test]
+    fn a_record_cut_between_chunks_is_read_whole() {
+        let record = b"2026/11/25 21:33:24 [error] 3#3: *7 FastCGI sent in stderr: \"PHP message: boom\n#0 {main}\n  thrown\" while reading response header from upstream, client: 127.0.0.1, server: a, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php.sock:\", host: \"a\"\n";
+        // Followers hand on whole lines: chunks end after a newline.
+        for cut in (1..record.len()).filter(|&i| record[i - 1] == b'\n') {
+            let mut report = InputReport::new(Origin::Stdin);
+            let mut source = Source::new(0, Some(Kind::Error), false);
+            let mut out = Arrivals::default();
+            assert!(source.decide(record, &[], &mut report));
+            source.feed(&record[..cut], &mut report, &mut out);
+            source.feed(&record[cut..], &mut report, &mut out);
+            source.flush(&mut report, &mut out);
+            assert_eq!((report.lines, report.parsed, report.malformed), (3, 3, 0), "cut at {cut}");
+            assert_eq!(out.errors.len(), 1);
         }
     }
 }

@@ -201,6 +201,7 @@ impl Session<'_> {
                     eprintln!("ngx502: warning: {}", sanitize_str(&problem));
                 }
             }
+            t.source.flush(report, &mut arrivals);
             if decided {
                 note(report, self.config.quiet);
             }

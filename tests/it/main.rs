@@ -19,5 +19,6 @@ mod live_metrics;
 mod live_nginx;
 mod live_rotation;
 mod nginx_conf;
+mod readers;
 mod report_formats;
 mod signatures;
