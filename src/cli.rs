@@ -23,7 +23,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Classify error-log lines, one cause per line (for pipelines).
     Classify(ClassifyArgs),
-    /// Explain a cause: what it means, the status it gives, and how to fix it.
+    /// Explain a cause, or a pasted error line: what it means, the status it gives, how to fix it.
     Explain(ExplainArgs),
     /// Show how an access log's first lines split into fields with a format.
     CheckFormat(CheckFormatArgs),
@@ -200,7 +200,8 @@ pub enum GenerateKind {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// A cause slug, e.g. connect_refused; omit to list them all.
+    /// A cause slug, e.g. connect_refused, or an error line as pasted (quoted); omit to list
+    /// the causes.
     pub cause: Option<String>,
 }
 

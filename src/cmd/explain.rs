@@ -1,9 +1,11 @@
-//! `ngx502 explain <cause>`: what a cause means and how to fix it.
+//! `ngx502 explain <cause>`: what a cause means and how to fix it; `ngx502 explain 'LINE'`: the
+//! same for the cause of a pasted error line, which is what people search for.
 
 use anyhow::bail;
 
 use crate::cli::ExplainArgs;
-use crate::errorlog::Cause;
+use crate::errorlog::{paste, upstream_peer, Cause};
+use crate::escape::for_terminal;
 use crate::exit::Exit;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<Exit> {
@@ -11,6 +13,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Exit> {
         None => Cause::ALL.iter().map(|c| format!("{:<32} {}\n", c.slug(), c.info().summary)).collect(),
         Some(slug) => match Cause::from_slug(slug) {
             Some(cause) => explain(cause),
+            None if slug.contains(' ') => explain_line(slug.as_bytes()),
             None => bail!("unknown cause {slug:?}; `ngx502 explain` lists them all"),
         },
     };
@@ -30,4 +33,34 @@ pub fn explain(cause: Cause) -> String {
         out.push_str(&format!("    {}. {step}\n", i + 1));
     }
     out
+}
+
+/// The cause of a pasted error line, the fields it names, and the cause's explanation.
+fn explain_line(text: &[u8]) -> String {
+    let pasted = paste::normalize(text);
+    let Some(line) = pasted.parse() else {
+        return "This is not an nginx error-log line.\n".into();
+    };
+    let Some(cause) = line.cause() else {
+        return "This line names no upstream failure: the client's own TLS or protocol errors, Lua timers and cosockets, \
+                temporary-file notes and module lines are not one. `ngx502 explain` lists the causes.\n"
+            .into();
+    };
+    let mut out = format!("cause: {}\n", cause.slug());
+    let fields = [
+        ("upstream", line.upstream.map(upstream_peer)),
+        ("client", line.client),
+        ("request", line.request),
+        ("host", line.host),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            out.push_str(&format!("  {name}: {}\n", for_terminal(value)));
+        }
+    }
+    if pasted.cut {
+        out.push_str("  (the line was cut short: the fields after the cut are unknown)\n");
+    }
+    out.push('\n');
+    out + &explain(cause)
 }

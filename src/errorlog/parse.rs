@@ -210,8 +210,12 @@ pub struct ErrorRecord {
 
 impl ErrorLine<'_> {
     /// The cause this line reports, if it is about an upstream failure. An unrecognised
-    /// upstream message below `[error]` (buffering notes, warnings) is not a failure.
+    /// upstream message below `[error]` (buffering notes, warnings) is not a failure, nor is
+    /// anything [`super::negative`] rules out.
     pub fn cause(&self) -> Option<Cause> {
+        if super::negative::not_an_upstream_failure(self) {
+            return None;
+        }
         classify(self.message, self.upstream)
             .filter(|c| *c != Cause::OtherUpstreamError || self.level <= Level::Error)
     }

@@ -19,6 +19,7 @@ mod live_metrics;
 mod live_nginx;
 mod live_rotation;
 mod nginx_conf;
+mod paste;
 mod readers;
 mod report_formats;
 mod signatures;

@@ -1,0 +1,77 @@
+//! Lines that look like upstream failures and are not: the client's own TLS or protocol errors,
+//! Lua timers and cosockets (which connect by themselves, not through an `upstream`), notes
+//! about temporary files, module and debug lines logged while a request waits for its upstream.
+//! Counting them would blame a backend for a scanner's bad handshake or a Redis client's timeout.
+
+use memchr::memmem;
+
+use super::parse::{ErrorLine, Level};
+
+/// `[warn]` notes that name the upstream phase but report buffering, not a failure.
+const NOTES: [&[u8]; 3] = [
+    b"an upstream response is buffered to a temporary file",
+    b"a client request body is buffered to a temporary file",
+    b"upstream sent more data than specified",
+];
+
+/// Whether `line` is certainly not about a failed upstream attempt.
+pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {
+    let m = line.message;
+    let has = |needle: &[u8]| memmem::find(m, needle).is_some();
+    if line.level == Level::Debug || NOTES.iter().any(|n| m.starts_with(n)) {
+        return true;
+    }
+    // Module lines carry their tag (`[lua] balancer.lua:…`, `[njs]`); Lua timers run outside any
+    // request and say so in their context; cosockets name themselves.
+    if m.starts_with(b"[") || has(b", context: ngx.") || has(b"lua tcp socket") || has(b"lua udp socket") {
+        return true;
+    }
+    if line.upstream.is_some() {
+        return false;
+    }
+    match memmem::rfind(m, b" while ").map(|i| &m[i + 7..]) {
+        // The client's side of the connection: `while SSL handshaking`, `while reading client
+        // request line`, `while waiting for request`. (`sending to client` ends an upstream
+        // response or an auth subrequest, and is left to the signatures.)
+        Some(action) => {
+            memmem::find(action, b"upstream").is_none() && !action.starts_with(b"sending to client")
+        }
+        // nginx writes `while connecting to upstream` and an `upstream:` field on its own connect
+        // failures; a connect error with the request's context and neither is a Lua cosocket's.
+        None => line.client.is_some() && (m.starts_with(b"connect() ") || has(b" connect() failed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::errorlog::parse_line;
+
+    fn cause(line: &str) -> Option<&'static str> {
+        parse_line(line.as_bytes()).unwrap().cause().map(|c| c.slug())
+    }
+
+    #[test]
+    fn client_tls_and_protocol_errors_are_not_upstream_failures() {
+        assert_eq!(cause("2024/05/14 10:22:31 [crit] 7#7: *4170 SSL_do_handshake() failed (SSL: error:0A00006C:SSL routines::bad key share) while SSL handshaking, client: 198.51.100.9, server: 0.0.0.0:443"), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [info] 7#7: *12 peer closed connection in SSL handshake (104: Connection reset by peer) while SSL handshaking, client: 198.51.100.9, server: 0.0.0.0:443"), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *13 recv() failed (104: Connection reset by peer) while reading client request line, client: 198.51.100.9, server: _"), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *5 SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"https://10.0.0.1:80/\", host: \"a\""), Some("ssl_handshake"));
+    }
+
+    #[test]
+    fn lua_timers_and_cosockets_are_not_upstream_failures() {
+        assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *1 connect() failed (111: Connection refused), context: ngx.timer"), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *3 connect() failed (111: Connection refused), client: 127.0.0.1, server: localhost, request: \"GET /t HTTP/1.1\", host: \"localhost\""), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *3 lua tcp socket connect timed out, when connecting to 10.0.0.5:6379, client: 127.0.0.1, server: localhost, request: \"GET /t HTTP/1.1\", host: \"localhost\""), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *8 [lua] balancer.lua:91: error while setting current upstream peer while connecting to upstream, client: 1.2.3.4, server: _, request: \"GET / HTTP/1.1\", host: \"h\""), None);
+    }
+
+    #[test]
+    fn notes_debug_and_a_disabled_server_alone_are_not_failures() {
+        assert_eq!(cause("2024/05/14 10:22:31 [warn] 7#7: *9 an upstream response is buffered to a temporary file /var/cache/nginx/proxy_temp/1/00/0000000001 while reading upstream, client: 1.2.3.4, server: _, request: \"GET /big HTTP/1.1\", upstream: \"http://10.0.0.1:80/big\", host: \"h\""), None);
+        assert_eq!(cause("2024/05/14 10:22:31 [debug] 7#7: *9 http upstream request: \"/x?\" while reading response header from upstream, client: 1.2.3.4, server: _, request: \"GET /x HTTP/1.1\", upstream: \"http://10.0.0.1:80/x\", host: \"h\""), None);
+        let disabled = cause("2024/05/14 10:22:31 [warn] 7#7: *9 upstream server temporarily disabled while connecting to upstream, client: 1.2.3.4, server: _, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.1:80/\", host: \"h\"");
+        assert_eq!(disabled, Some("server_disabled"));
+        assert_eq!(crate::errorlog::Cause::ServerDisabled.role(), crate::errorlog::Role::Evidence);
+    }
+}
