@@ -134,9 +134,12 @@ impl<'e> ErrorIndex<'e> {
     fn pool(&self, c: &Candidate) -> (Vec<usize>, JoinMethod) {
         let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
         let (lo, hi) = (time.saturating_sub(lookback(c)), time.saturating_add(SLACK_AFTER));
-        let same_request = |i: &usize| match (&self.requests[*i], &c.request) {
-            (Some(a), Some(b)) => a[..] == *request_key(b),
-            _ => true,
+        let same_request = |i: &usize| {
+            let same = match (&self.requests[*i], &c.request) {
+                (Some(a), Some(b)) => a[..] == *request_key(b),
+                _ => true,
+            };
+            same && same_source(&self.records[*i].source, &c.source)
         };
         if let Some(cid) = c.connection {
             let list = self.by_cid.get(&cid).map_or(&[][..], Vec::as_slice);
@@ -151,9 +154,12 @@ impl<'e> ErrorIndex<'e> {
         let (Some(client), Some(request)) = (c.client.as_deref(), c.request.as_deref()) else {
             return (Vec::new(), JoinMethod::Request);
         };
-        let same_host = |i: &usize| match (self.records[*i].host.as_deref(), c.host.as_deref()) {
-            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-            _ => true,
+        let same_host = |i: &usize| {
+            let same = match (self.records[*i].host.as_deref(), c.host.as_deref()) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                _ => true,
+            };
+            same && same_source(&self.records[*i].source, &c.source)
         };
         let list =
             self.by_request.get(&(client, request_key(request).to_vec())).map_or(&[][..], Vec::as_slice);
@@ -218,7 +224,9 @@ impl<'e> ErrorIndex<'e> {
                     let a = &self.records[anchor];
                     let same_request = |i: usize| {
                         let r = &self.records[i];
-                        i != anchor && a.cid.is_some() && (r.cid, r.pid, r.input) == (a.cid, a.pid, a.input)
+                        i != anchor
+                            && a.cid.is_some()
+                            && (r.cid, r.pid, r.input, &r.source) == (a.cid, a.pid, a.input, &a.source)
                     };
                     claimed.push(anchor);
                     claimed.extend(
@@ -249,7 +257,8 @@ impl<'e> ErrorIndex<'e> {
             let r = &self.records[i];
             r.cause.role() == Role::Evidence
                 && anchor.cid.is_some()
-                && (r.cid, r.pid, r.input) == (anchor.cid, anchor.pid, anchor.input)
+                && (r.cid, r.pid, r.input, &r.source)
+                    == (anchor.cid, anchor.pid, anchor.input, &anchor.source)
                 && r.local_time <= anchor.local_time + SLACK_AFTER
         }));
         claimed.sort_by_key(|&i| (self.records[i].input, self.records[i].line));
@@ -258,6 +267,15 @@ impl<'e> ErrorIndex<'e> {
             self.used[i] = true;
         }
         (claimed, method)
+    }
+}
+
+/// Whether two lines may come from the same nginx: only lines that both name their source
+/// (a container, pod or host in a stream) can be told apart, so an unnamed side joins any.
+fn same_source(a: &Option<Box<str>>, b: &Option<Box<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     }
 }
 
@@ -289,15 +307,15 @@ fn failed_attempts(c: &Candidate) -> Option<Vec<(&[u8], Option<u16>)>> {
 enum JoinKey {
     /// A connection carries many requests (keep-alive, HTTP/2): only the same request line
     /// competes for the same lines.
-    Connection(u64, Option<Box<[u8]>>),
-    Request(Option<Box<[u8]>>, Option<Box<[u8]>>),
+    Connection(u64, Option<Box<[u8]>>, Option<Box<str>>),
+    Request(Option<Box<[u8]>>, Option<Box<[u8]>>, Option<Box<str>>),
 }
 
 impl JoinKey {
     fn of(c: &Candidate) -> JoinKey {
         match c.connection {
-            Some(cid) => JoinKey::Connection(cid, c.request.clone()),
-            None => JoinKey::Request(c.client.clone(), c.request.clone()),
+            Some(cid) => JoinKey::Connection(cid, c.request.clone(), c.source.clone()),
+            None => JoinKey::Request(c.client.clone(), c.request.clone(), c.source.clone()),
         }
     }
 }

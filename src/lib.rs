@@ -24,5 +24,6 @@ pub mod progress;
 pub mod report;
 pub mod sketch;
 pub mod state;
+pub mod stream;
 pub mod summary;
 pub mod window;

@@ -131,6 +131,8 @@ struct InputIn {
     parsed: u64,
     malformed: u64,
     filtered: u64,
+    #[serde(default)]
+    other: u64,
     problem: Option<String>,
     skipped: bool,
     join: Option<String>,
@@ -458,6 +460,7 @@ fn input_row(input: &InputIn) -> Result<InputRow, MergeError> {
         None => None,
         Some("access") => Some(Kind::Access),
         Some("error") => Some(Kind::Error),
+        Some("stream") => Some(Kind::Stream),
         Some(other) => return Err(unknown("input kind", other)),
     };
     let join = match input.join.as_deref() {
@@ -474,6 +477,7 @@ fn input_row(input: &InputIn) -> Result<InputRow, MergeError> {
         parsed: input.parsed,
         malformed: input.malformed,
         filtered: input.filtered,
+        other: input.other,
         malformed_examples: Vec::new(),
         problem: input.problem.clone(),
         skipped: input.skipped,

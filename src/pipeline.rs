@@ -13,6 +13,7 @@ use crate::input::{
     open_in_blocks, sniff, Blocks, InputSpec, Kind, Origin, PageRelease, Resume, Sniffed, Source,
 };
 use crate::progress::Progress;
+use crate::stream::StreamReader;
 use crate::summary::{AccessSummary, Candidate, MalformedLine, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
 
@@ -61,6 +62,8 @@ pub struct InputReport {
     pub malformed: u64,
     /// Read but not requests or records: blank lines, error-log lines about other things.
     pub filtered: u64,
+    /// Lines of other programs in a stream (entrypoint scripts, `nginx: [emerg]`, klog).
+    pub other: u64,
     pub malformed_examples: Vec<MalformedLine>,
     /// Why the input was not (fully) read, if it was not.
     pub problem: Option<String>,
@@ -87,6 +90,7 @@ impl InputReport {
             parsed: 0,
             malformed: 0,
             filtered: 0,
+            other: 0,
             malformed_examples: Vec::new(),
             problem: None,
             skipped: false,
@@ -128,6 +132,10 @@ pub struct Analysis {
 enum Outcome {
     Access(Box<AccessSummary>, AccessFormat),
     Error(Vec<ErrorRecord>),
+    /// A stream still being read.
+    Stream(Box<StreamReader>),
+    /// A stream read: its access lines (when it has any) and its error records.
+    Mixed(Box<AccessSummary>, Option<AccessFormat>, Vec<ErrorRecord>),
     Nothing,
 }
 
@@ -154,7 +162,17 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
                 analysis.access = std::mem::take(&mut analysis.access).merge_input(*summary);
             }
             Outcome::Error(records) => analysis.errors.extend(records),
-            Outcome::Nothing => {}
+            Outcome::Mixed(summary, format, records) => {
+                if let Some(format) = format {
+                    analysis.has_upstream_status |= format.logs(crate::access::Field::UpstreamStatus);
+                    analysis.has_connection |= format.logs(crate::access::Field::Connection);
+                    analysis.access_formats.push(format);
+                    analysis.access_logs_known = true;
+                }
+                analysis.access = std::mem::take(&mut analysis.access).merge_input(*summary);
+                analysis.errors.extend(records);
+            }
+            Outcome::Stream(_) | Outcome::Nothing => {}
         }
         analysis.inputs.push(report);
         analysis.extents.push(extent);
@@ -182,7 +200,13 @@ fn read_input(
 ) -> (InputReport, Extent, Outcome) {
     let mut report = InputReport::new(spec.origin.clone());
     let mut extent = Extent { skipped: spec.resume, bytes: 0 };
-    let mut outcome = read_source(index, spec, options, progress, &mut report, &mut extent.bytes);
+    let mut outcome = match read_source(index, spec, options, progress, &mut report, &mut extent.bytes) {
+        Outcome::Stream(reader) => {
+            let (summary, format, records) = crate::stream::finish(*reader, &mut report);
+            Outcome::Mixed(Box::new(summary), format, records)
+        }
+        outcome => outcome,
+    };
     if extent.bytes == 0 && spec.resume.bytes > 0 {
         // Nothing new since the earlier run: the kind it decided stands, no format is guessed.
         report.kind = spec.forced;
@@ -203,7 +227,11 @@ fn number_from(lines: u64, report: &mut InputReport, outcome: &mut Outcome) {
             summary.malformed_examples.iter_mut().for_each(|m| m.line += lines);
         }
         Outcome::Error(records) => records.iter_mut().for_each(|r| r.line += lines),
-        Outcome::Nothing => {}
+        Outcome::Mixed(summary, _, records) => {
+            summary.candidates.iter_mut().for_each(|c| c.line += lines);
+            records.iter_mut().for_each(|r| r.line += lines);
+        }
+        Outcome::Stream(_) | Outcome::Nothing => {}
     }
 }
 
@@ -282,6 +310,11 @@ fn read_stream(
         if outcome.is_none() {
             let Some(head) = carry.cut(buf, None, SNIFF_HEAD.min(options.block_size)) else { continue };
             buf = head;
+            outcome = start_stream(index, spec, options, &buf, report);
+        }
+        if let Some(Outcome::Stream(reader)) = outcome.as_mut() {
+            reader.read(&buf);
+            continue;
         }
         let sniffed = decide(spec, options, &buf, outcome.as_ref());
         if matches!(sniffed, Sniffed::Error) {
@@ -295,6 +328,10 @@ fn read_stream(
         }
     }
     let rest = carry.rest();
+    if let Some(Outcome::Stream(reader)) = outcome.as_mut() {
+        reader.read(&rest);
+        return outcome.unwrap_or(Outcome::Nothing);
+    }
     // An empty stream is decided as an empty file is (a forced kind stands).
     if !rest.is_empty() || (outcome.is_none() && report.problem.is_none()) {
         let sniffed = decide(spec, options, &rest, outcome.as_ref());
@@ -327,6 +364,9 @@ fn read_whole(
     if tail.is_empty() && spec.resume.bytes > 0 {
         return Outcome::Nothing;
     }
+    if let Some(stream) = start_stream(index, spec, options, tail, report) {
+        return stream;
+    }
     let sniffed = decide(spec, options, tail, None);
     read_block(index, options, tail, sniffed, release, report, spec.from_walk).unwrap_or(Outcome::Nothing)
 }
@@ -343,6 +383,21 @@ fn combine(before: Option<Outcome>, next: Option<Outcome>) -> Option<Outcome> {
         (before, None) => before,
         (_, next) => next,
     }
+}
+
+/// A reader for the input when its start `head` shows a stream (see [`crate::stream`]); it has
+/// read `head`.
+fn start_stream(
+    index: usize,
+    spec: &InputSpec,
+    options: &Options,
+    head: &[u8],
+    report: &mut InputReport,
+) -> Option<Outcome> {
+    let candidates = spec.format.as_ref().map_or(&options.formats[..], std::slice::from_ref);
+    let reader = crate::stream::start(index, spec, candidates, options.window, head)?;
+    report.kind = Some(Kind::Stream);
+    Some(Outcome::Stream(Box::new(reader)))
 }
 
 /// The kind and format of an input: decided from its first block; `previous` carries that

@@ -112,6 +112,10 @@ pub struct Candidate {
     pub upstream_addr: Option<Box<[u8]>>,
     pub upstream_status: Option<Box<[u8]>>,
     pub upstream_response_time: Option<Box<[u8]>>,
+    /// The container, pod or host a stream named for this line; the join never pairs lines
+    /// of two different sources (each nginx counts connections from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Box<str>>,
 }
 
 /// Counters and candidates for one access input (or one chunk of it).
@@ -333,6 +337,7 @@ fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
         upstream_addr: json_text(Field::UpstreamAddr),
         upstream_status: own(Field::UpstreamStatus),
         upstream_response_time: own(Field::UpstreamResponseTime),
+        source: None,
     }
 }
 

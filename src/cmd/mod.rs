@@ -247,7 +247,7 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
             (None, Some(kind)) if !args.quiet => eprintln!(
                 "ngx502: {}: {} log, format {}",
                 sanitize_str(&input.origin.to_string()),
-                if *kind == Kind::Access { "access" } else { "error" },
+                kind.name(),
                 input.format.as_deref().unwrap_or("-")
             ),
             _ => {}

@@ -206,6 +206,8 @@ pub struct ErrorRecord {
     pub peer: Option<Box<[u8]>>,
     pub message: Box<[u8]>,
     pub raw: Box<[u8]>,
+    /// The container, pod or host a stream named for this line (see `Candidate::source`).
+    pub source: Option<Box<str>>,
 }
 
 impl ErrorLine<'_> {
@@ -238,6 +240,7 @@ impl ErrorLine<'_> {
             peer: own(self.upstream.map(upstream_peer)),
             message: self.message.into(),
             raw: self.raw.into(),
+            source: None,
         }
     }
 }

@@ -58,6 +58,7 @@ pub struct FailureRow {
     pub upstream_response_time: Option<String>,
     pub evidence: Vec<String>,
     pub join: JoinMethod,
+    /// The input's path, with the stream's container, pod or host in parentheses when it named one.
     pub source: String,
     pub line: u64,
 }
@@ -90,7 +91,14 @@ impl FailureRow {
             upstream_response_time: text(&c.upstream_response_time),
             evidence: e.evidence.iter().map(|&i| lossless(&analysis.errors[i].raw)).collect(),
             join: e.join,
-            source: analysis.inputs.get(c.input).map_or_else(String::new, |i| i.origin.to_string()),
+            source: {
+                let path = analysis.inputs.get(c.input).map_or_else(String::new, |i| i.origin.to_string());
+                // A stream's container, pod or host, so failures can be broken down by it.
+                match c.source.as_deref() {
+                    Some(name) => format!("{path} ({name})"),
+                    None => path,
+                }
+            },
             line: c.line,
         }
     }

@@ -11,6 +11,20 @@ use crate::errorlog::starts_record;
 pub enum Kind {
     Access,
     Error,
+    /// Access, error and other programs' lines in one input, possibly wrapped by a container
+    /// runtime, syslog or journald (see [`crate::stream`]).
+    Stream,
+}
+
+impl Kind {
+    /// The word the inputs table and notes use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Access => "access",
+            Kind::Error => "error",
+            Kind::Stream => "stream",
+        }
+    }
 }
 
 /// The verdict on an input's first lines.

@@ -252,7 +252,7 @@ fn note(report: &InputReport, quiet: bool) {
         }
         (None, Some(kind)) if !quiet => eprintln!(
             "ngx502: {origin}: {} log, format {}",
-            if kind == Kind::Access { "access" } else { "error" },
+            kind.name(),
             report.format.as_deref().unwrap_or("-")
         ),
         _ => {}

@@ -303,7 +303,7 @@ impl Tally {
             lines: self
                 .inputs
                 .iter()
-                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered]))
+                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered, 0]))
                 .collect(),
         }
     }

@@ -203,11 +203,7 @@ fn summary_text(t: &Totals) -> String {
         .inputs
         .iter()
         .map(|i| {
-            let kind = match i.kind {
-                Some(crate::input::Kind::Access) => "access",
-                Some(crate::input::Kind::Error) => "error",
-                None => "-",
-            };
+            let kind = i.kind.map_or("-", crate::input::Kind::name);
             vec![
                 i.path.clone(),
                 kind.to_owned(),

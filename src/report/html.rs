@@ -662,6 +662,7 @@ fn inputs(out: &mut String, r: &Report) {
             ("parsed", true),
             ("malformed", true),
             ("filtered", true),
+            ("other", true),
             ("join", false),
             ("problem", false),
         ],
@@ -670,7 +671,7 @@ fn inputs(out: &mut String, r: &Report) {
         let kind = i.kind.map_or_else(|| "–".into(), |k| format!("{k:?}").to_lowercase());
         let _ = write!(
             out,
-            "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             text(&i.path),
             escape_html(&kind),
             i.format.as_deref().map_or_else(|| "–".into(), text),
@@ -678,6 +679,7 @@ fn inputs(out: &mut String, r: &Report) {
             thousands(i.parsed),
             thousands(i.malformed),
             thousands(i.filtered),
+            thousands(i.other),
             i.join.unwrap_or("–"),
             i.problem.as_deref().map_or_else(String::new, text)
         );

@@ -170,6 +170,8 @@ pub struct InputRow {
     pub parsed: u64,
     pub malformed: u64,
     pub filtered: u64,
+    /// Other programs' lines in a stream: neither access nor error lines, and not malformed.
+    pub other: u64,
     pub malformed_examples: Vec<MalformedRow>,
     pub problem: Option<String>,
     pub skipped: bool,
@@ -663,6 +665,7 @@ pub fn input_rows(analysis: &Analysis) -> Vec<InputRow> {
             parsed: input.parsed,
             malformed: input.malformed,
             filtered: input.filtered,
+            other: input.other,
             malformed_examples: input
                 .malformed_examples
                 .iter()

@@ -94,8 +94,8 @@ pub struct Metrics<'a> {
     pub failure_rate: Vec<(&'a str, f64)>,
     /// p50, p90 and p99 of each upstream's response time.
     pub latency: Vec<(&'a str, [f64; 3])>,
-    /// Lines per input: parsed, malformed, filtered.
-    pub lines: Vec<(&'a str, [u64; 3])>,
+    /// Lines per input: parsed, malformed, filtered, other.
+    pub lines: Vec<(&'a str, [u64; 4])>,
 }
 
 impl<'a> Metrics<'a> {
@@ -136,7 +136,7 @@ impl<'a> Metrics<'a> {
                 .inputs
                 .iter()
                 .filter(|i| !i.skipped)
-                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered]))
+                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered, i.other]))
                 .collect(),
         }
     }
@@ -208,10 +208,10 @@ pub fn write(m: &Metrics<'_>) -> String {
         &mut out,
         "ngx502_lines_total",
         "counter",
-        "Log lines read per input, by result: parsed, malformed or filtered.",
+        "Log lines read per input, by result: parsed, malformed, filtered or other (other programs' lines in a stream).",
     );
     for &(input, counts) in &m.lines {
-        for (result, n) in ["parsed", "malformed", "filtered"].into_iter().zip(counts) {
+        for (result, n) in ["parsed", "malformed", "filtered", "other"].into_iter().zip(counts) {
             f.count(&[("input", input), ("result", result)], n);
         }
     }

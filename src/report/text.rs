@@ -212,6 +212,7 @@ fn inputs(out: &mut String, r: &Report) {
                 i.format.clone().unwrap_or_else(|| "-".into()),
                 i.lines.to_string(),
                 i.malformed.to_string(),
+                i.other.to_string(),
                 i.join.unwrap_or("").to_string(),
                 i.problem.clone().unwrap_or_default(),
             ]
@@ -224,6 +225,7 @@ fn inputs(out: &mut String, r: &Report) {
             ("format", Align::Left),
             ("lines", Align::Right),
             ("malformed", Align::Right),
+            ("other", Align::Right),
             ("join", Align::Left),
             ("problem", Align::Left),
         ],

@@ -74,6 +74,7 @@ pub struct LogEntry {
 pub enum KindName {
     Access,
     Error,
+    Stream,
 }
 
 /// 5xx lines and error lines whose partner may still be written, by the log they came from.

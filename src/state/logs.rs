@@ -218,6 +218,7 @@ impl From<Kind> for KindName {
         match kind {
             Kind::Access => KindName::Access,
             Kind::Error => KindName::Error,
+            Kind::Stream => KindName::Stream,
         }
     }
 }
@@ -227,6 +228,7 @@ impl From<KindName> for Kind {
         match kind {
             KindName::Access => Kind::Access,
             KindName::Error => Kind::Error,
+            KindName::Stream => Kind::Stream,
         }
     }
 }

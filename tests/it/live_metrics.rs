@@ -79,7 +79,7 @@ fn expected(
         }
     }
     for (input, lines) in [(access, access_lines), (error, error_lines)] {
-        for (result, n) in [("parsed", lines), ("malformed", 0), ("filtered", 0)] {
+        for (result, n) in [("parsed", lines), ("malformed", 0), ("filtered", 0), ("other", 0)] {
             add(key("ngx502_lines_total", &[("input", input), ("result", result)]), n as f64);
         }
     }

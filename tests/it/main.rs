@@ -23,3 +23,4 @@ mod paste;
 mod readers;
 mod report_formats;
 mod signatures;
+mod streams;

@@ -251,9 +251,11 @@ fn prometheus_parses_back_with_exact_values() {
         (key("ngx502_lines_total", &[("input", access_name), ("result", "parsed")]), 6.0),
         (key("ngx502_lines_total", &[("input", access_name), ("result", "malformed")]), 1.0),
         (key("ngx502_lines_total", &[("input", access_name), ("result", "filtered")]), 0.0),
+        (key("ngx502_lines_total", &[("input", access_name), ("result", "other")]), 0.0),
         (key("ngx502_lines_total", &[("input", error_name), ("result", "parsed")]), 3.0),
         (key("ngx502_lines_total", &[("input", error_name), ("result", "malformed")]), 0.0),
         (key("ngx502_lines_total", &[("input", error_name), ("result", "filtered")]), 0.0),
+        (key("ngx502_lines_total", &[("input", error_name), ("result", "other")]), 0.0),
     ];
     for (k, v) in &expected {
         assert_eq!(samples.get(k), Some(v), "{k} in\n{text}");

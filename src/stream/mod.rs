@@ -1,0 +1,99 @@
+//! Logs as platforms deliver them: access and error lines interleaved in one input (what
+//! `docker compose logs`, `kubectl logs`, a pod's node file, Docker's json-file, syslog and
+//! journald give), each line wrapped by the runtime, with other programs' lines between them.
+//!
+//! [`wrap`] and [`json_file`] take the wrappers off a line, [`demux`] re-joins the lines the
+//! runtime split and names the source (container, pod, host) of each, and [`read`] decides per
+//! line whether it is an access line, an error record or something else. The join then keeps
+//! sources apart: two pods' nginx both count connections from 1.
+
+pub mod demux;
+pub mod json_file;
+pub mod read;
+pub mod wrap;
+
+use crate::access::AccessFormat;
+use crate::errorlog::starts_record;
+use crate::input::{sniff, InputSpec, Kind, Sniffed};
+use crate::pipeline::InputReport;
+use crate::window::TimeWindow;
+
+pub use read::{Read, StreamReader};
+
+/// Logical lines looked at to decide.
+const SAMPLE_LINES: usize = 256;
+
+/// Decides from the start of an input whether it is a stream, and the format of its access
+/// lines (found by the usual detection, run on the unwrapped lines). An input is a stream when
+/// its lines carry a wrapper, or when error records and access lines are mixed in it; plain
+/// access and error logs are left to the faster whole-file readers.
+pub fn detect(head: &[u8], candidates: &[AccessFormat]) -> Option<Option<AccessFormat>> {
+    let head = &head[..head.len().min(1 << 20)];
+    let mut demux = demux::Demux::new(None);
+    let (mut errors, mut seen) = (0, 0);
+    let mut sample = Vec::new();
+    let mut emit = |l: demux::Logical<'_>| {
+        seen += 1;
+        if starts_record(l.body) {
+            errors += 1;
+        } else if !l.body.is_empty() && l.pipe != Some(wrap::Pipe::Stderr) {
+            sample.extend_from_slice(l.body);
+            sample.push(b'\n');
+        }
+    };
+    for line in crate::pipeline::lines(head).take(SAMPLE_LINES) {
+        demux.push(line, &mut emit);
+    }
+    let format = match sample.is_empty() {
+        true => None,
+        false => match sniff(&sample, None, candidates) {
+            Sniffed::Access(format) => Some(format),
+            _ => None,
+        },
+    };
+    (!demux.wrappers.is_empty() || (errors > 0 && format.is_some())).then_some(format)
+}
+
+/// Starts reading input `index` as a stream when its first block `head` is one (or an earlier
+/// run found it to be one), reading that block.
+pub fn start(
+    index: usize,
+    spec: &InputSpec,
+    candidates: &[AccessFormat],
+    window: TimeWindow,
+    head: &[u8],
+) -> Option<StreamReader> {
+    let format = match spec.forced {
+        None => detect(head, candidates)?,
+        Some(Kind::Stream) => detect(head, candidates).flatten(),
+        Some(_) => return None,
+    };
+    let mut reader = StreamReader::new(index, format, window, None);
+    reader.read(head);
+    Some(reader)
+}
+
+/// Ends a stream, accounting for its lines in `report`; returns its access summary, the access
+/// format (when it had access lines) and its error records.
+pub(crate) fn finish(
+    reader: StreamReader,
+    report: &mut InputReport,
+) -> (crate::summary::AccessSummary, Option<AccessFormat>, Vec<crate::errorlog::ErrorRecord>) {
+    let format = reader.format().cloned();
+    let read = reader.finish();
+    let (counts, summary) = (&read.counts, &read.summary);
+    report.kind = Some(Kind::Stream);
+    report.lines += counts.lines;
+    report.parsed += counts.parsed + summary.parsed;
+    report.malformed += counts.malformed + summary.malformed;
+    report.filtered += counts.filtered + summary.filtered;
+    report.other += counts.other;
+    let room = crate::summary::MALFORMED_EXAMPLES.saturating_sub(report.malformed_examples.len());
+    report.malformed_examples.extend(summary.malformed_examples.iter().take(room).cloned());
+    let wrappers = if read.wrappers.is_empty() { "interleaved".to_owned() } else { read.wrappers.describe() };
+    report.format = Some(match &format {
+        Some(f) => format!("{wrappers}; access {}", f.name()),
+        None => format!("{wrappers}; no access lines"),
+    });
+    (read.summary, format, read.records)
+}

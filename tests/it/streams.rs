@@ -1,0 +1,135 @@
+//! One input with access, error and other programs' lines, wrapped as platforms deliver them
+//! (compose, kubectl, CRI node files, Docker json-file, syslog, journald): the same diagnosis as
+//! from nginx's two files, sources kept apart.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(args: &[&str], path: &Path) -> (Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ngx502")).args(args).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn report(path: &Path) -> Value {
+    run(&["report", "--output", "json", "-q"], path).0
+}
+
+/// `(source, cause)` per failed request, from `export --format ndjson`.
+fn causes(path: &Path) -> Vec<(String, String)> {
+    let (_, text) = run(&["export", "--format", "ndjson", "-q"], path);
+    let mut rows: Vec<(String, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["source"].as_str().unwrap().to_owned(), v["cause"].as_str().unwrap().to_owned()))
+        .collect();
+    rows.sort();
+    rows
+}
+
+const FORMAT_UPSTREAM: &str =
+    r#"host="shop" cid=1 rt=0.001 ua="127.0.0.2:81" us="502" urt="0.001" uct="-" uht="-""#;
+
+fn access(cid: u32, path: &str, time: &str) -> String {
+    format!(
+        r#"10.0.0.1 - - [01/Jan/2024:12:00:{time} +0000] "GET {path} HTTP/1.1" 502 157 "-" "curl/8" {}"#,
+        FORMAT_UPSTREAM.replace("cid=1", &format!("cid={cid}"))
+    )
+}
+
+fn error(cid: u32, path: &str, time: &str, what: &str) -> String {
+    format!(
+        r#"2024/01/01 12:00:{time} [error] 29#29: *{cid} {what} while reading response header from upstream, client: 10.0.0.1, server: shop, request: "GET {path} HTTP/1.1", upstream: "http://127.0.0.2:81{path}", host: "shop""#
+    )
+}
+
+#[test]
+fn two_pods_whose_connection_numbers_collide_are_joined_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        "web-2  | /docker-entrypoint.sh: Configuration complete; ready for start up".to_owned(),
+        format!("web-2  | {}", error(1, "/a", "00", "upstream prematurely closed connection")),
+        format!("web-1  | {}", error(1, "/a", "00", "recv() failed (104: Connection reset by peer)")),
+        format!("web-1  | {}", access(1, "/a", "00")),
+        format!("web-2  | {}", access(1, "/a", "00")),
+        "web-1  | 2024/01/01 12:00:01 [notice] 1#1: signal process started".to_owned(),
+        "web-1  | nginx: [emerg] host not found in upstream".to_owned(),
+    ];
+    let path = dir.path().join("compose.log");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let r = report(&path);
+    let input = &r["inputs"][0];
+    assert_eq!(input["kind"], "stream");
+    assert_eq!(input["format"], "compose prefix; access upstream");
+    assert_eq!(
+        (input["lines"].as_u64(), input["malformed"].as_u64(), input["other"].as_u64()),
+        (Some(7), Some(0), Some(2))
+    );
+    let name = path.display().to_string();
+    assert_eq!(
+        causes(&path),
+        [
+            (format!("{name} (web-1)"), "reset_by_peer".to_owned()),
+            (format!("{name} (web-2)"), "premature_close".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn cri_and_json_file_split_lines_are_joined_per_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_path = format!("/{}", "x".repeat(20_000));
+    // nginx escapes non-ASCII bytes in its default escaping; `escape=none` keeps them.
+    let a = access(7, &long_path, "00").replace("\"curl/8\"", "\"curl/8 é\"");
+    let e = error(7, &long_path, "00", "upstream prematurely closed connection");
+    // Split inside the two bytes of `é`, with the other stream between the parts.
+    let cut = a.find('é').unwrap() + 1;
+    let cri = [
+        format!("2024-01-01T12:00:00.000000001Z stdout P {}", &a[..16_384]),
+        format!("2024-01-01T12:00:00.000000002Z stderr F {e}"),
+        format!(
+            "2024-01-01T12:00:00.000000003Z stdout P {}",
+            String::from_utf8_lossy(&a.as_bytes()[16_384..cut])
+        ),
+        "I0809 19:47:29.748303       6 leaderelection.go:184] successfully acquired lease".to_owned(),
+    ];
+    let mut bytes = cri.join("\n").into_bytes();
+    bytes.extend_from_slice(b"\n2024-01-01T12:00:00.000000004Z stdout F ");
+    bytes.extend_from_slice(&a.as_bytes()[cut..]);
+    bytes.push(b'\n');
+    let path = dir.path().join("0.log");
+    std::fs::write(&path, &bytes).unwrap();
+    let r = report(&path);
+    assert_eq!(r["inputs"][0]["format"], "CRI; access upstream");
+    assert_eq!((r["inputs"][0]["lines"].as_u64(), r["inputs"][0]["other"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(causes(&path).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["premature_close"]);
+
+    let json = |log: &str, stream: &str| {
+        serde_json::json!({"log": log, "stream": stream, "time": "2024-01-01T12:00:00.1Z"}).to_string()
+    };
+    let docker = [
+        json(&a[..16_384], "stdout"),
+        json(&format!("{e}\n"), "stderr"),
+        json(&format!("{}\n", &a[16_384..]), "stdout"),
+    ];
+    let path = dir.path().join("c0ffee-json.log");
+    std::fs::write(&path, docker.join("\n") + "\n").unwrap();
+    let r = report(&path);
+    assert_eq!(r["inputs"][0]["format"], "docker json-file; access upstream");
+    assert_eq!(causes(&path).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["premature_close"]);
+}
+
+#[test]
+fn plain_access_and_error_logs_are_not_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, access(1, "/a", "00") + "\n").unwrap();
+    assert_eq!(report(&path)["inputs"][0]["kind"], "access");
+    std::fs::write(&path, error(1, "/a", "00", "upstream prematurely closed connection") + "\n").unwrap();
+    assert_eq!(report(&path)["inputs"][0]["kind"], "error");
+}
