@@ -502,6 +502,7 @@ mod tests {
             unmatched_error_lines: 0,
             advice: Vec::new(),
             period: Period { first: None, last: None, bucket_seconds: 60 },
+            filters: Vec::new(),
         }
     }
 

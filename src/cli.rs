@@ -102,6 +102,8 @@ pub struct ReportArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -142,6 +144,8 @@ pub struct ExportArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
     /// Table format.
     #[arg(long, value_enum, value_parser = crate::export::FormatParser, default_value_t = crate::export::ExportFormat::Ndjson)]
     pub format: crate::export::ExportFormat,
@@ -250,6 +254,8 @@ pub enum FailOnRisk {
 pub struct LiveArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
     /// Read what the files already hold first (default: start at their end, like `tail -F`).
     #[arg(long)]
     pub from_start: bool,

@@ -14,6 +14,7 @@ pub mod errorlog;
 pub mod escape;
 pub mod exit;
 pub mod export;
+pub mod filter;
 pub mod incidents;
 pub mod input;
 pub mod live;

@@ -66,6 +66,8 @@ pub struct HostReport {
     unmatched_error_lines: u64,
     advice: Vec<String>,
     period: Period,
+    #[serde(default)]
+    filters: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +182,19 @@ pub fn merge(hosts: &[HostReport]) -> Result<Report, MergeError> {
         unmatched_error_lines: hosts.iter().map(|h| h.unmatched_error_lines).fold(0, u64::saturating_add),
         advice,
         period: merge_period(hosts, bucket_seconds)?,
+        filters: merged_filters(hosts),
     })
+}
+
+/// Each host's filters, once: hosts filtered alike give the fleet those filters.
+fn merged_filters(hosts: &[HostReport]) -> Vec<String> {
+    let mut filters: Vec<String> = Vec::new();
+    for f in hosts.iter().flat_map(|h| &h.filters) {
+        if !filters.contains(f) {
+            filters.push(f.clone());
+        }
+    }
+    filters
 }
 
 /// The coarsest bucket, which every other size must divide.

@@ -5,7 +5,9 @@ use crate::exit::Exit;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
     crate::export::check_destination(args.format, args.out.as_deref(), args.partition)?;
-    let (analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
+    let filter = crate::filter::Filter::new(&args.filter)?;
+    let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
+    filter.apply(&mut analysis);
     match args.out.as_deref() {
         Some(dir) if args.format.is_table() => {
             crate::export::write_tables(&analysis, args.format, dir, args.partition)?;

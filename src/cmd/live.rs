@@ -34,6 +34,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         join_wait: seconds("--join-wait", args.join_wait)?,
         duration: args.duration.map(|d| seconds("--duration", d)).transpose()?,
         quiet: input.quiet,
+        filter: crate::filter::Filter::new(&args.filter)?,
     };
     let stdout = std::io::stdout();
     let mode = match args.output {

@@ -57,6 +57,8 @@ pub struct Config {
     /// Stop after this long.
     pub duration: Option<Duration>,
     pub quiet: bool,
+    /// Which failures are shown; the others are counted as filtered lines.
+    pub filter: crate::filter::Filter,
 }
 
 /// A followed path and what it turned out to be.
@@ -210,12 +212,21 @@ impl Session<'_> {
         self.count(&arrivals, now);
         self.window.add_candidates(arrivals.candidates, now);
         self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
-        let events = self.window.join(&self.analysis.errors, self.config.error_utc_offset, now, last);
+        let joined = self.window.join(&self.analysis.errors, self.config.error_utc_offset, now, last);
+        let (analysis, filter) = (&mut self.analysis, &self.config.filter);
+        let mut events = Vec::with_capacity(joined.len());
+        for event in &joined {
+            if filter.admit_live(event, &analysis.errors, &mut analysis.inputs) {
+                events.push(event.clone());
+            } else if event.client_facing() {
+                view.totals.requests = view.totals.requests.saturating_sub(1);
+            }
+        }
         if !events.is_empty() {
             self.tally.lock().unwrap_or_else(PoisonError::into_inner).events(&events, &self.analysis, now);
         }
         view.events(&events, &self.analysis, now)?;
-        self.window.settle(&events, &mut self.analysis.errors, now, last);
+        self.window.settle(&joined, &mut self.analysis.errors, now, last);
         view.tick(self.window.waiting(), now)?;
         Ok(())
     }

@@ -232,6 +232,9 @@ fn header(out: &mut String, r: &Report) {
             );
         }
     }
+    if let Some(note) = super::filters_note(r, escape_html) {
+        let _ = write!(out, "</p><p class=\"sub\">{note}");
+    }
     out.push_str("</p></header>");
 }
 

@@ -114,6 +114,9 @@ fn headline(out: &mut String, r: &Report) {
     if let Some(note) = super::unmatched_note(r) {
         let _ = writeln!(out, "\n{note}");
     }
+    if let Some(note) = super::filters_note(r, escape) {
+        let _ = writeln!(out, "\n{note}");
+    }
 }
 
 fn causes(out: &mut String, r: &Report) {

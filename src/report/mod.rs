@@ -52,6 +52,18 @@ pub fn unmatched_note(r: &Report) -> Option<String> {
     })
 }
 
+/// The line saying which filters chose the failures, when any did; `escape` makes each filter
+/// (user text) safe for the format.
+pub fn filters_note(r: &Report, escape: impl Fn(&str) -> String) -> Option<String> {
+    (!r.filters.is_empty()).then(|| {
+        let filters: Vec<String> = r.filters.iter().map(|f| escape(f)).collect();
+        format!(
+            "Filters: only failures with {}; the lines of other failures are counted as filtered.",
+            filters.join(", ")
+        )
+    })
+}
+
 /// What "hidden failures" means, for the note under every upstream table.
 pub const HIDDEN_MEANS: &str = "hidden: failed attempts the client never saw fail, because a retry recovered (without $upstream_status in the log: upstream error lines that no 5xx claimed)";
 

@@ -48,6 +48,9 @@ pub struct Report {
     /// What the access format lacks for an exact diagnosis, and the `log_format` to add.
     pub advice: Vec<String>,
     pub period: Period,
+    /// The filters in force (`path ~ ^/api/`, `status in 502,504`): counts are of what passed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -318,6 +321,7 @@ impl Report {
                 last: access.last.map(|t| rfc3339(t, offset)),
                 bucket_seconds,
             },
+            filters: Vec::new(),
         }
     }
 }

@@ -99,6 +99,9 @@ fn headline(out: &mut String, r: &Report) {
     if let Some(note) = super::unmatched_note(r) {
         let _ = writeln!(out, "  {note}");
     }
+    if let Some(note) = super::filters_note(r, sanitize_str) {
+        let _ = writeln!(out, "  {note}");
+    }
 }
 
 fn causes(out: &mut String, r: &Report) {

@@ -7,6 +7,7 @@ mod alerts_and_merge;
 mod check_conf;
 mod e2e_nginx;
 mod export_tables;
+mod filters;
 mod formats;
 mod fuzz_parsers;
 mod generate;
