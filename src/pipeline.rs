@@ -328,9 +328,18 @@ fn read_stream(
         }
     }
     let rest = carry.rest();
-    if let Some(Outcome::Stream(reader)) = outcome.as_mut() {
-        reader.read(&rest);
-        return outcome.unwrap_or(Outcome::Nothing);
+    match outcome.as_mut() {
+        Some(Outcome::Stream(reader)) => {
+            reader.read(&rest);
+            return outcome.unwrap_or(Outcome::Nothing);
+        }
+        // A stream shorter than the sniffing head.
+        None => {
+            if let Some(stream) = start_stream(index, spec, options, &rest, report) {
+                return stream;
+            }
+        }
+        Some(_) => {}
     }
     // An empty stream is decided as an empty file is (a forced kind stands).
     if !rest.is_empty() || (outcome.is_none() && report.problem.is_none()) {

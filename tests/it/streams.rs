@@ -10,6 +10,16 @@ use serde_json::Value;
 fn run(args: &[&str], path: &Path) -> (Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ngx502")).args(args).arg(path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_ngx502"))
+        .args(args)
+        .arg("-")
+        .stdin(std::fs::File::open(path).unwrap())
+        .output()
+        .unwrap();
+    // Through a pipe the same, but for the input's name.
+    piped.stdout =
+        String::from_utf8_lossy(&piped.stdout).replace("\"-", &format!("\"{}", path.display())).into_bytes();
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), String::from_utf8_lossy(&out.stdout), "stdin");
     (
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
         String::from_utf8_lossy(&out.stdout).into_owned(),
