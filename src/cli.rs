@@ -265,9 +265,13 @@ pub struct LiveArgs {
     /// Stop after SECS seconds, with the summary (default: run until Ctrl-C or SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// text: a line per failure (a refreshing screen on a terminal); ndjson: one object per failure.
+    /// text: a line per failure (the dashboard on a terminal); ndjson: one object per failure.
     #[arg(long, value_enum, default_value_t = crate::live::view::LiveOutput::Text)]
     pub output: crate::live::view::LiveOutput,
+    /// dashboard: the full-screen view (the default on a terminal); lines: a line per failure
+    /// (the default for pipes and files).
+    #[arg(long, value_enum, value_name = "VIEW")]
+    pub view: Option<crate::live::view::LiveView>,
     /// Serve /metrics (Prometheus text format, the names of `report --output prometheus`) and
     /// /healthz on this address, e.g. 127.0.0.1:9502.
     #[arg(long, value_name = "ADDR")]

@@ -11,7 +11,7 @@ use crate::cli::LiveArgs;
 use crate::exit::Exit;
 use crate::input::Kind;
 use crate::live::tally::Tally;
-use crate::live::view::{LiveOutput, Mode, View};
+use crate::live::view::{LiveOutput, LiveView, Mode, View};
 use crate::live::{metrics, run as follow, Config};
 
 pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
@@ -37,10 +37,15 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         filter: crate::filter::Filter::new(&args.filter)?,
     };
     let stdout = std::io::stdout();
-    let mode = match args.output {
-        LiveOutput::Ndjson => Mode::Ndjson,
-        LiveOutput::Text if stdout.is_terminal() => Mode::Screen,
-        LiveOutput::Text => Mode::Lines,
+    let dashboard = match (args.view, args.output) {
+        (Some(LiveView::Dashboard), LiveOutput::Ndjson) => {
+            bail!("--view dashboard shows text, not --output ndjson")
+        }
+        (Some(LiveView::Dashboard), LiveOutput::Text) if !stdout.is_terminal() => {
+            bail!("--view dashboard needs a terminal on stdout")
+        }
+        (Some(view), _) => view == LiveView::Dashboard,
+        (None, output) => output == LiveOutput::Text && stdout.is_terminal(),
     };
     let start = std::time::Instant::now();
     let tally = Arc::new(Mutex::new(Tally::new(start)));
@@ -51,9 +56,21 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
             eprintln!("ngx502: metrics on http://{bound}/metrics");
         }
     }
-    let mut view = View::new(stdout.lock(), mode, start);
-    follow(&config, &mut view, &tally)?;
-    view.finish()?;
+    if dashboard {
+        // Notes on stderr would land on the screen.
+        let config = Config { quiet: true, ..config };
+        let board = crate::live::dashboard::start(Arc::clone(&tally)).context("starting the dashboard")?;
+        let mut view = View::new(stdout, Mode::Dashboard);
+        let followed = follow(&config, &mut view, &tally);
+        board.stop()?;
+        followed?;
+        view.finish()?;
+    } else {
+        let mode = if args.output == LiveOutput::Ndjson { Mode::Ndjson } else { Mode::Lines };
+        let mut view = View::new(stdout.lock(), mode);
+        follow(&config, &mut view, &tally)?;
+        view.finish()?;
+    }
     Ok(Exit::Ok)
 }
 

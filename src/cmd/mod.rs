@@ -3,7 +3,7 @@
 mod check_conf;
 mod check_format;
 mod classify;
-mod explain;
+pub mod explain;
 mod export;
 mod generate;
 mod live;

@@ -2,14 +2,14 @@
 //!
 //! [`follow`] reads new whole lines of each path through rotations; [`ingest`] parses them with
 //! the batch parsers; [`window`] joins access and error records as they arrive; [`view`] prints;
-//! [`tally`] counts what [`metrics`] serves.
+//! [`tally`] counts what [`metrics`] serves and [`dashboard`] shows.
 //! [`wake`] sleeps between file-system events, signals and the next deadline, so an idle session
 //! costs no CPU, and every wake reads every path (an event only says "look now").
 
+pub mod dashboard;
 pub mod follow;
 pub mod ingest;
 pub mod metrics;
-pub mod rates;
 pub mod tally;
 pub mod view;
 pub mod wake;
@@ -122,7 +122,7 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) 
         if stopping {
             break;
         }
-        let next = [Some(now + poll), session.window.deadline(), end, Some(now + view::REDRAW)];
+        let next = [Some(now + poll), session.window.deadline(), end];
         let wake_at = next.into_iter().flatten().min().unwrap_or(now + poll);
         match session.waker.wait(wake_at.saturating_duration_since(Instant::now())) {
             Wake::Stop => {
@@ -222,12 +222,15 @@ impl Session<'_> {
                 view.totals.requests = view.totals.requests.saturating_sub(1);
             }
         }
-        if !events.is_empty() {
-            self.tally.lock().unwrap_or_else(PoisonError::into_inner).events(&events, &self.analysis, now);
+        {
+            let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+            if !events.is_empty() {
+                tally.events(&events, &self.analysis, now);
+            }
+            tally.waiting = self.window.waiting();
         }
-        view.events(&events, &self.analysis, now)?;
+        view.events(&events, &self.analysis)?;
         self.window.settle(&joined, &mut self.analysis.errors, now, last);
-        view.tick(self.window.waiting(), now)?;
         Ok(())
     }
 }

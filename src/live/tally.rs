@@ -146,13 +146,15 @@ pub struct Input {
 }
 
 /// Everything counted since the start of a session.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Tally {
     start: Instant,
+    /// Changes on every update, so a reader knows when to look again.
+    pub version: u64,
     pub requests: u64,
     /// Client-facing failures.
     pub failures: u64,
-    statuses: BTreeMap<u16, u64>,
+    pub statuses: BTreeMap<u16, u64>,
     /// Client-facing failures per (cause, upstream).
     by_cause: BTreeMap<(&'static str, String), u64>,
     /// Client-facing 502 and 504 per upstream.
@@ -165,12 +167,15 @@ pub struct Tally {
     pub causes: BTreeMap<&'static str, Ring>,
     pub recent: VecDeque<Failure>,
     pub inputs: Vec<Input>,
+    /// 5xx responses waiting for their error line.
+    pub waiting: usize,
 }
 
 impl Tally {
     pub fn new(start: Instant) -> Tally {
         Tally {
             start,
+            version: 0,
             requests: 0,
             failures: 0,
             statuses: BTreeMap::new(),
@@ -183,6 +188,7 @@ impl Tally {
             causes: BTreeMap::new(),
             recent: VecDeque::new(),
             inputs: Vec::new(),
+            waiting: 0,
         }
     }
 
@@ -208,7 +214,11 @@ impl Tally {
 
     /// Counts the access lines of one pass.
     pub fn arrivals(&mut self, arrivals: &Arrivals, now: Instant) {
+        if arrivals.requests == 0 && arrivals.upstreams.is_empty() {
+            return;
+        }
         let second = self.second(now);
+        self.version += 1;
         self.requests += arrivals.requests;
         self.requests_per_second.add(second, arrivals.requests);
         for (status, n) in arrivals.statuses.iter() {
@@ -235,6 +245,7 @@ impl Tally {
     /// Counts the events of one pass (evidence indexes point into `analysis.errors`).
     pub fn events(&mut self, events: &[Event], analysis: &Analysis, now: Instant) {
         let second = self.second(now);
+        self.version += 1;
         for event in events {
             if !event.client_facing() {
                 for attempt in &event.attempts {

@@ -1,12 +1,11 @@
-//! What live mode prints: one line (or one NDJSON object) per client-facing failure when the
-//! output is a pipe, a screen redrawn every second on a terminal, and a summary at the end.
+//! What live mode prints: one line (or one NDJSON object) per client-facing failure, or nothing
+//! while the dashboard shows them, and a summary at the end.
 //!
 //! Everything printed from a log goes through [`crate::escape`]: attacker-written bytes never
 //! reach the terminal raw.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -17,15 +16,22 @@ use crate::pipeline::Analysis;
 use crate::report::model::rfc3339;
 use crate::report::table::{render, Align};
 
-use super::rates::Rates;
-
 /// The formats `live --output` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LiveOutput {
-    /// A line per failure (a refreshing screen on a terminal).
+    /// A line per failure (the dashboard on a terminal).
     Text,
     /// One `export`-style JSON object per failure, then a `{"summary": ...}` object.
     Ndjson,
+}
+
+/// The views `live --view` offers for text output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveView {
+    /// Full screen: upstreams, causes over time, latest failures (needs a terminal).
+    Dashboard,
+    /// A line per failure.
+    Lines,
 }
 
 /// How events are shown.
@@ -33,15 +39,11 @@ pub enum LiveOutput {
 pub enum Mode {
     Lines,
     Ndjson,
-    /// A terminal: redraw the whole screen every second.
-    Screen,
+    /// The dashboard shows the failures: only count them.
+    Dashboard,
 }
 
-/// Failures kept for the screen's "recent" list.
-const RECENT: usize = 15;
-/// Screen redraw period.
-pub const REDRAW: Duration = Duration::from_secs(1);
-/// Widest cell on the screen.
+/// Widest cell of the summary.
 const CELL: usize = 60;
 
 /// Counts for the final summary.
@@ -67,28 +69,16 @@ pub struct View<W: Write> {
     out: W,
     mode: Mode,
     pub totals: Totals,
-    recent: VecDeque<String>,
-    by_upstream: Rates,
-    by_cause: Rates,
-    drawn: Option<Instant>,
 }
 
 impl<W: Write> View<W> {
-    pub fn new(out: W, mode: Mode, start: Instant) -> View<W> {
-        View {
-            out,
-            mode,
-            totals: Totals::default(),
-            recent: VecDeque::new(),
-            by_upstream: Rates::new(start),
-            by_cause: Rates::new(start),
-            drawn: None,
-        }
+    pub fn new(out: W, mode: Mode) -> View<W> {
+        View { out, mode, totals: Totals::default() }
     }
 
     /// Shows `events` (evidence indexes point into `analysis.errors`) and flushes, so each
     /// failure reaches a pipe as soon as it is known.
-    pub fn events(&mut self, events: &[Event], analysis: &Analysis, now: Instant) -> std::io::Result<()> {
+    pub fn events(&mut self, events: &[Event], analysis: &Analysis) -> std::io::Result<()> {
         for event in events {
             if !event.client_facing() {
                 self.totals.recovered_retries += 1;
@@ -104,55 +94,13 @@ impl<W: Write> View<W> {
                     self.out.write_all(b"\n")?;
                 }
                 Mode::Lines => writeln!(self.out, "{}", line(event))?,
-                Mode::Screen => {
-                    self.by_upstream.add(&upstream(event), now);
-                    self.by_cause.add(event.cause.slug(), now);
-                    if self.recent.len() == RECENT {
-                        self.recent.pop_back();
-                    }
-                    self.recent.push_front(line(event));
-                }
+                Mode::Dashboard => {}
             }
         }
-        if !events.is_empty() && self.mode != Mode::Screen {
+        if !events.is_empty() && self.mode != Mode::Dashboard {
             self.out.flush()?;
         }
         Ok(())
-    }
-
-    /// Redraws the screen when a second has passed since the last time (screen mode only).
-    pub fn tick(&mut self, waiting: usize, now: Instant) -> std::io::Result<()> {
-        if self.mode != Mode::Screen || self.drawn.is_some_and(|d| now.duration_since(d) < REDRAW) {
-            return Ok(());
-        }
-        self.drawn = Some(now);
-        let rows = |rates: &Rates| -> Vec<Vec<String>> {
-            rates
-                .rows(now)
-                .into_iter()
-                .map(|(key, counts)| {
-                    std::iter::once(key.to_owned()).chain(counts.iter().map(u64::to_string)).collect()
-                })
-                .collect()
-        };
-        let header =
-            |first| [(first, Align::Left), ("1m", Align::Right), ("5m", Align::Right), ("15m", Align::Right)];
-        let mut screen = String::from("\x1b[H\x1b[2J");
-        screen.push_str(&format!(
-            "ngx502 live: {} failures in {} requests, {} waiting for their error line (Ctrl-C to stop)\n\n",
-            self.totals.events, self.totals.requests, waiting
-        ));
-        screen.push_str(&render(&header("upstream"), &rows(&self.by_upstream), CELL));
-        screen.push('\n');
-        screen.push_str(&render(&header("cause"), &rows(&self.by_cause), CELL));
-        screen.push_str("\nrecent:\n");
-        for line in &self.recent {
-            screen.push_str("  ");
-            screen.push_str(line);
-            screen.push('\n');
-        }
-        self.out.write_all(screen.as_bytes())?;
-        self.out.flush()
     }
 
     /// Prints the summary (as JSON in NDJSON mode, else as text).

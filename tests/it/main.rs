@@ -16,6 +16,7 @@ mod hostile;
 mod incremental;
 mod inputs;
 mod join;
+mod live_dashboard;
 mod live_metrics;
 mod live_nginx;
 mod live_rotation;

@@ -1,0 +1,271 @@
+//! The dashboard drawn on ratatui's `TestBackend` from a scripted sequence of log lines, read by
+//! the live parsers and joined by the live window at made-up instants, with the screen asserted
+//! line by line at fixed moments.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use crate::access::AccessFormat;
+use crate::input::{Kind, Origin};
+use crate::live::ingest::{Arrivals, Source};
+use crate::live::tally::{Input, Tally};
+use crate::live::window::Window;
+use crate::pipeline::{Analysis, InputReport};
+
+use super::draw::draw;
+use super::ui::{Key, Pane, Ui};
+
+/// A live session without files: lines are handed in with the second they "arrive".
+struct Script {
+    start: Instant,
+    formats: Vec<AccessFormat>,
+    sources: [Source; 2],
+    analysis: Analysis,
+    window: Window,
+    tally: Tally,
+}
+
+impl Script {
+    fn new() -> Script {
+        let start = Instant::now();
+        let mut analysis = Analysis::default();
+        for name in ["access.log", "error.log"] {
+            analysis
+                .inputs
+                .push(InputReport::new(Origin::File(PathBuf::from(format!("/var/log/nginx/{name}")))));
+        }
+        let mut tally = Tally::new(start);
+        tally.inputs = [("access.log", Kind::Access, 0), ("error.log", Kind::Error, 2)]
+            .map(|(name, kind, rotations)| Input {
+                path: format!("/var/log/nginx/{name}"),
+                kind: Some(kind),
+                parsed: 0,
+                malformed: 0,
+                filtered: 0,
+                rotations,
+            })
+            .into();
+        Script {
+            start,
+            formats: crate::cmd::access_formats(None, Some("upstream")).unwrap(),
+            sources: [Source::new(0, Some(Kind::Access), false), Source::new(1, Some(Kind::Error), false)],
+            analysis,
+            window: Window::new(Duration::from_secs(3)),
+            tally,
+        }
+    }
+
+    fn at(&self, second: u64) -> Instant {
+        self.start + Duration::from_secs(second)
+    }
+
+    /// One pass at `second`, as the follower makes it: read, count, join, show.
+    fn pass(&mut self, second: u64, access: &[String], error: &[String]) {
+        let now = self.at(second);
+        let mut arrivals = Arrivals::default();
+        for (i, lines) in [access, error].into_iter().enumerate() {
+            let chunk: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let report = &mut self.analysis.inputs[i];
+            self.sources[i].decide(chunk.as_bytes(), &self.formats, report);
+            self.sources[i].feed(chunk.as_bytes(), report, &mut arrivals);
+        }
+        self.tally.arrivals(&arrivals, now);
+        self.window.add_candidates(arrivals.candidates, now);
+        self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
+        let events = self.window.join(&self.analysis.errors, None, now, false);
+        self.tally.events(&events, &self.analysis, now);
+        self.window.settle(&events, &mut self.analysis.errors, now, false);
+    }
+
+    /// The screen at `second`, one string per row, trailing blanks cut.
+    fn screen(&self, ui: &Ui, second: u64, width: u16, height: u16) -> Vec<String> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| draw(frame, &self.tally, ui, self.at(second))).unwrap();
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| (0..width).map(|x| buffer[(x, y)].symbol()).collect::<String>().trim_end().to_owned())
+            .collect()
+    }
+}
+
+/// An access line in the `upstream` format at `13:MM:SS`.
+fn access(
+    clock: &str,
+    cid: u64,
+    path: &str,
+    status: u16,
+    upstream: &str,
+    upstream_status: &str,
+    time: &str,
+) -> String {
+    format!(
+        r#"10.0.0.1 - - [26/Nov/2026:13:{clock} +0000] "GET {path} HTTP/1.1" {status} 150 "-" "curl" host="shop" cid={cid} rt={time} ua="{upstream}" us="{upstream_status}" urt="{time}" uct="-" uht="-""#
+    )
+}
+
+fn refused(clock: &str, cid: u64, path: &str, upstream: &str) -> String {
+    format!(
+        r#"2026/11/26 13:{clock} [error] 11#11: *{cid} connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: shop, request: "GET {path} HTTP/1.1", upstream: "http://{upstream}{path}", host: "shop""#
+    )
+}
+
+fn timed_out(clock: &str, cid: u64, path: &str, upstream: &str) -> String {
+    format!(
+        r#"2026/11/26 13:{clock} [error] 11#11: *{cid} upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.1, server: shop, request: "GET {path} HTTP/1.1", upstream: "http://{upstream}{path}", host: "shop""#
+    )
+}
+
+const API: &str = "10.0.0.12:8080";
+const SEARCH: &str = "10.0.0.13:8080";
+
+#[test]
+fn screen_at_fixed_moments_of_a_scripted_outage() {
+    let mut s = Script::new();
+    // Second 1: the API refuses two requests, search answers.
+    s.pass(
+        1,
+        &[
+            access("00:01", 1, "/api/cart", 502, API, "502", "0.001"),
+            access("00:01", 2, "/api/cart", 502, API, "502", "0.001"),
+            access("00:01", 3, "/search?q=\x1b[31m", 200, SEARCH, "200", "0.120"),
+        ],
+        &[refused("00:01", 1, "/api/cart", API), refused("00:01", 2, "/api/cart", API)],
+    );
+    // Second 2: a search request times out; its error line comes in the same pass.
+    s.pass(
+        2,
+        &[access("00:02", 4, "/search?q=shoes", 504, SEARCH, "504", "1.000")],
+        &[timed_out("00:02", 4, "/search?q=shoes", SEARCH)],
+    );
+    let ui = Ui::default();
+    let screen = s.screen(&ui, 3, 80, 24);
+    let expected = [
+        "ngx502 live  0.07 req/s  0.05 failures/s  up 3s",
+        "last min (since start): 502 50.0% (50.0%)  504 25.0% (25.0%)  5xx 75.0% (75.0%)",
+        "following 2: access.log, error.log ↻2 rotations",
+        "upstreams (failures in the last minute; rate now vs 5 min ago)──────────────────",
+        "upstream                     fail/1m rate    5m ago top cause              last",
+        "10.0.0.12:8080               2       100.0%↑ 0.0%   connect_refused        2s",
+        "10.0.0.13:8080               1       50.0%↑  0.0%   read_timeout           1s",
+        "causes, last 15 minutes─────────────────────────────────────────────────────────",
+        "connect_refused                                                         █      2",
+        "read_timeout                                                            █      1",
+        "latest failures (3 shown of 3 since start)──────────────────────────────────────",
+        "13:00:02 504 read_timeout         10.0.0.13:8080 GET /search?q=shoes HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:02 [error] 11#11: *4 upstream timed out (110: Connection ti",
+        "13:00:01 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:01 [error] 11#11: *2 connect() failed (111: Connection refu",
+        "13:00:01 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:01 [error] 11#11: *1 connect() failed (111: Connection refu",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "q quit  p pause  f filter  Esc clear  Tab pane  ↑↓ select  Enter explain cause",
+    ];
+    assert_eq!(screen, expected, "\n{}", screen.join("\n"));
+
+    // Second 30: both API attempts fail, search is fine. Second 340: the API answers again,
+    // search times out on half its requests.
+    s.pass(
+        30,
+        &[
+            access("00:30", 5, "/api/cart", 502, API, "502", "0.001"),
+            access("00:30", 6, "/api/cart", 502, API, "502", "0.001"),
+            access("00:30", 7, "/search?q=a", 200, SEARCH, "200", "0.100"),
+        ],
+        &[refused("00:30", 5, "/api/cart", API), refused("00:30", 6, "/api/cart", API)],
+    );
+    s.pass(
+        340,
+        &[
+            access("05:40", 8, "/api/cart", 200, API, "200", "0.004"),
+            access("05:40", 9, "/search?q=b", 504, SEARCH, "504", "1.000"),
+            access("05:40", 10, "/search?q=c", 200, SEARCH, "200", "0.300"),
+        ],
+        &[timed_out("05:40", 9, "/search?q=b", SEARCH)],
+    );
+    let screen = s.screen(&ui, 362, 80, 24);
+    let expected = [
+        "ngx502 live  0.05 req/s  0.02 failures/s  up 6m",
+        "last min (since start): 502 0.0% (40.0%)  504 33.3% (20.0%)  5xx 33.3% (60.0%)",
+        "following 2: access.log, error.log ↻2 rotations",
+        "upstreams (failures in the last minute; rate now vs 5 min ago)──────────────────",
+        "upstream                     fail/1m rate    5m ago top cause              last",
+        "10.0.0.13:8080               1       50.0%↑  0.0%   read_timeout           22s",
+        "10.0.0.12:8080               0       0.0%↓   100.0% connect_refused        5m",
+        "causes, last 15 minutes─────────────────────────────────────────────────────────",
+        "connect_refused                                     █ █                        4",
+        "read_timeout                                        █                  █       2",
+        "latest failures (6 shown of 6 since start)──────────────────────────────────────",
+        "13:05:40 504 read_timeout         10.0.0.13:8080 GET /search?q=b HTTP/1.1",
+        "  ↳ 2026/11/26 13:05:40 [error] 11#11: *9 upstream timed out (110: Connection ti",
+        "13:00:30 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:30 [error] 11#11: *6 connect() failed (111: Connection refu",
+        "13:00:30 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:30 [error] 11#11: *5 connect() failed (111: Connection refu",
+        "13:00:02 504 read_timeout         10.0.0.13:8080 GET /search?q=shoes HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:02 [error] 11#11: *4 upstream timed out (110: Connection ti",
+        "13:00:01 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:01 [error] 11#11: *2 connect() failed (111: Connection refu",
+        "13:00:01 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1",
+        "  ↳ 2026/11/26 13:00:01 [error] 11#11: *1 connect() failed (111: Connection refu",
+        "q quit  p pause  f filter  Esc clear  Tab pane  ↑↓ select  Enter explain cause",
+    ];
+    assert_eq!(screen, expected, "\n{}", screen.join("\n"));
+
+    // 60 columns: the table keeps its first columns only.
+    let narrow = s.screen(&ui, 362, 60, 24);
+    assert_eq!(narrow[4], format!("upstream{}fail/1m rate    5m ago", " ".repeat(30)));
+    assert_eq!(narrow[5], format!("10.0.0.13:8080{}1       50.0%↑  0.0%", " ".repeat(24)));
+
+    // `f api` Enter: only the API's upstream row and failures.
+    let mut ui = Ui::default();
+    let now = s.at(362);
+    for key in [Key::Char('f'), Key::Char('a'), Key::Char('p'), Key::Char('i'), Key::Enter] {
+        ui.key(key, &s.tally, now);
+    }
+    let screen = s.screen(&ui, 362, 80, 24);
+    assert_eq!(screen[0], "ngx502 live  0.05 req/s  0.02 failures/s  up 6m  filter: api");
+    assert_eq!(screen[5], "10.0.0.12:8080               0       0.0%↓   100.0% connect_refused        5m");
+    assert_eq!(screen[6], "causes, last 15 minutes─────────────────────────────────────────────────────────");
+    assert_eq!(screen[9], "latest failures (4 shown of 6 since start)──────────────────────────────────────");
+
+    // `p` freezes the screen: a new failure is counted but not shown until `p` again.
+    ui.key(Key::Char('p'), &s.tally, now);
+    s.pass(
+        363,
+        &[access("05:43", 11, "/api/cart", 502, API, "502", "0.001")],
+        &[refused("05:43", 11, "/api/cart", API)],
+    );
+    let paused = s.screen(&ui, 364, 80, 24);
+    assert_eq!(paused[0], "ngx502 live  0.05 req/s  0.02 failures/s  up 6m  [PAUSED]  filter: api");
+    assert_eq!(paused[9], screen[9]);
+    ui.key(Key::Char('p'), &s.tally, s.at(364));
+    let resumed = s.screen(&ui, 364, 80, 24);
+    assert_eq!(
+        resumed[9],
+        "latest failures (5 shown of 7 since start)──────────────────────────────────────"
+    );
+
+    // Tab to the causes, Down to the second, Enter: its explanation and checklist.
+    ui.key(Key::Esc, &s.tally, s.at(364));
+    for key in [Key::Tab, Key::Tab, Key::Down, Key::Enter] {
+        ui.key(key, &s.tally, s.at(364));
+    }
+    assert_eq!(ui.focus, Pane::Causes);
+    let explained = s.screen(&ui, 364, 80, 24);
+    let text = explained.join("\n");
+    assert!(explained[2].contains("┌ explain (any key closes) ─"), "{text}");
+    assert!(explained[3].contains("│read_timeout "), "{text}");
+    assert!(text.contains("checklist:"), "{text}");
+    ui.key(Key::Char('x'), &s.tally, s.at(364));
+    assert_eq!(ui.explain, None);
+    ui.key(Key::Char('q'), &s.tally, s.at(364));
+    assert!(ui.quit);
+}
