@@ -71,6 +71,7 @@ impl Script {
             let report = &mut self.analysis.inputs[i];
             self.sources[i].decide(chunk.as_bytes(), &self.formats, report);
             self.sources[i].feed(chunk.as_bytes(), report, &mut arrivals);
+            self.sources[i].flush(report, &mut arrivals);
         }
         self.tally.arrivals(&arrivals, now);
         self.window.add_candidates(arrivals.candidates, now);
