@@ -11,6 +11,9 @@ use crate::report::OutputFormat;
 #[derive(Debug, Parser)]
 #[command(name = "ngx502", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Colour in text output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = crate::color::ColorChoice::Auto)]
+    pub color: crate::color::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -9,6 +9,7 @@ pub mod access;
 pub mod alert;
 pub mod cli;
 pub mod cmd;
+pub mod color;
 pub mod correlate;
 pub mod errorlog;
 pub mod escape;

@@ -8,7 +8,7 @@ use crate::errorlog::{paste, upstream_peer, Cause};
 use crate::escape::for_terminal;
 use crate::exit::Exit;
 
-pub fn run(args: ExplainArgs) -> anyhow::Result<Exit> {
+pub fn run(args: ExplainArgs, color: crate::color::ColorChoice) -> anyhow::Result<Exit> {
     let text = match args.cause.as_deref() {
         None => Cause::ALL.iter().map(|c| format!("{:<32} {}\n", c.slug(), c.info().summary)).collect(),
         Some(slug) => match Cause::from_slug(slug) {
@@ -17,6 +17,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Exit> {
             None => bail!("unknown cause {slug:?}; `ngx502 explain` lists them all"),
         },
     };
+    let text = if color.paints(true) { crate::color::paint(&text) } else { text };
     super::write_output(None, text.as_bytes())?;
     Ok(Exit::Ok)
 }

@@ -38,7 +38,7 @@ pub fn completion(shell: Shell) -> Vec<u8> {
 
 /// One man page for the whole tool: the overview and the list of subcommands, then a section per
 /// subcommand with its synopsis and every option (one page, as `man ngx502` is what people type),
-/// then exit status and files.
+/// then exit status, environment and files.
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     let cmd = command(false);
     let man = Man::new(cmd.clone()).manual("ngx502 manual");
@@ -126,7 +126,7 @@ log, gzip or zstd archives; \fB\-\fR reads stdin.
 \fBngx502 explain\fR lists every cause with its fix.
 "#;
 
-/// What clap does not know: exit codes and the files read by default.
+/// What clap does not know: exit codes, the environment, the files read by default.
 const TRAILER: &str = r#".SH "EXIT STATUS"
 .TP
 \fB0\fR
@@ -137,6 +137,11 @@ A usage or input error: a bad flag, a path that cannot be read, nothing that is 
 .TP
 \fB3\fR
 A \fB\-\-fail\-on\fR rule was breached (the report was still written).
+.SH ENVIRONMENT
+.TP
+\fBNO_COLOR\fR
+When set to anything but the empty string, text output has no colour on a terminal either
+(\fB\-\-color always\fR still colours).
 .SH FILES
 .TP
 \fI/var/log/nginx/\fR

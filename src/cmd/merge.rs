@@ -3,11 +3,12 @@
 use anyhow::Context;
 
 use crate::cli::MergeArgs;
+use crate::color::ColorChoice;
 use crate::exit::Exit;
 use crate::merge::{merge, parse};
 use crate::report::render;
 
-pub fn run(args: MergeArgs) -> anyhow::Result<Exit> {
+pub fn run(args: MergeArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let mut hosts = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
         let text =
@@ -15,6 +16,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Exit> {
         hosts.push(parse(&text).with_context(|| path.display().to_string())?);
     }
     let report = merge(&hosts)?;
-    super::write_output(args.out.as_deref(), render(&report, args.output)?.as_bytes())?;
+    let text = crate::color::rendered(render(&report, args.output)?, args.output, color, args.out.is_none());
+    super::write_output(args.out.as_deref(), text.as_bytes())?;
     Ok(super::alert_exit(&args.fail_on, &report))
 }

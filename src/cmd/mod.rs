@@ -31,14 +31,14 @@ use crate::window::TimeWindow;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Report(args) => report::run(args),
+        Command::Report(args) => report::run(args, cli.color),
         Command::Export(args) => export::run(args),
         Command::Classify(args) => classify::run(args),
-        Command::Explain(args) => explain::run(args),
+        Command::Explain(args) => explain::run(args, cli.color),
         Command::CheckFormat(args) => check_format::run(args),
         Command::CheckConf(args) => check_conf::run(args),
         Command::Live(args) => live::run(args),
-        Command::Merge(args) => merge::run(args),
+        Command::Merge(args) => merge::run(args, cli.color),
         Command::Generate(args) => generate::run(args),
     }
 }

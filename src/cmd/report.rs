@@ -3,19 +3,21 @@
 use anyhow::Context;
 
 use crate::cli::ReportArgs;
+use crate::color::ColorChoice;
 use crate::exit::Exit;
 use crate::filter::Filter;
 use crate::report::{render, Limits, Report};
 use crate::window::parse_duration;
 
-pub fn run(args: ReportArgs) -> anyhow::Result<Exit> {
+pub fn run(args: ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let bucket = args.bucket.as_deref().map(parse_duration).transpose().context("--bucket")?;
     let filter = Filter::new(&args.filter)?;
     let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
     filter.apply(&mut analysis);
     let mut report = Report::build(&analysis, Limits { top: args.top }, bucket);
     report.filters = filter.describe();
-    super::write_output(args.out.as_deref(), render(&report, args.output)?.as_bytes())?;
+    let text = crate::color::rendered(render(&report, args.output)?, args.output, color, args.out.is_none());
+    super::write_output(args.out.as_deref(), text.as_bytes())?;
     if let Some(run) = incremental {
         run.commit()?;
     }

@@ -125,7 +125,10 @@ fn man_page_has_the_sections_a_reader_looks_for() {
             .into_iter()
             .map(str::to_owned)
             .chain(per_command)
-            .chain([".SH \"EXIT STATUS\"", ".SH FILES", ".SH \"SEE ALSO\"", ".SH VERSION"].map(str::to_owned))
+            .chain(
+                [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH FILES", ".SH \"SEE ALSO\"", ".SH VERSION"]
+                    .map(str::to_owned),
+            )
             .collect();
     assert_eq!(sections, expected);
     assert!(sections.contains(&".SH \"NGX502 CHECK-FORMAT\"".to_owned()));

@@ -5,6 +5,7 @@ mod support;
 
 mod alerts_and_merge;
 mod check_conf;
+mod color;
 mod e2e_nginx;
 mod export_tables;
 mod filters;
