@@ -7,6 +7,7 @@ mod alerts_and_merge;
 mod check_conf;
 mod color;
 mod e2e_nginx;
+mod e2e_streams;
 mod export_tables;
 mod filters;
 mod formats;
