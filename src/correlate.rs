@@ -100,7 +100,7 @@ fn lookback(c: &Candidate) -> i64 {
 impl<'e> ErrorIndex<'e> {
     fn new(records: &'e [ErrorRecord], forced_offset: Option<i32>) -> Self {
         let requests: Vec<Option<Vec<u8>>> =
-            records.iter().map(|r| r.request.as_deref().map(|q| nginx_escape(request_key(q)))).collect();
+            records.iter().map(|r| r.request().map(|q| nginx_escape(request_key(q)))).collect();
         let mut by_cid: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
         let mut by_request: FxHashMap<(&[u8], Vec<u8>), Vec<usize>> = FxHashMap::default();
         let mut order: Vec<usize> = (0..records.len()).collect();
@@ -110,7 +110,7 @@ impl<'e> ErrorIndex<'e> {
             if let Some(cid) = r.cid {
                 by_cid.entry(cid).or_default().push(i);
             }
-            if let (Some(client), Some(request)) = (r.client.as_deref(), &requests[i]) {
+            if let (Some(client), Some(request)) = (r.client(), &requests[i]) {
                 by_request.entry((client, request.clone())).or_default().push(i);
             }
         }
@@ -155,7 +155,7 @@ impl<'e> ErrorIndex<'e> {
             return (Vec::new(), JoinMethod::Request);
         };
         let same_host = |i: &usize| {
-            let same = match (self.records[*i].host.as_deref(), c.host.as_deref()) {
+            let same = match (self.records[*i].host(), c.host.as_deref()) {
                 (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
                 _ => true,
             };
@@ -203,7 +203,7 @@ impl<'e> ErrorIndex<'e> {
                         .filter(|&i| is_terminal(i) && !claimed.contains(&i) && !(k + 1 == count && stale(i)))
                         // A line after the access time is the next request's when one is queued.
                         .filter(|&i| waiting == 0 || self.records[i].local_time <= time)
-                        .filter(|&i| self.records[i].peer.as_deref().is_none_or(|p| p == peer))
+                        .filter(|&i| self.records[i].peer().is_none_or(|p| p == peer))
                         .filter(|&i| {
                             let gives = self.records[i].cause.info().status;
                             status.is_none() || gives.is_none() || gives == status
@@ -365,7 +365,7 @@ fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[Erro
     };
     let upstream = last_attempt
         .and_then(|a| a.upstream.clone())
-        .or_else(|| terminals.last().and_then(|r| r.peer.clone()));
+        .or_else(|| terminals.last().and_then(|r| r.peer().map(Box::from)));
     let join = if evidence.is_empty() { JoinMethod::None } else { join };
     Event { request: c, cause, upstream, attempts, evidence, join }
 }
@@ -377,7 +377,7 @@ fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
         return terminals
             .iter()
             .map(|r| Attempt {
-                upstream: r.peer.clone(),
+                upstream: r.peer().map(Box::from),
                 status: r.cause.info().status,
                 cause: Some(r.cause),
             })
@@ -395,7 +395,7 @@ fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
             let failed = status.is_none_or(|s| s >= 500) || i + 1 == count;
             let cause = if failed {
                 match lines.peek() {
-                    Some(r) if r.peer.as_deref().is_none_or(|p| p == addr) => lines.next().map(|r| r.cause),
+                    Some(r) if r.peer().is_none_or(|p| p == addr) => lines.next().map(|r| r.cause),
                     _ => status.filter(|s| *s >= 500).map(Cause::upstream_returned),
                 }
             } else {

@@ -179,10 +179,10 @@ impl Filter {
 }
 
 fn add_record<'a>(fields: &mut Fields<'a>, record: &'a ErrorRecord) {
-    fields.paths.extend(record.request.as_deref().map(request_target));
-    fields.hosts.extend(record.host.as_deref());
-    fields.hosts.extend(record.server.as_deref());
-    fields.upstreams.extend(record.peer.as_deref());
+    fields.paths.extend(record.request().map(request_target));
+    fields.hosts.extend(record.host());
+    fields.hosts.extend(record.server());
+    fields.upstreams.extend(record.peer());
 }
 
 /// A line read as parsed that a filter rejected: counted as filtered instead.

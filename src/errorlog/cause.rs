@@ -2,7 +2,9 @@
 //! client, and what to fix. The signatures and statuses are read from nginx's source (see
 //! `docs/causes.md`); slugs are a stable contract for JSON, CSV, Parquet and Prometheus.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::{Finder, FinderRev};
 
 /// What an error line of this cause means for the request it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,12 +250,12 @@ struct Message<'a> {
 
 impl<'a> Message<'a> {
     fn new(text: &'a [u8]) -> Self {
-        let action = memmem::rfind(text, b" while ").map_or(&b""[..], |i| &text[i + 7..]);
-        Message { text, errno: errno(text), action }
+        Message { text, errno: errno(text), action: action(text).unwrap_or_default() }
     }
 
-    fn has(&self, needle: &[u8]) -> bool {
-        memmem::find(self.text, needle).is_some()
+    /// Whether the message contains the searcher's needle (searchers come from `finder!`).
+    fn has(&self, needle: &Finder<'_>) -> bool {
+        needle.find(self.text).is_some()
     }
 
     fn starts(&self, prefix: &[u8]) -> bool {
@@ -263,6 +265,12 @@ impl<'a> Message<'a> {
     fn in_phase(&self, phase: &[u8]) -> bool {
         self.action.starts_with(phase)
     }
+}
+
+/// What nginx was doing when the message was written: the text after the last ` while `.
+pub(crate) fn action(message: &[u8]) -> Option<&[u8]> {
+    static WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" while "));
+    WHILE.rfind(message).map(|i| &message[i + 7..])
 }
 
 /// The errno nginx appended: the number in the first `(N: ` of the message.
@@ -287,8 +295,10 @@ const BODY_PHASES: [&[u8]; 2] = [b"reading upstream", b"sending to client"];
 pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     use Cause::*;
     let m = Message::new(message);
-    let unix =
-        m.has(b"connect() to unix:") || upstream.is_some_and(|u| memmem::find(u, b"://unix:").is_some());
+    let unix = || {
+        m.has(finder!(b"connect() to unix:"))
+            || upstream.is_some_and(|u| finder!(b"://unix:").find(u).is_some())
+    };
     let body_phase = BODY_PHASES.iter().any(|p| m.in_phase(p));
 
     // A warning: nginx drops the extra bytes and the response stands.
@@ -298,19 +308,19 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     if m.starts(b"no live upstreams") {
         return Some(NoLiveUpstreams);
     }
-    if m.has(b"could not be resolved (") {
+    if m.has(finder!(b"could not be resolved (")) {
         return Some(ResolveFailed);
     }
     if m.starts(b"no resolver defined to resolve") {
         return Some(NoResolver);
     }
-    if m.has(b"client prematurely closed connection") {
+    if m.has(finder!(b"client prematurely closed connection")) {
         return Some(ClientClosed);
     }
     if m.starts(b"upstream server temporarily disabled") {
         return Some(ServerDisabled);
     }
-    if m.has(b"worker_connections are not enough") {
+    if m.has(finder!(b"worker_connections are not enough")) {
         return Some(WorkerConnectionsExhausted);
     }
     if m.starts(b"socket() failed") && m.errno == Some(24) {
@@ -323,7 +333,8 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
         return Some(ConfigError);
     }
     if m.starts(b"FastCGI sent in stderr") {
-        let unknown = m.has(b"Primary script unknown") || m.has(b"Unable to open primary script");
+        let unknown =
+            m.has(finder!(b"Primary script unknown")) || m.has(finder!(b"Unable to open primary script"));
         return Some(if unknown { FastcgiPrimaryScriptUnknown } else { FastcgiStderr });
     }
     if m.starts(b"upstream timed out") {
@@ -341,13 +352,13 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     {
         return Some(TruncatedResponse);
     }
-    if m.has(b"connect() failed") || m.starts(b"connect() to ") {
+    if m.has(finder!(b"connect() failed")) || m.starts(b"connect() to ") {
         return Some(match m.errno {
             Some(111) | Some(61) => ConnectRefused,
             Some(113) | Some(101) | Some(112) | Some(65) | Some(51) | Some(64) => NoRoute,
             Some(110) | Some(60) => ConnectOsTimeout,
-            Some(2) if unix => UnixSocketMissing,
-            Some(13) if unix => UnixSocketPermission,
+            Some(2) if unix() => UnixSocketMissing,
+            Some(13) if unix() => UnixSocketPermission,
             Some(13) => ConnectPermissionDenied,
             Some(11) | Some(35) => BacklogFull,
             Some(99) | Some(49) => LocalPortExhausted,
@@ -401,13 +412,13 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     {
         return Some(GrpcStreamError);
     }
-    if m.starts(b"upstream sent duplicate header line") && m.has(b", ignor") {
+    if m.starts(b"upstream sent duplicate header line") && m.has(finder!(b", ignor")) {
         return None;
     }
     if m.starts(b"upstream sent") && (m.in_phase(HEADER) || m.action.is_empty()) {
         return Some(InvalidHeader);
     }
-    if upstream.is_some() || memmem::find(m.action, b"upstream").is_some() {
+    if upstream.is_some() || finder!(b"upstream").find(m.action).is_some() {
         return Some(OtherUpstreamError);
     }
     None

@@ -3,8 +3,6 @@
 //! about temporary files, module and debug lines logged while a request waits for its upstream.
 //! Counting them would blame a backend for a scanner's bad handshake or a Redis client's timeout.
 
-use memchr::memmem;
-
 use super::parse::{ErrorLine, Level};
 
 /// `[warn]` notes that name the upstream phase but report buffering, not a failure.
@@ -17,28 +15,32 @@ const NOTES: [&[u8]; 3] = [
 /// Whether `line` is certainly not about a failed upstream attempt.
 pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {
     let m = line.message;
-    let has = |needle: &[u8]| memmem::find(m, needle).is_some();
+    let has = |needle: &memchr::memmem::Finder<'_>| needle.find(m).is_some();
     if line.level == Level::Debug || NOTES.iter().any(|n| m.starts_with(n)) {
         return true;
     }
     // Module lines carry their tag (`[lua] balancer.lua:…`, `[njs]`); Lua timers run outside any
     // request and say so in their context; cosockets name themselves.
-    if m.starts_with(b"[") || has(b", context: ngx.") || has(b"lua tcp socket") || has(b"lua udp socket") {
+    if m.starts_with(b"[")
+        || has(finder!(b", context: ngx."))
+        || has(finder!(b"lua tcp socket"))
+        || has(finder!(b"lua udp socket"))
+    {
         return true;
     }
     if line.upstream.is_some() {
         return false;
     }
-    match memmem::rfind(m, b" while ").map(|i| &m[i + 7..]) {
+    match super::cause::action(m) {
         // The client's side of the connection: `while SSL handshaking`, `while reading client
         // request line`, `while waiting for request`. (`sending to client` ends an upstream
         // response or an auth subrequest, and is left to the signatures.)
         Some(action) => {
-            memmem::find(action, b"upstream").is_none() && !action.starts_with(b"sending to client")
+            finder!(b"upstream").find(action).is_none() && !action.starts_with(b"sending to client")
         }
         // nginx writes `while connecting to upstream` and an `upstream:` field on its own connect
         // failures; a connect error with the request's context and neither is a Lua cosocket's.
-        None => line.client.is_some() && (m.starts_with(b"connect() ") || has(b" connect() failed")),
+        None => line.client.is_some() && (m.starts_with(b"connect() ") || has(finder!(b" connect() failed"))),
     }
 }
 

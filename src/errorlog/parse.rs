@@ -7,8 +7,6 @@
 //! order. A physical line that does not start with a date continues the previous record
 //! (FastCGI stderr relays the application's newlines).
 
-use memchr::memmem;
-
 use super::cause::{classify, Cause};
 use crate::access::record::parse_u64;
 use crate::access::time::parse_error_log_time;
@@ -110,7 +108,7 @@ pub fn parse_line(raw: &[u8]) -> Option<ErrorLine<'_>> {
         host: None,
         raw: line,
     };
-    if let Some(at) = memmem::find(rest, b", client: ") {
+    if let Some(at) = finder!(b", client: ").find(rest) {
         record.message = &rest[..at];
         parse_context(&rest[at + 2..], &mut record);
     }
@@ -131,9 +129,7 @@ const KEYS: [(&[u8], bool); 7] = [
 fn parse_context<'a>(mut text: &'a [u8], record: &mut ErrorLine<'a>) {
     for (k, (key, quoted)) in KEYS.iter().enumerate() {
         let Some(body) = text.strip_prefix(*key) else { continue };
-        // The value ends where the earliest later key starts (`, key: `, after the closing
-        // quote for quoted values), or at the end of the line.
-        let end = KEYS[k + 1..].iter().filter_map(|(next, _)| value_end(body, next, *quoted)).min();
+        let end = value_end(body, &KEYS[k + 1..], *quoted);
         let (value, rest) = match end {
             Some(e) => (&body[..e], &body[e + usize::from(*quoted)..]),
             None if *quoted => (body.strip_suffix(b"\"").unwrap_or(body), &body[body.len()..]),
@@ -153,26 +149,27 @@ fn parse_context<'a>(mut text: &'a [u8], record: &mut ErrorLine<'a>) {
     }
 }
 
-/// Where a value ends if `next_key` follows it: the index of its closing quote (quoted values)
-/// or of the `, ` before the key.
-fn value_end(body: &[u8], next_key: &[u8], quoted: bool) -> Option<usize> {
-    let mut from = 0;
-    loop {
-        let at = from + memmem::find(&body[from..], next_key)?;
-        let sep_start = at.checked_sub(2).filter(|&s| &body[s..at] == b", ");
-        match sep_start {
-            Some(s) if !quoted => return Some(s),
-            Some(s) if s > 0 && body[s - 1] == b'"' => return Some(s - 1),
-            _ => from = at + 1,
+/// Where a value ends: at the first `, ` followed by one of the `later` keys (and, for quoted
+/// values, preceded by the closing quote), giving the index of that quote or of the `, `. One
+/// pass over the commas of the value, not one substring search per later key.
+fn value_end(body: &[u8], later: &[(&[u8], bool)], quoted: bool) -> Option<usize> {
+    memchr::memchr_iter(b',', body).find_map(|comma| {
+        let after = body[comma + 1..].strip_prefix(b" ")?;
+        if !later.iter().any(|(key, _)| after.starts_with(key)) {
+            return None;
         }
-    }
+        match quoted {
+            false => Some(comma),
+            true => comma.checked_sub(1).filter(|&q| body[q] == b'"'),
+        }
+    })
 }
 
 /// The peer part of an error line's `upstream: "http://10.0.1.11:8080/x"` value: the same
 /// string as the matching `$upstream_addr` entry (`10.0.1.11:8080`, `[::1]:80`,
 /// `unix:/run/php.sock`, or the upstream block's name after `no live upstreams`).
 pub fn upstream_peer(upstream: &[u8]) -> &[u8] {
-    let rest = memmem::find(upstream, b"://").map_or(upstream, |i| &upstream[i + 3..]);
+    let rest = finder!(b"://").find(upstream).map_or(upstream, |i| &upstream[i + 3..]);
     if let Some(path) = rest.strip_prefix(b"unix:") {
         let end = memchr::memchr(b':', path).unwrap_or(path.len());
         return &rest[..5 + end];
@@ -187,7 +184,8 @@ pub fn upstream_peer(upstream: &[u8]) -> &[u8] {
     &rest[..end]
 }
 
-/// An error record kept for the join: owned, and only for upstream-related lines.
+/// An error record kept for the join: one owned copy of the record as written, with its
+/// fields as spans of that copy (one allocation per record, not one per field).
 #[derive(Clone, Debug)]
 pub struct ErrorRecord {
     /// Index of the input it came from, and its line number there (1-based).
@@ -198,16 +196,66 @@ pub struct ErrorRecord {
     pub pid: u32,
     pub cid: Option<u64>,
     pub cause: Cause,
-    pub client: Option<Box<[u8]>>,
-    pub server: Option<Box<[u8]>>,
-    pub request: Option<Box<[u8]>>,
-    pub host: Option<Box<[u8]>>,
-    /// The upstream peer (see [`upstream_peer`]).
-    pub peer: Option<Box<[u8]>>,
-    pub message: Box<[u8]>,
+    /// The whole record as written, for evidence.
     pub raw: Box<[u8]>,
     /// The container, pod or host a stream named for this line (see `Candidate::source`).
     pub source: Option<Box<str>>,
+    client: Span,
+    server: Span,
+    request: Span,
+    host: Span,
+    peer: Span,
+}
+
+/// A field's place in [`ErrorRecord::raw`]; `len == u32::MAX` when the field is absent (or
+/// beyond 4 GiB into a record, which only hostile input writes).
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const NONE: Span = Span { start: 0, len: u32::MAX };
+
+    fn of(raw: &[u8], field: Option<&[u8]>) -> Span {
+        let Some(field) = field else { return Span::NONE };
+        let start = field.as_ptr() as usize - raw.as_ptr() as usize;
+        match (u32::try_from(start), u32::try_from(field.len())) {
+            (Ok(start), Ok(len)) if len != u32::MAX => Span { start, len },
+            _ => Span::NONE,
+        }
+    }
+
+    fn get(self, raw: &[u8]) -> Option<&[u8]> {
+        let start = self.start as usize;
+        (self.len != u32::MAX).then(|| &raw[start..start + self.len as usize])
+    }
+}
+
+impl ErrorRecord {
+    pub fn client(&self) -> Option<&[u8]> {
+        self.client.get(&self.raw)
+    }
+
+    /// The `server:` field: the server block's first `server_name`.
+    pub fn server(&self) -> Option<&[u8]> {
+        self.server.get(&self.raw)
+    }
+
+    /// The request line as nginx wrote it (unescaped).
+    pub fn request(&self) -> Option<&[u8]> {
+        self.request.get(&self.raw)
+    }
+
+    pub fn host(&self) -> Option<&[u8]> {
+        self.host.get(&self.raw)
+    }
+
+    /// The upstream peer (see [`upstream_peer`]).
+    pub fn peer(&self) -> Option<&[u8]> {
+        self.peer.get(&self.raw)
+    }
 }
 
 impl ErrorLine<'_> {
@@ -224,7 +272,7 @@ impl ErrorLine<'_> {
 
     /// An owned copy for the join.
     pub fn to_record(&self, input: usize, line: u64, cause: Cause) -> ErrorRecord {
-        let own = |v: Option<&[u8]>| v.map(Box::from);
+        let span = |field: Option<&[u8]>| Span::of(self.raw, field);
         ErrorRecord {
             input,
             line,
@@ -233,14 +281,13 @@ impl ErrorLine<'_> {
             pid: self.pid,
             cid: self.cid,
             cause,
-            client: own(self.client),
-            server: own(self.server),
-            request: own(self.request),
-            host: own(self.host),
-            peer: own(self.upstream.map(upstream_peer)),
-            message: self.message.into(),
             raw: self.raw.into(),
             source: None,
+            client: span(self.client),
+            server: span(self.server),
+            request: span(self.request),
+            host: span(self.host),
+            peer: span(self.upstream.map(upstream_peer)),
         }
     }
 }

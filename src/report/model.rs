@@ -470,7 +470,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
     }
     for &i in &analysis.correlation.unmatched {
         let r = &analysis.errors[i];
-        let key = r.peer.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.as_bytes().to_vec(), <[u8]>::to_vec);
+        let key = r.peer().map_or_else(|| UNKNOWN_UPSTREAM.as_bytes().to_vec(), <[u8]>::to_vec);
         let tally = tallies.entry(key).or_default();
         tally.failed += 1;
         tally.hidden += 1;
