@@ -143,3 +143,76 @@ fn plain_access_and_error_logs_are_not_streams() {
     std::fs::write(&path, error(1, "/a", "00", "upstream prematurely closed connection") + "\n").unwrap();
     assert_eq!(report(&path)["inputs"][0]["kind"], "error");
 }
+
+mod interleavings {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use ngx502::input::expand;
+    use ngx502::input::sniff::builtin_candidates;
+    use ngx502::pipeline::{analyze, Options};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    fn sample(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs").join(name)
+    }
+
+    /// `(request, time) → cause` of every client-facing failure.
+    fn diagnosis(paths: &[PathBuf]) -> BTreeMap<(String, Option<i64>), &'static str> {
+        let (specs, _) = expand(paths, None);
+        let analysis =
+            analyze(&specs, &Options { formats: builtin_candidates(), quiet: true, ..Options::default() });
+        analysis
+            .correlation
+            .events
+            .iter()
+            .filter(|e| e.client_facing())
+            .map(|e| {
+                let request =
+                    String::from_utf8_lossy(e.request.request.as_deref().unwrap_or_default()).into_owned();
+                ((request, e.request.time), e.cause.slug())
+            })
+            .collect()
+    }
+
+    fn config() -> Config {
+        let mut config = Config { cases: 32, failure_persistence: None, ..Config::default() };
+        if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+            config.rng_seed = RngSeed::Fixed(0x7374_7265_616d);
+        }
+        config
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Any interleaving of an access and an error log (each in its own order, as a runtime
+        /// copies each pipe in order), plain or behind a compose prefix, gives every request the
+        /// diagnosis of the two files.
+        #[test]
+        fn any_interleaving_gives_the_two_file_diagnosis(
+            picks in proptest::collection::vec(any::<bool>(), 1200),
+            prefix in prop_oneof![Just(""), Just("web-1  | "), Just("2024-01-01T00:00:00.123456789Z ")],
+        ) {
+            let access = std::fs::read_to_string(sample("access.log")).unwrap();
+            let error = std::fs::read_to_string(sample("error.log")).unwrap();
+            let (mut a, mut e) = (access.lines().peekable(), error.lines().peekable());
+            let mut picks = picks.into_iter().chain(std::iter::repeat(true));
+            let mut stream = String::new();
+            while a.peek().is_some() || e.peek().is_some() {
+                let from_access = picks.next().unwrap_or(true);
+                let line = if (from_access && a.peek().is_some()) || e.peek().is_none() { a.next() } else { e.next() };
+                stream.push_str(prefix);
+                stream.push_str(line.unwrap_or_default());
+                stream.push('\n');
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("stream.log");
+            std::fs::write(&path, stream).unwrap();
+            let want = diagnosis(&[sample("access.log"), sample("error.log")]);
+            prop_assert!(want.len() > 50);
+            prop_assert_eq!(diagnosis(&[path]), want);
+        }
+    }
+}
