@@ -220,6 +220,10 @@ pub struct CheckFormatArgs {
     /// List the built-in formats (the names --log-format-name takes) with their log_format.
     #[arg(long, conflicts_with_all = ["log_format", "log_format_name"])]
     pub list: bool,
+    /// Propose a log_format for the file from the shapes in its lines (addresses, times, the
+    /// request, statuses, durations, upstream lists, key=value pairs), with a per-field preview.
+    #[arg(long, conflicts_with_all = ["log_format", "log_format_name", "list"])]
+    pub infer: bool,
     /// The nginx `log_format` string to check against (default: auto-detect).
     #[arg(long, value_name = "FORMAT", conflicts_with = "log_format_name")]
     pub log_format: Option<String>,

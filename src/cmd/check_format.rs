@@ -1,5 +1,5 @@
 //! `ngx502 check-format`: how a log's first lines split into fields, how many the format explains
-//! whole, and what it leaves unexplained; `--list` shows the built-in formats.
+//! whole, and what it leaves unexplained; `--list` shows the built-in formats, `--infer` proposes one.
 
 use std::fmt::Write;
 
@@ -19,6 +19,8 @@ use crate::pipeline::lines;
 const SAMPLE: usize = 10_000;
 /// Lines the format is chosen on, as for `report`.
 const CHOICE: usize = 64;
+/// Lines a format is inferred from.
+const INFER_SAMPLE: usize = 1000;
 /// Lines that do not match whole shown with the reason.
 const SHOWN_MISSES: usize = 5;
 
@@ -33,6 +35,10 @@ pub fn run(args: CheckFormatArgs) -> anyhow::Result<Exit> {
         Source::Buffer(buf) => buf,
         Source::Stream(mut blocks) => blocks.next().transpose()?.unwrap_or_default(),
     };
+    if args.infer {
+        super::write_output(None, infer(&head, args.lines)?.as_bytes())?;
+        return Ok(Exit::Ok);
+    }
     let candidates = super::access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?;
     match sniff(&head, Some(crate::input::Kind::Access), &candidates) {
         Sniffed::Access(_) => {}
@@ -43,6 +49,35 @@ pub fn run(args: CheckFormatArgs) -> anyhow::Result<Exit> {
     let format = best(&sample, &candidates).map_or_else(|| candidates[0].clone(), |(f, _)| f.clone());
     super::write_output(None, check(&format, &head, args.lines).as_bytes())?;
     Ok(Exit::Ok)
+}
+
+/// The `log_format` the lines' shapes suggest, with how much it explains and a preview.
+fn infer(head: &[u8], show: usize) -> anyhow::Result<String> {
+    let sample: Vec<&[u8]> = lines(head).filter(|l| !l.is_empty()).take(INFER_SAMPLE).collect();
+    let Some(proposal) = crate::input::infer::infer(&sample) else {
+        anyhow::bail!("the file holds no lines to infer a format from");
+    };
+    let mut out = format!(
+        "log_format inferred '{}';\n\nexplains {} of {} lines whole ({:.1}%)\n",
+        proposal.template,
+        proposal.whole,
+        proposal.sample,
+        proposal.share() * 100.0
+    );
+    match proposal.format("inferred") {
+        Some(format) => {
+            let format = AccessFormat::Template(format);
+            for (i, line) in sample.iter().enumerate().filter(|(_, l)| fit(&format, l).whole).take(show) {
+                let _ = writeln!(out, "\nline {}:", i + 1);
+                describe_fields(&format, line, &mut out);
+            }
+            out.push_str("\nUse it with --log-format '…' (rename the $unknown_N fields to the variables your nginx.conf logs).\n");
+        }
+        None => {
+            out.push_str("\nNo value looks like a three-digit $status: the lines may not be an access log.\n")
+        }
+    }
+    Ok(out)
 }
 
 /// The built-in formats: name, who writes it, and the `log_format`.

@@ -259,13 +259,15 @@ pub fn prefix_format(format: &LogFormat, lines: &[&[u8]]) -> LogFormat {
             Segment::Literal(_) => None,
         })
         .collect();
-    let tail = example.map(|t| for_terminal(&t[..t.len().min(60)])).unwrap_or_default();
+    let tail = example.unwrap_or_default();
+    let used: Vec<&str> = fields.iter().map(|f| f.trim_start_matches('$')).collect();
     read.note = Some(format!(
-        "only the start of its lines matches the `{}` format (fields read: {}); the rest, e.g. `{}`, is not read. Pass the log_format that writes it: --log-format '{} …'",
+        "only the start of its lines matches the `{}` format (fields read: {}); the rest, e.g. `{}`, is not read. The log_format that reads it whole is likely: --log-format '{}{}'",
         format.name,
         fields.join(" "),
-        tail,
+        for_terminal(&tail[..tail.len().min(60)]),
         format.template,
+        super::infer::propose_tail(tail, &used),
     ));
     read
 }

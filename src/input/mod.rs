@@ -3,6 +3,7 @@
 
 pub mod carry;
 pub mod detect;
+pub mod infer;
 pub mod open;
 pub mod sniff;
 pub mod walk;

@@ -1,7 +1,7 @@
 //! Deciding from content whether an input is an access log or an error log, and which access
 //! format it was written in. Names lie (`access.log.1`, `site.log`); the first lines do not.
 
-use super::detect;
+use super::{detect, infer};
 use crate::access::{AccessFormat, LogFormat};
 use crate::errorlog::starts_record;
 
@@ -65,7 +65,15 @@ pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> 
     if forced == Some(Kind::Error) || (forced.is_none() && is_error_log(&lines, candidates)) {
         return Sniffed::Error;
     }
-    match detect::best(&lines, candidates) {
+    let best = detect::best(&lines, candidates);
+    let whole = best.is_some_and(|(_, tally)| tally.prefix <= tally.whole);
+    // A single candidate is a format the user (or nginx.conf) named: it is kept, not replaced.
+    if !whole && candidates.len() > 1 {
+        if let Some(format) = inferred(&lines) {
+            return Sniffed::Access(AccessFormat::Template(format));
+        }
+    }
+    match best {
         Some((AccessFormat::Template(format), tally)) if tally.prefix > tally.whole => {
             Sniffed::Access(AccessFormat::Template(detect::prefix_format(format, &lines)))
         }
@@ -79,6 +87,21 @@ pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> 
         ),
     }
 }
+
+/// The format inferred from the lines' shapes, when it explains at least 99 % of them whole and
+/// logs a `$status`; it carries a note saying it was inferred.
+fn inferred(lines: &[&[u8]]) -> Option<LogFormat> {
+    let proposal = infer::infer(lines).filter(|p| p.share() >= INFERRED_SHARE)?;
+    let mut format = proposal.format("inferred")?;
+    format.note = Some(format!(
+        "no known format explains its lines; read with the log_format inferred from them (explains {} of {} sample lines): --log-format '{}'",
+        proposal.whole, proposal.sample, proposal.template
+    ));
+    Some(format)
+}
+
+/// The share of the sample an inferred format must explain to be used.
+const INFERRED_SHARE: f64 = 0.99;
 
 /// Whether most sample lines belong to error-log records. A record is a line starting with
 /// nginx's date and the lines after it that no access format explains (FastCGI stderr relays an

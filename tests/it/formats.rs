@@ -77,15 +77,19 @@ fn every_preset_is_recognised_and_names_its_upstreams() {
 #[test]
 fn a_format_that_explains_only_the_start_warns_with_what_it_reads() {
     let dir = tempfile::tempdir().unwrap();
+    // Tails of different shapes: no one format, inferred or built in, explains the lines whole.
     let line = r#"203.0.113.7 - - [14/May/2024:10:22:31 +0200] "GET / HTTP/1.1" 502 157 "-" "curl/8.5.0" tenant=acme shard=7"#;
+    let other =
+        r#"203.0.113.7 - - [14/May/2024:10:22:31 +0200] "GET / HTTP/1.1" 502 157 "-" "curl/8.5.0" 0.004 [x]"#;
     let log = dir.path().join("access.log");
-    std::fs::write(&log, format!("{line}\n{line}\n")).unwrap();
+    std::fs::write(&log, format!("{line}\n{other}\n")).unwrap();
     let out = ngx502(&["report", "--output", "json", log.to_str().unwrap()]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("warning").count(), 1, "{stderr}");
     assert!(stderr.contains("only the start of its lines matches the `combined` format"), "{stderr}");
     assert!(stderr.contains("e.g. ` tenant=acme shard=7`"), "{stderr}");
+    assert!(stderr.contains(r#""$http_user_agent" tenant=$tenant shard=$shard'"#), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["inputs"][0]["format"], "combined (start of line)");
     assert_eq!(report["inputs"][0]["malformed"], 0);
@@ -99,6 +103,40 @@ fn a_format_that_explains_only_the_start_warns_with_what_it_reads() {
     );
     assert!(stdout.contains("unexplained text at the end at byte 86: "), "{stdout}");
     assert!(stdout.contains("\"curl/8.5.0\"⟦ tenant=acme shard=7"), "{stdout}");
+}
+
+#[test]
+fn lines_no_preset_explains_are_read_with_the_inferred_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let lines = [
+        r#"2024-05-14T10:22:31+02:00 client=203.0.113.7 "GET /a HTTP/1.1" status=502 up="10.0.0.1:80, 10.0.0.2:80" ups="502, 502" rt=0.004 [Pool api]"#,
+        r#"2024-05-14T10:22:32+02:00 client=203.0.113.8 "GET /b HTTP/1.1" status=200 up="10.0.0.1:80" ups="200" rt=0.001 [Pool api]"#,
+    ];
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let template = r#"$time_iso8601 client=$remote_addr "$request" status=$status up="$upstream_addr" ups="$upstream_status" rt=$request_time [Pool $unknown_1]"#;
+
+    let out = ngx502(&["check-format", "--infer", "-n", "1", log.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "log_format inferred '{template}';\n\nexplains 2 of 2 lines whole (100.0%)\n\nline 1:\n"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  $upstream_addr            10.0.0.1:80, 10.0.0.2:80\n"), "{stdout}");
+
+    let out = ngx502(&["report", "--output", "json", log.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("read with the log_format inferred from them (explains 2 of 2 sample lines): --log-format '{template}'")), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["inputs"][0]["format"], "inferred");
+    assert_eq!(report["inputs"][0]["malformed"], 0);
+    let upstream =
+        |addr: &str| report["upstreams"].as_array().unwrap().iter().find(|u| u["upstream"] == addr).cloned();
+    assert_eq!(upstream("10.0.0.1:80").unwrap()["requests"], 2);
+    assert_eq!(upstream("10.0.0.2:80").unwrap()["requests"], 1);
+    assert_eq!(report["causes"][0]["cause"], "upstream_returned_502");
 }
 
 #[test]
