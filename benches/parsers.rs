@@ -90,6 +90,7 @@ fn whole_report(bencher: Bencher) {
             format: None,
             from_walk: false,
             resume: Default::default(),
+            source: None,
         })
         .collect();
     let options =

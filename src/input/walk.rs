@@ -34,6 +34,8 @@ pub struct InputSpec {
     pub from_walk: bool,
     /// Where reading starts: what an earlier run already read (`--state`).
     pub resume: Resume,
+    /// The pod or container a platform's log path names (see [`crate::stream::place`]).
+    pub source: Option<String>,
 }
 
 /// The start of an input that an earlier run already read: reading resumes after `bytes`
@@ -67,6 +69,7 @@ pub fn expand(paths: &[PathBuf], forced: Option<Kind>) -> (Vec<InputSpec>, Vec<W
                 from_walk: false,
                 format: None,
                 resume: Resume::default(),
+                source: None,
             });
             continue;
         }
@@ -78,6 +81,7 @@ pub fn expand(paths: &[PathBuf], forced: Option<Kind>) -> (Vec<InputSpec>, Vec<W
                 from_walk: false,
                 format: None,
                 resume: Resume::default(),
+                source: crate::stream::place::source_of(path),
             }),
             Err(e) => errors.push(WalkError { path: path.clone(), reason: describe_io(&e) }),
         }
@@ -96,7 +100,12 @@ fn walk_dir(dir: &Path, forced: Option<Kind>, inputs: &mut Vec<InputSpec>, error
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        // Hidden files, and kubelet's `.tmp` copies of a rotation being compressed.
+        .filter(|p| {
+            !p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with('.') || n.to_string_lossy().ends_with(".tmp")
+            })
+        })
         .collect();
     paths.sort();
     for path in paths {
@@ -104,6 +113,7 @@ fn walk_dir(dir: &Path, forced: Option<Kind>, inputs: &mut Vec<InputSpec>, error
             walk_dir(&path, forced, inputs, errors);
         } else if path.is_file() {
             inputs.push(InputSpec {
+                source: crate::stream::place::source_of(&path),
                 origin: Origin::File(path),
                 forced,
                 from_walk: true,

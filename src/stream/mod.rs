@@ -9,6 +9,7 @@
 
 pub mod demux;
 pub mod json_file;
+pub mod place;
 pub mod read;
 pub mod wrap;
 
@@ -68,7 +69,7 @@ pub fn start(
         Some(Kind::Stream) => detect(head, candidates).flatten(),
         Some(_) => return None,
     };
-    let mut reader = StreamReader::new(index, format, window, None);
+    let mut reader = StreamReader::new(index, format, window, spec.source.as_deref());
     reader.read(head);
     Some(reader)
 }

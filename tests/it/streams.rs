@@ -10,6 +10,12 @@ use serde_json::Value;
 fn run(args: &[&str], path: &Path) -> (Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ngx502")).args(args).arg(path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if path.is_dir() {
+        return (
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        );
+    }
     let mut piped = Command::new(env!("CARGO_BIN_EXE_ngx502"))
         .args(args)
         .arg("-")
@@ -142,6 +148,65 @@ fn plain_access_and_error_logs_are_not_streams() {
     assert_eq!(report(&path)["inputs"][0]["kind"], "access");
     std::fs::write(&path, error(1, "/a", "00", "upstream prematurely closed connection") + "\n").unwrap();
     assert_eq!(report(&path)["inputs"][0]["kind"], "error");
+}
+
+#[test]
+fn pod_and_docker_directories_are_sources_named_after_their_pods() {
+    let root = tempfile::tempdir().unwrap();
+    let cri = |pipe: &str, line: &str| format!("2024-01-01T12:00:00.5Z {pipe} F {line}\n");
+    let pod = |what: &str, time: &str| {
+        [cri("stdout", &access(1, "/a", time)), cri("stderr", &error(1, "/a", time, what))].concat()
+    };
+    let pods = root.path().join("pods");
+    let a = pods.join("shop_web-a_0f3c1b2a-9c1d-4e55-8a4b-1f2e3d4c5b6a/nginx");
+    let b = pods.join("shop_web-b_1f3c1b2a-9c1d-4e55-8a4b-1f2e3d4c5b6a/nginx");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    // Pod A's older traffic, rotated and compressed by the kubelet; the current file after it.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        pod("upstream timed out (110: Connection timed out)", "00")
+            .replace("502 157", "504 157")
+            .replace("us=\"502\"", "us=\"504\"")
+            .as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(a.join("0.log.20240101-120001.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(a.join("0.log"), pod("recv() failed (104: Connection reset by peer)", "05")).unwrap();
+    std::fs::write(a.join("0.log.20240101-120002.gz.tmp"), "half a gzip").unwrap();
+    std::fs::write(b.join("0.log"), pod("upstream prematurely closed connection", "05")).unwrap();
+    let got = causes(&pods);
+    let a_path = |f: &str| a.join(f).display().to_string();
+    assert_eq!(
+        got,
+        [
+            (format!("{} (shop/web-a/nginx)", a_path("0.log")), "reset_by_peer".to_owned()),
+            (format!("{} (shop/web-a/nginx)", a_path("0.log.20240101-120001.gz")), "read_timeout".to_owned()),
+            (format!("{} (shop/web-b/nginx)", b.join("0.log").display()), "premature_close".to_owned()),
+        ]
+    );
+
+    let id = "c".repeat(64);
+    let docker = root.path().join("containers").join(&id);
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(docker.join("config.v2.json"), r#"{"Name":"/shop-web-1"}"#).unwrap();
+    let json = |line: &str, stream: &str| {
+        serde_json::json!({"log": format!("{line}\n"), "stream": stream, "time": "2024-01-01T12:00:05.1Z"})
+            .to_string()
+            + "\n"
+    };
+    let log = docker.join(format!("{id}-json.log"));
+    std::fs::write(
+        &log,
+        json(&access(1, "/a", "05"), "stdout")
+            + &json(&error(1, "/a", "05", "upstream prematurely closed connection"), "stderr"),
+    )
+    .unwrap();
+    assert_eq!(
+        causes(&root.path().join("containers")),
+        [(format!("{} (shop-web-1)", log.display()), "premature_close".to_owned())]
+    );
 }
 
 mod interleavings {
