@@ -28,7 +28,7 @@ use std::fmt;
 
 use crate::errorlog::Cause;
 use crate::escape::sanitize_str;
-use crate::report::model::{Report, UpstreamRow};
+use crate::report::schema::{Report, UpstreamRow};
 
 /// Digits a threshold may have: keeps every comparison inside `u128`.
 const MAX_DIGITS: usize = 18;
@@ -443,7 +443,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::report::model::{CauseRow, Period, Totals};
+    use crate::report::schema::{CauseRow, Period, Totals};
 
     fn upstream(name: &str, requests: Option<u64>, c502: u64, refused: u64) -> UpstreamRow {
         UpstreamRow {
@@ -469,7 +469,7 @@ mod tests {
     fn report() -> Report {
         let info = Cause::ConnectRefused.info();
         Report {
-            schema: crate::report::model::SCHEMA,
+            schema: crate::report::schema::SCHEMA,
             totals: Totals {
                 requests: 1000,
                 by_status: BTreeMap::from([("200".into(), 967), ("502".into(), 23), ("504".into(), 10)]),

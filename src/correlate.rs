@@ -23,7 +23,7 @@ const SLACK_AFTER: i64 = 1;
 const SLACK_BEFORE: i64 = 2;
 
 /// How an event's error lines were found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JoinMethod {
     /// `$connection` = `*CID`, plus the request line.
@@ -32,6 +32,17 @@ pub enum JoinMethod {
     Request,
     /// No error line: decided from the access log alone.
     None,
+}
+
+impl JoinMethod {
+    /// The name the JSON report and the tables write.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinMethod::Connection => "connection",
+            JoinMethod::Request => "request",
+            JoinMethod::None => "none",
+        }
+    }
 }
 
 /// One upstream attempt of a request.

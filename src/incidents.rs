@@ -9,11 +9,15 @@ use std::collections::BTreeMap;
 
 use crate::correlate::Event;
 use crate::escape::lossless;
-use crate::report::model::{rfc3339, Bucket, Incident};
+use crate::report::schema::{Bucket, Incident};
+use crate::time::rfc3339;
 
-const MIN_RATE: f64 = 0.01;
-const BASELINE_FACTOR: f64 = 3.0;
-const MIN_FAILURES: u64 = 3;
+/// Lowest failure rate of a hot bucket.
+pub const MIN_RATE: f64 = 0.01;
+/// How many times the baseline (the median bucket's rate) a hot bucket's rate is at least.
+pub const BASELINE_FACTOR: f64 = 3.0;
+/// Fewest failures in a hot bucket.
+pub const MIN_FAILURES: u64 = 3;
 
 /// Saturating: merged timelines come from JSON a user hands over.
 fn failures(b: &Bucket) -> u64 {

@@ -24,13 +24,15 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::correlate::JoinMethod;
 use crate::errorlog::Cause;
 use crate::input::Kind;
-use crate::report::model::{
-    ratio, rfc3339, Bucket, CauseRow, Incident, InputRow, Latency, PathRow, Period, Report, Totals,
-    UpstreamRow, SCHEMA,
+use crate::report::schema::{
+    ratio, Bucket, CauseRow, Incident, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
+    SCHEMA,
 };
 use crate::sketch::Sketch;
+use crate::time::rfc3339;
 
 /// Why a report cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +139,7 @@ struct InputIn {
     other: u64,
     problem: Option<String>,
     skipped: bool,
-    join: Option<String>,
+    join: Option<JoinMethod>,
 }
 
 /// Reads one `report --output json` document, refusing other schemas before anything else.
@@ -477,12 +479,6 @@ fn input_row(input: &InputIn) -> Result<InputRow, MergeError> {
         Some("stream") => Some(Kind::Stream),
         Some(other) => return Err(unknown("input kind", other)),
     };
-    let join = match input.join.as_deref() {
-        None => None,
-        Some("connection") => Some("connection"),
-        Some("request") => Some("request"),
-        Some(other) => return Err(unknown("join method", other)),
-    };
     Ok(InputRow {
         path: input.path.clone(),
         kind,
@@ -495,7 +491,7 @@ fn input_row(input: &InputIn) -> Result<InputRow, MergeError> {
         malformed_examples: Vec::new(),
         problem: input.problem.clone(),
         skipped: input.skipped,
-        join,
+        join: input.join,
     })
 }
 

@@ -9,8 +9,8 @@ use rustc_hash::FxHashMap;
 use crate::access::attempts::{attempt_status, entries};
 use crate::access::format::Escape;
 use crate::access::json::unescape;
-use crate::access::record::parse_seconds;
 use crate::access::{AccessRecord, Field, Mismatch};
+use crate::number::parse_seconds;
 use crate::sketch::Sketch;
 use crate::window::TimeWindow;
 

@@ -4,7 +4,7 @@
 //! started a second upstream run in the same request. `$upstream_status` and the times line up
 //! with `$upstream_addr` entry by entry.
 
-use super::record::parse_status;
+use crate::number::parse_status;
 
 /// Iterates the entries of an attempt list, separators removed.
 pub fn entries(list: &[u8]) -> impl Iterator<Item = &[u8]> {

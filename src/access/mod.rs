@@ -7,9 +7,8 @@ pub mod json;
 pub mod parse;
 pub mod presets;
 pub mod record;
-pub mod time;
 
 pub use field::Field;
 pub use format::LogFormat;
 pub use parse::{AccessFormat, AccessParser, Mismatch};
-pub use record::AccessRecord;
+pub use record::{request_path, AccessRecord};

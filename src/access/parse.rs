@@ -3,8 +3,9 @@
 use super::field::Field;
 use super::format::{Escape, LogFormat, Segment, Var};
 use super::json::KeyMap;
-use super::record::{parse_status, AccessRecord};
-use super::time::{parse_msec, parse_time_iso8601, parse_time_local, Stamp, StampCache};
+use super::record::AccessRecord;
+use crate::number::parse_status;
+use crate::time::{parse_msec, parse_time_iso8601, parse_time_local, Stamp, StampCache};
 
 /// Where and why a line did not match its format.
 #[derive(Clone, Debug, PartialEq, Eq)]

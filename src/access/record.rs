@@ -2,7 +2,8 @@
 
 use super::field::{Field, FIELD_COUNT};
 use super::format::Escape;
-use super::time::Stamp;
+use crate::number::{parse_seconds, parse_u64};
+use crate::time::Stamp;
 
 /// An access-log line split into fields. Nothing is copied: every value is a slice of the line,
 /// still escaped the way nginx wrote it (see [`AccessRecord::escape`]). Values are kept as
@@ -66,61 +67,15 @@ impl<'a> AccessRecord<'a> {
     }
 }
 
-/// A decimal number of seconds as nginx writes times (`0.004`), without allocating. nginx always
-/// writes whole seconds, a dot and milliseconds; that shape is read directly (it is parsed on
-/// every line), anything else through the general float parser.
-pub fn parse_seconds(text: &[u8]) -> Option<f64> {
-    if let [whole @ .., b'.', a, b, c] = text {
-        if let (Some(secs), true) = (parse_u64(whole), [a, b, c].iter().all(|d| d.is_ascii_digit())) {
-            let millis = u64::from(a - b'0') * 100 + u64::from(b - b'0') * 10 + u64::from(c - b'0');
-            return Some(secs as f64 + millis as f64 / 1000.0);
-        }
-    }
-    std::str::from_utf8(text).ok()?.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
-}
-
-/// A decimal integer, or `None` for anything else (including overflow: the whole `u64` range,
-/// twenty digits, is read exactly).
-pub fn parse_u64(text: &[u8]) -> Option<u64> {
-    if text.is_empty() {
-        return None;
-    }
-    text.iter().try_fold(0u64, |acc, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
-}
-
-/// An HTTP status: exactly three digits (nginx writes `009` for HTTP/0.9 fallbacks).
-pub fn parse_status(text: &[u8]) -> Option<u16> {
-    match text {
-        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
-            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
-        }
-        _ => None,
-    }
+/// The path of a request line (`GET /a/b?x=1 HTTP/1.1` → `/a/b`).
+pub fn request_path(request: &[u8]) -> &[u8] {
+    let target = request.split(|&b| b == b' ').nth(1).unwrap_or(request);
+    target.split(|&b| b == b'?').next().unwrap_or(target)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers() {
-        assert_eq!(parse_status(b"502"), Some(502));
-        assert_eq!(parse_status(b"009"), Some(9));
-        assert_eq!(parse_status(b"50"), None);
-        assert_eq!(parse_status(b"5a2"), None);
-        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_u64(b"18446744073709551616"), None);
-        assert_eq!(parse_u64(&[b'9'; 4096]), None);
-        assert_eq!(parse_u64(b"48213"), Some(48213));
-        assert_eq!(parse_seconds(b"0.004"), Some(0.004));
-        assert_eq!(parse_seconds(b"-"), None);
-        assert_eq!(parse_seconds(b"NaN"), None);
-    }
 
     #[test]
     fn dash_means_absent() {

@@ -146,14 +146,9 @@ fn conf_inputs(conf: &NginxConf, user_format: bool) -> anyhow::Result<(Vec<Input
     Ok((specs, errors))
 }
 
-/// `+0200`, `-05:30`, `Z` → seconds east of UTC.
+/// `+0200`, `-05:30`, `Z`, `UTC` → seconds east of UTC.
 fn parse_offset(text: &str) -> anyhow::Result<i32> {
-    let stamp = format!("01/Jan/2000:00:00:00 {}", text.replace(':', ""));
-    let parsed = if text == "Z" || text == "UTC" {
-        Some(0)
-    } else {
-        crate::access::time::parse_time_local(stamp.as_bytes()).map(|s| s.offset)
-    };
+    let parsed = if text == "UTC" { Some(0) } else { crate::time::parse_offset(text.as_bytes()) };
     parsed.with_context(|| format!("--error-log-offset {text:?} is not an offset like +0200 or -05:30"))
 }
 

@@ -8,8 +8,8 @@
 //! (FastCGI stderr relays the application's newlines).
 
 use super::cause::{classify, Cause};
-use crate::access::record::parse_u64;
-use crate::access::time::parse_error_log_time;
+use crate::number::parse_u64;
+use crate::time::parse_error_log_time;
 
 /// Severity of an error-log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

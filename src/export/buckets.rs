@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::escape::lossless;
 use crate::pipeline::Analysis;
-use crate::report::model::bucket_for_span;
+use crate::time::bucket_for_span;
 
 /// One bucket × upstream × cause.
 #[derive(Clone, Debug, PartialEq, Eq)]

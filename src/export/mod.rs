@@ -18,10 +18,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::escape::lossless;
 use crate::pipeline::Analysis;
-use crate::report::model::{request_path, rfc3339};
+use crate::time::rfc3339;
 
 pub use format::{ExportFormat, FormatParser, NO_PARQUET};
 

@@ -102,7 +102,7 @@ pub fn failures_frame(analysis: &Analysis, events: &[&Event]) -> PolarsResult<Da
         Column::new("request_time".into(), rows.iter().map(|r| r.request_time).collect::<Vec<_>>()),
         text("upstream_response_time", |r| r.upstream_response_time.as_deref()),
         Column::new("evidence".into(), events.iter().map(|e| deciding_line(e, analysis)).collect::<Vec<_>>()),
-        Column::new("join".into(), events.iter().map(|e| join_name(e.join)).collect::<Vec<_>>()),
+        Column::new("join".into(), events.iter().map(|e| e.join.name()).collect::<Vec<_>>()),
         text("source", |r| Some(r.source.as_str())),
         Column::new("line".into(), rows.iter().map(|r| count_i64(r.line)).collect::<Vec<_>>()),
     ];
@@ -125,15 +125,6 @@ pub fn buckets_frame(seconds: i64, rows: &[&BucketRow]) -> PolarsResult<DataFram
         count("requests", |r| r.requests),
     ];
     DataFrame::new(rows.len(), columns)
-}
-
-fn join_name(join: crate::correlate::JoinMethod) -> &'static str {
-    use crate::correlate::JoinMethod;
-    match join {
-        JoinMethod::Connection => "connection",
-        JoinMethod::Request => "request",
-        JoinMethod::None => "none",
-    }
 }
 
 /// Counts fit in an int64 column; saturating keeps a corrupt line number from panicking.

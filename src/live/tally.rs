@@ -11,10 +11,11 @@ use crate::correlate::Event;
 use crate::escape::lossless;
 use crate::input::Kind;
 use crate::pipeline::Analysis;
-use crate::report::model::{rfc3339, UNKNOWN_UPSTREAM};
 use crate::report::prometheus::Metrics;
+use crate::report::schema::UNKNOWN_UPSTREAM;
 use crate::sketch::Sketch;
 use crate::summary::is_failure_status;
+use crate::time::rfc3339;
 
 use super::ingest::Arrivals;
 

@@ -13,8 +13,8 @@ use crate::correlate::Event;
 use crate::escape::for_terminal;
 use crate::export::FailureRow;
 use crate::pipeline::Analysis;
-use crate::report::model::rfc3339;
 use crate::report::table::{render, Align};
+use crate::time::rfc3339;
 
 /// The formats `live --output` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -61,7 +61,7 @@ pub struct Totals {
     /// Error lines about a failed attempt that no access line claimed.
     pub unclaimed_error_lines: u64,
     /// The followed paths, as the batch report lists its inputs.
-    pub inputs: Vec<crate::report::model::InputRow>,
+    pub inputs: Vec<crate::report::schema::InputRow>,
 }
 
 /// The printer.

@@ -352,7 +352,7 @@ fn normalize_host(host: &[u8]) -> Vec<u8> {
 /// The URI locations are matched against (see the module docs). A request line is cut to its
 /// target first.
 pub fn normalize_uri(target: &[u8]) -> Vec<u8> {
-    let target = crate::report::model::request_path(target);
+    let target = crate::access::request_path(target);
     let mut decoded = Vec::with_capacity(target.len());
     let mut i = 0;
     while i < target.len() {

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use super::schema::UNKNOWN_UPSTREAM;
+use crate::access::request_path;
 use crate::correlate::Event;
 use crate::errorlog::Cause;
 use crate::escape::lossless;
-use crate::report::model::{request_path, rfc3339, UNKNOWN_UPSTREAM};
+use crate::time::rfc3339;
 
 /// Upstreams and endpoints named per finding.
 const TOP: usize = 3;

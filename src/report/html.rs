@@ -7,9 +7,13 @@
 
 use std::fmt::Write;
 
-use super::model::{ratio, Bucket, Report, UpstreamRow};
-use super::text::{ms, pct};
+use super::fmt::{filters_note, 
+    failure_statuses, ms, pct, pct_whole, thousands, upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
+};
+use super::schema::{ratio, Bucket, Report, UpstreamRow};
+use crate::correlate::JoinMethod;
 use crate::escape::sanitize_str;
+use crate::incidents::{BASELINE_FACTOR, MIN_FAILURES, MIN_RATE};
 
 /// Escapes the five characters that are markup in HTML text and attribute values.
 pub fn escape_html(text: &str) -> String {
@@ -147,19 +151,6 @@ fn period(r: &Report) -> Option<String> {
     Some(span(r.period.first.as_deref()?, r.period.last.as_deref()?))
 }
 
-/// `12345678` → `12,345,678`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
-}
-
 /// Opens a table (scrolling sideways rather than breaking the page); `true` marks a numeric column.
 fn table_start(out: &mut String, class: &str, columns: &[(&str, bool)]) {
     let _ = write!(out, "<div class=\"scroll\"><table class=\"{class}\"><thead><tr>");
@@ -211,7 +202,7 @@ fn header(out: &mut String, r: &Report) {
     out.push_str(&period(r).map_or_else(|| "No timed access lines".into(), |p| escape_html(&p)));
     let _ = write!(out, " · buckets of {}</div><p class=\"lead\">", duration(r.period.bucket_seconds));
     if !t.access_logs {
-        out.push_str("No access log was read: these are upstream failures from the error log only; client-facing counts are unknown.");
+        out.push_str(&escape_html(ERROR_LOG_ONLY));
     } else if t.failures == 0 {
         let _ = write!(out, "None of {} requests failed with a 5xx.", thousands(t.requests));
     } else {
@@ -232,7 +223,7 @@ fn header(out: &mut String, r: &Report) {
             );
         }
     }
-    if let Some(note) = super::filters_note(r, escape_html) {
+    if let Some(note) = filters_note(r, escape_html) {
         let _ = write!(out, "</p><p class=\"sub\">{note}");
     }
     out.push_str("</p></header>");
@@ -262,8 +253,7 @@ fn cards(out: &mut String, r: &Report) {
         card(out, "Requests", &thousands(t.requests), "in the access logs", false);
         let note = format!("{} of requests", pct(ratio(t.failures, t.requests)));
         card(out, "Failed (5xx)", &thousands(t.failures), &note, t.failures > 0);
-        for (status, n) in super::failure_statuses(t).into_iter().filter(|(s, _)| matches!(*s, "502" | "504"))
-        {
+        for (status, n) in failure_statuses(t).into_iter().filter(|(s, _)| matches!(*s, "502" | "504")) {
             card(out, status, &thousands(n), "client responses", n > 0);
         }
     } else {
@@ -586,7 +576,7 @@ fn upstreams(out: &mut String, r: &Report, colors: &Colors) {
             }
             None => "<span class=\"main\">none client-facing</span>".into(),
         };
-        let name = text(&super::upstream_label(u));
+        let name = text(&upstream_label(u));
         let _ = write!(out, "<tr><td class=\"mono name\" title=\"{name}\">{name}</td>");
         for cell in cells {
             let _ = write!(out, "<td class=\"num\">{cell}</td>");
@@ -594,7 +584,7 @@ fn upstreams(out: &mut String, r: &Report, colors: &Colors) {
         let _ = write!(out, "<td>{}</td><td>{causes}</td></tr>", sparkline(u, colors));
     }
     table_end(out);
-    let _ = write!(out, "<p class=\"sub\">{}.", escape_html(super::HIDDEN_MEANS));
+    let _ = write!(out, "<p class=\"sub\">{}.", escape_html(HIDDEN_MEANS));
     if let Some(l) = r.upstreams.iter().find_map(|u| u.latency.as_ref()) {
         let _ = write!(out, " Latency quantiles are within {} relative error.", pct(l.error_bound));
     }
@@ -629,7 +619,11 @@ fn incidents(out: &mut String, r: &Report, colors: &Colors) {
         );
     }
     table_end(out);
-    out.push_str("<p class=\"sub\">An incident is a run of buckets whose failure rate is at least 1% and three times the median bucket, with at least 3 failures.</p></section>");
+    let _ = write!(
+        out,
+        "<p class=\"sub\">An incident is a run of buckets whose failure rate is at least {} and {BASELINE_FACTOR} times the median bucket, with at least {MIN_FAILURES} failures.</p></section>",
+        pct_whole(MIN_RATE)
+    );
 }
 
 fn paths(out: &mut String, r: &Report, colors: &Colors) {
@@ -683,7 +677,7 @@ fn inputs(out: &mut String, r: &Report) {
             thousands(i.malformed),
             thousands(i.filtered),
             thousands(i.other),
-            i.join.unwrap_or("–"),
+            i.join.map_or("–", JoinMethod::name),
             i.problem.as_deref().map_or_else(String::new, text)
         );
     }

@@ -6,8 +6,10 @@
 
 use std::fmt::Write;
 
-use super::model::Report;
-use super::text::{cut, ms, pct};
+use super::fmt::{filters_note, 
+    cut, failure_statuses, ms, pct, unmatched_note, upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
+};
+use super::schema::Report;
 use crate::escape::sanitize_str;
 
 /// How many characters of a path or upstream name a cell keeps.
@@ -95,7 +97,7 @@ fn headline(out: &mut String, r: &Report) {
     if t.access_logs {
         let rate = t.failure_rate();
         let statuses: Vec<String> =
-            super::failure_statuses(t).into_iter().map(|(s, n)| format!("{s}: {n}")).collect();
+            failure_statuses(t).into_iter().map(|(s, n)| format!("{s}: {n}")).collect();
         let _ = write!(
             out,
             "**{} requests**{period}: **{} failed with 5xx ({})**",
@@ -109,12 +111,12 @@ fn headline(out: &mut String, r: &Report) {
             let _ = writeln!(out, " — {}.", statuses.join(", "));
         }
     } else {
-        let _ = writeln!(out, "{}", super::ERROR_LOG_ONLY);
+        let _ = writeln!(out, "{}", ERROR_LOG_ONLY);
     }
-    if let Some(note) = super::unmatched_note(r) {
+    if let Some(note) = unmatched_note(r) {
         let _ = writeln!(out, "\n{note}");
     }
-    if let Some(note) = super::filters_note(r, escape) {
+    if let Some(note) = filters_note(r, escape) {
         let _ = writeln!(out, "\n{note}");
     }
 }
@@ -156,7 +158,7 @@ fn upstreams(out: &mut String, r: &Report) {
         .iter()
         .map(|u| {
             vec![
-                escape(&super::upstream_label(u)),
+                escape(&upstream_label(u)),
                 u.requests.map_or_else(|| "?".into(), |n| n.to_string()),
                 u.client_502.to_string(),
                 u.client_504.to_string(),
@@ -175,7 +177,7 @@ fn upstreams(out: &mut String, r: &Report) {
         &[false, true, true, true, true, true, true],
         &rows,
     );
-    let _ = writeln!(out, "\n{}.", super::HIDDEN_MEANS.replace('$', "\\$"));
+    let _ = writeln!(out, "\n{}.", HIDDEN_MEANS.replace('$', "\\$"));
 }
 
 #[cfg(test)]

@@ -1,21 +1,19 @@
-//! The report as data: what every output format renders, and the stable JSON contract.
+//! Builds the report from an analysis: causes, upstreams, paths, timeline, incidents, inputs.
 
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 
+use super::schema::{
+    ratio, Bucket, CauseRow, InputRow, Latency, MalformedRow, PathRow, Period, Report, Totals, UpstreamRow,
+    OTHER_UPSTREAMS, SCHEMA, UNKNOWN_UPSTREAM,
+};
+use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::errorlog::{Cause, Role};
 use crate::escape::lossless;
 use crate::pipeline::Analysis;
-
-/// Version of the JSON contract; bumped on any incompatible change.
-pub const SCHEMA: &str = "ngx502/1";
-
-/// The upstream row for failures whose upstream no log names (a backend-sent 5xx in a format
-/// without `$upstream_addr`).
-pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
+use crate::time::{bucket_for_span, rfc3339};
 
 /// Most upstream rows a report lists. A log can name hundreds of thousands of distinct
 /// `$upstream_addr` values (short-lived pods, a resolver gone wild, a forged log); past this,
@@ -23,227 +21,14 @@ pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
 /// output stays readable and bounded in size.
 pub const MAX_UPSTREAM_ROWS: usize = 100;
 
-/// The row that sums the upstreams past [`MAX_UPSTREAM_ROWS`].
-pub const OTHER_UPSTREAMS: &str = "(other upstreams)";
-
 /// How many paths, examples and evidence lines lists keep.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub top: usize,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub schema: &'static str,
-    pub totals: Totals,
-    pub causes: Vec<CauseRow>,
-    pub upstreams: Vec<UpstreamRow>,
-    pub top_paths: Vec<PathRow>,
-    pub timeline: Vec<Bucket>,
-    pub incidents: Vec<Incident>,
-    pub inputs: Vec<InputRow>,
-    /// Upstream error lines that no 5xx access line claimed (retries that recovered, or
-    /// requests outside the access logs).
-    pub unmatched_error_lines: u64,
-    /// What the access format lacks for an exact diagnosis, and the `log_format` to add.
-    pub advice: Vec<String>,
-    pub period: Period,
-    /// The filters in force (`path ~ ^/api/`, `status in 502,504`): counts are of what passed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub filters: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Totals {
-    pub requests: u64,
-    pub by_status: BTreeMap<String, u64>,
-    /// Client-facing 5xx (and `009`) responses explained below.
-    pub failures: u64,
-    pub lines_read: u64,
-    pub parsed: u64,
-    pub malformed_lines: u64,
-    pub filtered: u64,
-    /// Whether access logs were read: without them, client-facing counts are unknown.
-    pub access_logs: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CauseRow {
-    pub cause: &'static str,
-    pub count: u64,
-    pub share: f64,
-    pub statuses: BTreeMap<String, u64>,
-    pub summary: &'static str,
-    pub fix: &'static [&'static str],
-    /// Up to `top` error lines (or access lines) that show it.
-    pub evidence: Vec<String>,
-    pub top_paths: Vec<(String, u64)>,
-    /// What these failures say concretely: which upstream and since when, the timeout nginx
-    /// applied, what preceded them (see [`super::findings`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct UpstreamRow {
-    pub upstream: String,
-    /// The nginx.conf `upstream {}` block the server belongs to, when `--nginx-conf` was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block: Option<String>,
-    /// Attempts sent to it, when `$upstream_addr` is logged.
-    pub requests: Option<u64>,
-    /// Client-facing failures whose last attempt was this upstream, by cause.
-    pub errors_by_cause: BTreeMap<&'static str, u64>,
-    pub client_502: u64,
-    pub client_504: u64,
-    /// Attempts on it that failed, client-facing or not.
-    pub failed_attempts: u64,
-    /// Failed attempts in requests the client never saw fail (a retry recovered).
-    pub hidden_failures: u64,
-    pub rate_502: Option<f64>,
-    pub rate_5xx: Option<f64>,
-    pub first_failure: Option<String>,
-    pub last_failure: Option<String>,
-    pub latency: Option<Latency>,
-    /// The sketch behind `latency`, so `ngx502 merge` can give exact fleet quantiles (quantiles
-    /// themselves cannot be merged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_sketch: Option<crate::sketch::Sketch>,
-    /// Client-facing failures whose last attempt was this upstream, per `timeline` bucket (same
-    /// length and order), so a report can draw each upstream's failures over time.
-    pub failures_over_time: Vec<u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Latency {
-    pub samples: u64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    /// Relative error bound of the quantiles.
-    pub error_bound: f64,
-}
-
-impl Latency {
-    /// The quantiles of `sketch`, or `None` when it holds no sample.
-    pub fn from_sketch(sketch: &crate::sketch::Sketch) -> Option<Latency> {
-        Some(Latency {
-            samples: sketch.count(),
-            p50: sketch.quantile(0.5)?,
-            p90: sketch.quantile(0.9)?,
-            p99: sketch.quantile(0.99)?,
-            error_bound: 0.01,
-        })
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct PathRow {
-    pub path: String,
-    pub count: u64,
-    pub by_cause: BTreeMap<&'static str, u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Bucket {
-    pub start: String,
-    #[serde(skip)]
-    pub start_utc: i64,
-    pub requests: u64,
-    pub by_status: BTreeMap<String, u64>,
-    pub by_cause: BTreeMap<&'static str, u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Incident {
-    pub start: String,
-    pub end: String,
-    pub failures: u64,
-    pub peak_rate: f64,
-    pub cause: &'static str,
-    pub upstream: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct InputRow {
-    pub path: String,
-    pub kind: Option<crate::input::Kind>,
-    pub format: Option<String>,
-    pub lines: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    pub filtered: u64,
-    /// Other programs' lines in a stream: neither access nor error lines, and not malformed.
-    pub other: u64,
-    pub malformed_examples: Vec<MalformedRow>,
-    pub problem: Option<String>,
-    pub skipped: bool,
-    /// How this input's 5xx lines were joined to error lines.
-    pub join: Option<&'static str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct MalformedRow {
-    pub line: u64,
-    pub reason: &'static str,
-    pub text: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Period {
-    pub first: Option<String>,
-    pub last: Option<String>,
-    pub bucket_seconds: i64,
-}
-
-impl Totals {
-    /// Client-facing failures per request (0 when no request was read).
-    pub fn failure_rate(&self) -> f64 {
-        ratio(self.failures, self.requests)
-    }
-}
-
-impl Period {
-    /// `" from FIRST to LAST"`, or nothing when no access line carried a time.
-    pub fn from_to(&self) -> String {
-        match (&self.first, &self.last) {
-            (Some(a), Some(b)) => format!(" from {a} to {b}"),
-            _ => String::new(),
-        }
-    }
-}
-
-/// Formats a UTC timestamp in the given offset, RFC 3339.
-pub fn rfc3339(utc: i64, offset: i32) -> String {
-    use chrono::{FixedOffset, TimeZone};
-    let zone = FixedOffset::east_opt(offset)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC is a valid offset"));
-    zone.timestamp_opt(utc, 0).single().map_or_else(|| utc.to_string(), |t| t.to_rfc3339())
-}
-
-/// `n / d`, or 0 when there is nothing to divide by.
-pub fn ratio(n: u64, d: u64) -> f64 {
-    if d == 0 {
-        0.0
-    } else {
-        n as f64 / d as f64
-    }
-}
-
 fn status_key(status: u16) -> String {
     format!("{status:03}")
-}
-
-/// The path of a request line (`GET /a/b?x=1 HTTP/1.1` → `/a/b`).
-pub fn request_path(request: &[u8]) -> &[u8] {
-    let target = request.split(|&b| b == b' ').nth(1).unwrap_or(request);
-    target.split(|&b| b == b'?').next().unwrap_or(target)
-}
-
-/// Picks a timeline bucket so a span gives at most about 120 buckets.
-pub fn bucket_for_span(span: i64) -> i64 {
-    const STEPS: [i64; 8] = [60, 300, 900, 1800, 3600, 6 * 3600, 12 * 3600, 86400];
-    STEPS.into_iter().find(|s| span / s <= 120).unwrap_or(86400)
 }
 
 impl Report {
@@ -292,7 +77,7 @@ impl Report {
             ));
         }
         if !access_logs && !analysis.errors.is_empty() {
-            advice.push("No access log was read: counts are error-log lines (failed attempts), not client responses; pass the access log too for client-facing counts.".into());
+            advice.push("Pass the access log too, for client-facing counts.".into());
         }
 
         let lines_read = analysis.inputs.iter().map(|i| i.lines).sum();
@@ -650,9 +435,9 @@ pub fn input_rows(analysis: &Analysis) -> Vec<InputRow> {
             .map(|e| e.join)
             .collect();
         if methods.contains(&JoinMethod::Connection) {
-            Some("connection")
+            Some(JoinMethod::Connection)
         } else if methods.contains(&JoinMethod::Request) {
-            Some("request")
+            Some(JoinMethod::Request)
         } else {
             None
         }

@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use super::model::Report;
+use super::schema::Report;
 use crate::escape::sanitize_str;
 
 /// One metric family being written.

@@ -2,23 +2,16 @@
 
 use std::fmt::Write;
 
-use super::model::{Report, UpstreamRow};
+use super::fmt::{filters_note, 
+    cut, failure_statuses, ms, pct, pct_whole, unmatched_note, upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
+};
+use super::schema::{Report, UpstreamRow};
 use super::table::{render as table, Align};
+use crate::correlate::JoinMethod;
 use crate::escape::sanitize_str;
+use crate::incidents::{BASELINE_FACTOR, MIN_RATE};
 
 const WIDE: usize = 70;
-
-pub(super) fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
-}
-
-pub(super) fn ms(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.0}ms", seconds * 1000.0)
-    } else {
-        format!("{seconds:.2}s")
-    }
-}
 
 /// Renders the report as text.
 pub fn render(r: &Report) -> String {
@@ -57,7 +50,11 @@ pub fn render(r: &Report) -> String {
                 ]
             })
             .collect();
-        let _ = writeln!(out, "\nIncidents (failure rate ≥ 3× baseline and ≥ 1%)");
+        let _ = writeln!(
+            out,
+            "\nIncidents (failure rate ≥ {BASELINE_FACTOR}× baseline and ≥ {})",
+            pct_whole(MIN_RATE)
+        );
         out.push_str(&table(
             &[
                 ("start", Align::Left),
@@ -89,17 +86,17 @@ fn headline(out: &mut String, r: &Report) {
         let _ =
             writeln!(out, "{} requests{period}: {} failed with 5xx ({}).", t.requests, t.failures, pct(rate));
         let statuses: Vec<String> =
-            super::failure_statuses(t).into_iter().map(|(s, n)| format!("{s}: {n}")).collect();
+            failure_statuses(t).into_iter().map(|(s, n)| format!("{s}: {n}")).collect();
         if !statuses.is_empty() {
             let _ = writeln!(out, "  {}", statuses.join("  "));
         }
     } else {
-        let _ = writeln!(out, "{}", super::ERROR_LOG_ONLY);
+        let _ = writeln!(out, "{}", ERROR_LOG_ONLY);
     }
-    if let Some(note) = super::unmatched_note(r) {
+    if let Some(note) = unmatched_note(r) {
         let _ = writeln!(out, "  {note}");
     }
-    if let Some(note) = super::filters_note(r, sanitize_str) {
+    if let Some(note) = filters_note(r, sanitize_str) {
         let _ = writeln!(out, "  {note}");
     }
 }
@@ -155,18 +152,10 @@ fn causes(out: &mut String, r: &Report) {
     }
 }
 
-pub(super) fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        text.chars().take(max).collect::<String>() + "…"
-    }
-}
-
 fn upstream_row(u: &UpstreamRow) -> Vec<String> {
     let causes: Vec<String> = u.errors_by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
     vec![
-        super::upstream_label(u),
+        upstream_label(u),
         u.requests.map_or("?".into(), |n| n.to_string()),
         u.client_502.to_string(),
         u.client_504.to_string(),
@@ -199,7 +188,7 @@ fn upstreams(out: &mut String, r: &Report) {
         &rows,
         WIDE,
     ));
-    let _ = writeln!(out, "  {}", super::HIDDEN_MEANS);
+    let _ = writeln!(out, "  {}", HIDDEN_MEANS);
 }
 
 fn inputs(out: &mut String, r: &Report) {
@@ -216,7 +205,7 @@ fn inputs(out: &mut String, r: &Report) {
                 i.lines.to_string(),
                 i.malformed.to_string(),
                 i.other.to_string(),
-                i.join.unwrap_or("").to_string(),
+                i.join.map_or("", JoinMethod::name).to_string(),
                 i.problem.clone().unwrap_or_default(),
             ]
         })

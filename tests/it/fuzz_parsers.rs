@@ -18,7 +18,6 @@ use ngx502::access::attempts::entries;
 use ngx502::access::format::{Escape, LogFormat};
 use ngx502::access::json::{scan, unescape, KeyMap};
 use ngx502::access::presets::PRESETS;
-use ngx502::access::time::{parse_error_log_time, parse_msec, parse_time_iso8601, parse_time_local, Stamp};
 use ngx502::access::{AccessFormat, AccessParser, Field};
 use ngx502::alert::Rule;
 use ngx502::errorlog::{classify, parse_line, upstream_peer};
@@ -26,6 +25,7 @@ use ngx502::input::PageRelease;
 use ngx502::nginx_conf::NginxConf;
 use ngx502::pipeline::{lines, read_access, read_error_log, InputReport};
 use ngx502::summary::nginx_escape;
+use ngx502::time::{parse_error_log_time, parse_msec, parse_time_iso8601, parse_time_local, Stamp};
 use ngx502::window::{parse_duration, parse_time, TimeWindow};
 
 /// Cases per property (each runs every access format, or several parsers, per case): about

@@ -105,8 +105,11 @@ impl Tally {
             if let Some(cause) = r.cause {
                 t.failures += 1;
                 *t.causes.entry(cause.into()).or_default() += 1;
-                let upstream =
-                    if r.error.is_some() { "10.0.0.1:8080" } else { ngx502::report::model::UNKNOWN_UPSTREAM };
+                let upstream = if r.error.is_some() {
+                    "10.0.0.1:8080"
+                } else {
+                    ngx502::report::schema::UNKNOWN_UPSTREAM
+                };
                 *t.upstream_causes.entry((upstream.into(), cause.into())).or_default() += 1;
             }
         }

@@ -19,6 +19,7 @@ mod hostile;
 mod incremental;
 mod inputs;
 mod join;
+mod layout;
 mod live_dashboard;
 mod live_metrics;
 mod live_nginx;

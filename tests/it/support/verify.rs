@@ -73,7 +73,7 @@ fn upstream_in(s: &Sent, f: Format) -> Option<String> {
 
 /// The row name ngx502 uses for client-facing failures whose upstream is unknown (a `combined` log
 /// and no error line).
-pub const NO_UPSTREAM: &str = ngx502::report::model::UNKNOWN_UPSTREAM;
+pub const NO_UPSTREAM: &str = ngx502::report::schema::UNKNOWN_UPSTREAM;
 
 #[derive(Debug, Default, PartialEq)]
 pub struct ExpectedUpstream {

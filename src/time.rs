@@ -1,4 +1,5 @@
-//! Timestamps as nginx writes them, parsed once per distinct second.
+//! Time for every stage: timestamps as nginx writes them (parsed once per distinct second), zone
+//! offsets, RFC 3339 output and timeline bucket sizes.
 //!
 //! A busy log repeats the same second thousands of times, so each parser keeps the last text it
 //! converted and answers repeats with a byte comparison instead of a date computation.
@@ -42,7 +43,7 @@ fn month_number(name: &[u8]) -> Option<u32> {
 }
 
 /// `+0200`, `-0530`, `+02:00` or `Z` → seconds east of UTC.
-fn offset_seconds(text: &[u8]) -> Option<i32> {
+pub fn parse_offset(text: &[u8]) -> Option<i32> {
     if text == b"Z" {
         return Some(0);
     }
@@ -72,7 +73,7 @@ pub fn parse_time_local(text: &[u8]) -> Option<Stamp> {
     let h = digits(&text[12..14])?;
     let m = digits(&text[15..17])?;
     let s = digits(&text[18..20])?;
-    let offset = offset_seconds(&text[21..26])?;
+    let offset = parse_offset(&text[21..26])?;
     let local = civil_seconds(year, month, day, h, m, s)?;
     Some(Stamp { utc: local - i64::from(offset), offset })
 }
@@ -83,7 +84,7 @@ pub fn parse_time_iso8601(text: &[u8]) -> Option<Stamp> {
         return None;
     }
     let local = fixed_width_civil(text)?;
-    let offset = offset_seconds(&text[19..])?;
+    let offset = parse_offset(&text[19..])?;
     Some(Stamp { utc: local - i64::from(offset), offset })
 }
 
@@ -94,7 +95,7 @@ pub fn parse_msec(text: &[u8]) -> Option<Stamp> {
     if whole.len() > 12 {
         return None;
     }
-    Some(Stamp { utc: i64::try_from(super::record::parse_u64(whole)?).ok()?, offset: 0 })
+    Some(Stamp { utc: i64::try_from(crate::number::parse_u64(whole)?).ok()?, offset: 0 })
 }
 
 /// The error log's `2024/05/14 10:22:31`: local wall-clock seconds, with no zone.
@@ -116,6 +117,20 @@ fn fixed_width_civil(text: &[u8]) -> Option<i64> {
         digits(text.get(14..16)?)?,
         digits(text.get(17..19)?)?,
     )
+}
+
+/// Formats a UTC timestamp in the given offset, RFC 3339.
+pub fn rfc3339(utc: i64, offset: i32) -> String {
+    use chrono::{FixedOffset, TimeZone};
+    let zone = FixedOffset::east_opt(offset)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC is a valid offset"));
+    zone.timestamp_opt(utc, 0).single().map_or_else(|| utc.to_string(), |t| t.to_rfc3339())
+}
+
+/// Picks a timeline bucket so a span gives at most about 120 buckets.
+pub fn bucket_for_span(span: i64) -> i64 {
+    const STEPS: [i64; 8] = [60, 300, 900, 1800, 3600, 6 * 3600, 12 * 3600, 86400];
+    STEPS.into_iter().find(|s| span / s <= 120).unwrap_or(86400)
 }
 
 /// Remembers the last timestamp text and its value: consecutive lines almost always share it.
@@ -164,6 +179,15 @@ mod tests {
         assert_eq!(parse_msec(b"971211336.250").unwrap().utc, local.utc);
         assert!(parse_msec(b"12a.5").is_none());
         assert_eq!(parse_msec(b"4294967296.000").unwrap().utc, 4_294_967_296);
+    }
+
+    #[test]
+    fn offsets_in_every_spelling() {
+        assert_eq!(parse_offset(b"+0200"), Some(7200));
+        assert_eq!(parse_offset(b"-05:30"), Some(-19_800));
+        assert_eq!(parse_offset(b"Z"), Some(0));
+        assert_eq!(parse_offset(b"0200"), None);
+        assert_eq!(rfc3339(971_211_336, -7 * 3600), "2000-10-10T13:55:36-07:00");
     }
 
     #[test]
