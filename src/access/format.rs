@@ -145,11 +145,6 @@ impl LogFormat {
         Ok(LogFormat { name: name.to_owned(), template: template.to_owned(), escape, segments, note: None })
     }
 
-    /// A built-in format by name (see [`super::presets`]).
-    pub fn preset(name: &str) -> Option<LogFormat> {
-        super::presets::preset(name).and_then(super::presets::Preset::compile)
-    }
-
     /// Whether the format logs `field`.
     pub fn has(&self, field: Field) -> bool {
         self.segments.iter().any(|s| matches!(s, Segment::Var(Var::Known(f)) if *f == field))

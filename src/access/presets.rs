@@ -5,6 +5,14 @@
 
 use super::format::{Escape, LogFormat, COMBINED, COMMON, MAIN, UPSTREAM};
 
+impl LogFormat {
+    /// A built-in format by name (declared here, beside the presets, so that the format compiler
+    /// does not depend on its own users).
+    pub fn preset(name: &str) -> Option<LogFormat> {
+        preset(name).and_then(Preset::compile)
+    }
+}
+
 /// A built-in format.
 pub struct Preset {
     /// The name `--log-format-name` takes and reports show.

@@ -7,8 +7,9 @@
 
 use std::fmt::Write;
 
-use super::fmt::{filters_note, 
-    failure_statuses, ms, pct, pct_whole, thousands, upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
+use super::fmt::{
+    failure_statuses, filters_note, ms, pct, pct_whole, thousands, upstream_label, ERROR_LOG_ONLY,
+    HIDDEN_MEANS,
 };
 use super::schema::{ratio, Bucket, Report, UpstreamRow};
 use crate::correlate::JoinMethod;

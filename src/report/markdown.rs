@@ -6,8 +6,9 @@
 
 use std::fmt::Write;
 
-use super::fmt::{filters_note, 
-    cut, failure_statuses, ms, pct, unmatched_note, upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
+use super::fmt::{
+    cut, failure_statuses, filters_note, ms, pct, unmatched_note, upstream_label, ERROR_LOG_ONLY,
+    HIDDEN_MEANS,
 };
 use super::schema::Report;
 use crate::escape::sanitize_str;

@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-use super::fmt::{filters_note, 
-    cut, failure_statuses, ms, pct, pct_whole, unmatched_note, upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
+use super::fmt::{
+    cut, failure_statuses, filters_note, ms, pct, pct_whole, unmatched_note, upstream_label, ERROR_LOG_ONLY,
+    HIDDEN_MEANS,
 };
 use super::schema::{Report, UpstreamRow};
 use super::table::{render as table, Align};
