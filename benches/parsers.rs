@@ -8,7 +8,8 @@ use divan::Bencher;
 use ngx502::access::{AccessFormat, AccessParser, LogFormat};
 use ngx502::errorlog::parse_line;
 use ngx502::input::{InputSpec, Origin};
-use ngx502::pipeline::{analyze, lines, Options};
+use ngx502::lines::lines;
+use ngx502::pipeline::{analyze, Options};
 
 fn main() {
     divan::main();

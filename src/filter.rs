@@ -14,7 +14,8 @@ use regex::bytes::Regex;
 
 use crate::correlate::Event;
 use crate::errorlog::ErrorRecord;
-use crate::pipeline::{Analysis, InputReport};
+use crate::pipeline::Analysis;
+use crate::report::schema::InputReport;
 use crate::summary::is_failure_status;
 
 /// The filter flags of `report`, `export` and `live`.

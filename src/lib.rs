@@ -18,6 +18,7 @@ pub mod export;
 pub mod filter;
 pub mod incidents;
 pub mod input;
+pub mod lines;
 pub mod live;
 pub mod merge;
 pub mod nginx_conf;

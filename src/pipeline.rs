@@ -9,10 +9,10 @@ use crate::input::carry::{record_edge, Carry};
 use crate::input::open::MAX_LINE;
 use crate::input::sniff::SNIFF_HEAD;
 use crate::input::walk::describe_io;
-use crate::input::{
-    open_in_blocks, sniff, Blocks, InputSpec, Kind, Origin, PageRelease, Resume, Sniffed, Source,
-};
+use crate::input::{open_in_blocks, sniff, Blocks, InputSpec, Kind, PageRelease, Resume, Sniffed, Source};
+use crate::lines::{chunks_at_lines, lines};
 use crate::progress::Progress;
+use crate::report::schema::InputReport;
 use crate::stream::StreamReader;
 use crate::summary::{AccessSummary, Candidate, MalformedLine, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
@@ -51,51 +51,12 @@ impl Default for Options {
     }
 }
 
-/// What happened to one input.
-#[derive(Clone, Debug)]
-pub struct InputReport {
-    pub origin: Origin,
-    pub kind: Option<Kind>,
-    pub format: Option<String>,
-    pub lines: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    /// Read but not requests or records: blank lines, error-log lines about other things.
-    pub filtered: u64,
-    /// Lines of other programs in a stream (entrypoint scripts, `nginx: [emerg]`, klog).
-    pub other: u64,
-    pub malformed_examples: Vec<MalformedLine>,
-    /// Why the input was not (fully) read, if it was not.
-    pub problem: Option<String>,
-    /// Skipped as not a log (found while walking a directory).
-    pub skipped: bool,
-}
-
 /// How much of one input a run read: the start an earlier run had read (`--state`), skipped,
 /// and the bytes read after it (decompressed, for gzip).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Extent {
     pub skipped: Resume,
     pub bytes: u64,
-}
-
-impl InputReport {
-    /// The report of an input nothing was read from yet.
-    pub fn new(origin: Origin) -> Self {
-        InputReport {
-            origin,
-            kind: None,
-            format: None,
-            lines: 0,
-            parsed: 0,
-            malformed: 0,
-            filtered: 0,
-            other: 0,
-            malformed_examples: Vec::new(),
-            problem: None,
-            skipped: false,
-        }
-    }
 }
 
 /// What an earlier run could not finish joining: 5xx lines still waiting for their error line
@@ -494,40 +455,6 @@ pub fn read_access(
         .reduce(AccessSummary::default, AccessSummary::merge)
 }
 
-/// Splits `buf` into about `n` pieces, each ending just after a newline (or at the end).
-pub fn chunks_at_lines(buf: &[u8], n: usize) -> Vec<&[u8]> {
-    let target = buf.len().div_ceil(n.max(1)).max(1);
-    let mut chunks = Vec::with_capacity(n);
-    let mut start = 0;
-    while start < buf.len() {
-        let guess = (start + target).min(buf.len());
-        let end = match memchr::memchr(b'\n', &buf[guess..]) {
-            Some(i) if guess < buf.len() => guess + i + 1,
-            _ => buf.len(),
-        };
-        chunks.push(&buf[start..end]);
-        start = end;
-    }
-    chunks
-}
-
-/// The lines of a buffer, without their newlines; a last line without newline is included.
-/// Newlines are found with `memchr` (a byte-at-a-time `split` cost a quarter of the hot path).
-pub fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = buf;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = next;
-        Some(line)
-    })
-}
-
 /// The upstream-related records of an error-log buffer of whole lines, counted into `report`
 /// (also used by `live` on each chunk a follower reads).
 pub fn read_error_log(
@@ -600,30 +527,5 @@ fn note_malformed(report: &mut InputReport, line: u64, reason: &'static str, tex
             reason,
             text: text[..text.len().min(300)].to_vec(),
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_the_buffer_at_line_ends() {
-        let buf = b"a\nbb\nccc\ndddd\ne";
-        for n in 1..8 {
-            let chunks = chunks_at_lines(buf, n);
-            assert_eq!(chunks.concat(), buf);
-            for c in &chunks[..chunks.len() - 1] {
-                assert!(c.ends_with(b"\n"));
-            }
-        }
-        assert!(chunks_at_lines(b"", 4).is_empty());
-    }
-
-    #[test]
-    fn lines_handle_missing_final_newline() {
-        assert_eq!(lines(b"a\nb").collect::<Vec<_>>(), [&b"a"[..], b"b"]);
-        assert_eq!(lines(b"a\n\nb\n").collect::<Vec<_>>(), [&b"a"[..], b"", b"b"]);
-        assert_eq!(lines(b"").count(), 0);
     }
 }

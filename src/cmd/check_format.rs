@@ -13,7 +13,7 @@ use crate::escape::for_terminal;
 use crate::exit::Exit;
 use crate::input::detect::{best, fit};
 use crate::input::{open, sniff, Origin, Sniffed, Source};
-use crate::pipeline::lines;
+use crate::lines::lines;
 
 /// Lines examined for the match rate.
 const SAMPLE: usize = 10_000;

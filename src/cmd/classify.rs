@@ -10,7 +10,7 @@ use crate::errorlog::{parse_line, paste, starts_record, upstream_peer, Cause};
 use crate::escape::{for_terminal, lossless};
 use crate::exit::Exit;
 use crate::input::{open, Origin, Source};
-use crate::pipeline::lines;
+use crate::lines::lines;
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
     let origin = if args.path.as_os_str() == "-" { Origin::Stdin } else { Origin::File(args.path.clone()) };

@@ -3,6 +3,7 @@
 //! about temporary files, module and debug lines logged while a request waits for its upstream.
 //! Counting them would blame a backend for a scanner's bad handshake or a Redis client's timeout.
 
+use super::cause::{classify, Cause};
 use super::parse::{ErrorLine, Level};
 
 /// `[warn]` notes that name the upstream phase but report buffering, not a failure.
@@ -11,6 +12,19 @@ const NOTES: [&[u8]; 3] = [
     b"a client request body is buffered to a temporary file",
     b"upstream sent more data than specified",
 ];
+
+impl ErrorLine<'_> {
+    /// The cause this line reports, if it is about an upstream failure. An unrecognised
+    /// upstream message below `[error]` (buffering notes, warnings) is not a failure, nor is
+    /// anything this module rules out.
+    pub fn cause(&self) -> Option<Cause> {
+        if not_an_upstream_failure(self) {
+            return None;
+        }
+        classify(self.message, self.upstream)
+            .filter(|c| *c != Cause::OtherUpstreamError || self.level <= Level::Error)
+    }
+}
 
 /// Whether `line` is certainly not about a failed upstream attempt.
 pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {

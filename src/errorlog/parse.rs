@@ -7,7 +7,7 @@
 //! order. A physical line that does not start with a date continues the previous record
 //! (FastCGI stderr relays the application's newlines).
 
-use super::cause::{classify, Cause};
+use super::cause::Cause;
 use crate::number::parse_u64;
 use crate::time::parse_error_log_time;
 
@@ -259,17 +259,6 @@ impl ErrorRecord {
 }
 
 impl ErrorLine<'_> {
-    /// The cause this line reports, if it is about an upstream failure. An unrecognised
-    /// upstream message below `[error]` (buffering notes, warnings) is not a failure, nor is
-    /// anything [`super::negative`] rules out.
-    pub fn cause(&self) -> Option<Cause> {
-        if super::negative::not_an_upstream_failure(self) {
-            return None;
-        }
-        classify(self.message, self.upstream)
-            .filter(|c| *c != Cause::OtherUpstreamError || self.level <= Level::Error)
-    }
-
     /// An owned copy for the join.
     pub fn to_record(&self, input: usize, line: u64, cause: Cause) -> ErrorRecord {
         let span = |field: Option<&[u8]>| Span::of(self.raw, field);

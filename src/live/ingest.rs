@@ -9,7 +9,8 @@ use crate::errorlog::{starts_record, ErrorRecord};
 use crate::input::carry::{record_edge, Carry};
 use crate::input::open::MAX_LINE;
 use crate::input::{sniff, Kind, PageRelease, Sniffed};
-use crate::pipeline::{read_access, read_error_log, InputReport};
+use crate::pipeline::{read_access, read_error_log};
+use crate::report::schema::InputReport;
 use crate::summary::{Candidate, StatusCounts, UpstreamCounts};
 use crate::window::TimeWindow;
 

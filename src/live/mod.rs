@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use crate::access::AccessFormat;
 use crate::escape::sanitize_str;
 use crate::input::{expand, Kind, Origin};
-use crate::pipeline::{Analysis, InputReport};
+use crate::pipeline::Analysis;
 use crate::report::model::input_rows;
+use crate::report::schema::InputReport;
 
 use follow::{Followed, Start};
 use ingest::{Arrivals, Source};

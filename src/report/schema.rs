@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::correlate::JoinMethod;
+use crate::input::{Kind, Origin};
+use crate::summary::MalformedLine;
 
 /// Version of the JSON contract; bumped on any incompatible change.
 pub const SCHEMA: &str = "ngx502/1";
@@ -203,5 +205,44 @@ pub fn ratio(n: u64, d: u64) -> f64 {
         0.0
     } else {
         n as f64 / d as f64
+    }
+}
+
+/// What happened to one input.
+#[derive(Clone, Debug)]
+pub struct InputReport {
+    pub origin: Origin,
+    pub kind: Option<Kind>,
+    pub format: Option<String>,
+    pub lines: u64,
+    pub parsed: u64,
+    pub malformed: u64,
+    /// Read but not requests or records: blank lines, error-log lines about other things.
+    pub filtered: u64,
+    /// Lines of other programs in a stream (entrypoint scripts, `nginx: [emerg]`, klog).
+    pub other: u64,
+    pub malformed_examples: Vec<MalformedLine>,
+    /// Why the input was not (fully) read, if it was not.
+    pub problem: Option<String>,
+    /// Skipped as not a log (found while walking a directory).
+    pub skipped: bool,
+}
+
+impl InputReport {
+    /// The report of an input nothing was read from yet.
+    pub fn new(origin: Origin) -> Self {
+        InputReport {
+            origin,
+            kind: None,
+            format: None,
+            lines: 0,
+            parsed: 0,
+            malformed: 0,
+            filtered: 0,
+            other: 0,
+            malformed_examples: Vec::new(),
+            problem: None,
+            skipped: false,
+        }
     }
 }

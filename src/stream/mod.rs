@@ -16,7 +16,7 @@ pub mod wrap;
 use crate::access::AccessFormat;
 use crate::errorlog::starts_record;
 use crate::input::{sniff, InputSpec, Kind, Sniffed};
-use crate::pipeline::InputReport;
+use crate::report::schema::InputReport;
 use crate::window::TimeWindow;
 
 pub use read::{Read, StreamReader};
@@ -42,7 +42,7 @@ pub fn detect(head: &[u8], candidates: &[AccessFormat]) -> Option<Option<AccessF
             sample.push(b'\n');
         }
     };
-    for line in crate::pipeline::lines(head).take(SAMPLE_LINES) {
+    for line in crate::lines::lines(head).take(SAMPLE_LINES) {
         demux.push(line, &mut emit);
     }
     let format = match sample.is_empty() {

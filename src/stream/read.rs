@@ -82,7 +82,7 @@ impl StreamReader {
         let StreamReader { index, window, demux, route, format } = self;
         let mut parser = format.as_ref().map(AccessParser::new);
         let mut emit = |l: Logical<'_>| route.line(*index, l, parser.as_mut(), window);
-        for line in crate::pipeline::lines(block) {
+        for line in crate::lines::lines(block) {
             demux.push(line, &mut emit);
         }
     }

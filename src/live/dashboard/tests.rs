@@ -13,7 +13,8 @@ use crate::input::{Kind, Origin};
 use crate::live::ingest::{Arrivals, Source};
 use crate::live::tally::{Input, Tally};
 use crate::live::window::Window;
-use crate::pipeline::{Analysis, InputReport};
+use crate::pipeline::Analysis;
+use crate::report::schema::InputReport;
 
 use super::draw::draw;
 use super::ui::{Key, Pane, Ui};
