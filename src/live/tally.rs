@@ -158,7 +158,9 @@ pub struct Tally {
     pub statuses: BTreeMap<u16, u64>,
     /// Client-facing failures per (cause, upstream).
     by_cause: BTreeMap<(&'static str, String), u64>,
-    /// Client-facing 502 and 504 per upstream.
+    /// Client-facing failures per (status, upstream): the metrics count failure statuses from
+    /// these, once diagnosed, so no series shrinks when a 5xx seen in the access log is later
+    /// attributed to its upstream.
     by_status: BTreeMap<(u16, String), u64>,
     pub upstreams: BTreeMap<String, Upstream>,
     pub requests_per_second: Ring,
@@ -267,10 +269,7 @@ impl Tally {
             self.failures_per_second.add(second, 1);
             self.causes.entry(cause).or_default().add(second, 1);
             *self.by_cause.entry((cause, name.clone())).or_default() += 1;
-            let status = event.request.status;
-            if matches!(status, 502 | 504) {
-                *self.by_status.entry((status, name.clone())).or_default() += 1;
-            }
+            *self.by_status.entry((event.request.status, name.clone())).or_default() += 1;
             if self.recent.len() == RECENT {
                 self.recent.pop_back();
             }
@@ -283,14 +282,19 @@ impl Tally {
     pub fn metrics(&self, now: Instant) -> Metrics<'_> {
         let second = self.second(now);
         let upstreams = || self.upstreams.iter().map(|(name, u)| (name.as_str(), u));
-        let responses = self
-            .statuses
-            .iter()
-            .map(|(&status, &total)| {
+        // Failure statuses once diagnosed (see `by_status`), the others as they are read.
+        let mut totals: BTreeMap<u16, u64> =
+            self.statuses.iter().filter(|(s, _)| !is_failure_status(**s)).map(|(s, n)| (*s, *n)).collect();
+        for ((status, _), n) in &self.by_status {
+            *totals.entry(*status).or_default() += n;
+        }
+        let responses = totals
+            .into_iter()
+            .map(|(status, total)| {
                 let by_upstream = self
                     .by_status
                     .iter()
-                    .filter(|((s, _), _)| *s == status)
+                    .filter(|((s, _), _)| *s == status && matches!(status, 502 | 504))
                     .map(|((_, name), &n)| (name.as_str(), n))
                     .collect();
                 (format!("{status:03}"), total, by_upstream)

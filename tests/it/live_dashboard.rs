@@ -1,7 +1,8 @@
 //! The `live` dashboard in a real terminal (tmux) in front of a real nginx whose backend refuses
 //! connections: the failing upstream and its cause must be on screen within one second of the
 //! requests' completion; the screen follows a resize; the process sleeps when nothing arrives
-//! (CPU ticks from /proc over 3 s); `q` gives the terminal back and prints the summary.
+//! (CPU ticks from /proc over 3 s); `q`, SIGTERM and SIGINT give the terminal back and print
+//! the summary.
 //!
 //! tmux runs on a private socket in the test's directory, so it never touches a user's session.
 //! Skipped with a `SKIPPED` message without nginx, tzdata or tmux, except with `CI=true`.
@@ -29,15 +30,23 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "live"])
+    fn screen(&self, session: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", session])
     }
 
-    /// Waits until the screen satisfies `done`; returns it and when it first did.
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> (String, SystemTime) {
+    /// Starts `command` in a new `session` of 100×30 and waits for the dashboard to show.
+    fn start(&self, session: &str, command: &str) {
+        self.run(&["-f", "/dev/null", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command]);
+        self.wait_for(session, "the dashboard", |s| {
+            s.contains("following 2: access.upstream.log, error.log")
+        });
+    }
+
+    /// Waits until the screen of `session` satisfies `done`; returns it and when it first did.
+    fn wait_for(&self, session: &str, what: &str, done: impl Fn(&str) -> bool) -> (String, SystemTime) {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let screen = self.screen();
+            let screen = self.screen(session);
             if done(&screen) {
                 return (screen, SystemTime::now());
             }
@@ -62,10 +71,21 @@ fn ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// Waits for ngx502 in `session` to exit 0 with its summary on the restored terminal.
+fn stopped(tmux: &Tmux, session: &str, failures: usize) {
+    let (screen, _) = tmux.wait_for(session, "the summary", |s| s.contains("EXIT="));
+    assert!(screen.contains("EXIT=0"), "{session}:\n{screen}");
+    assert!(
+        screen.contains(&format!("ngx502 live: {failures} client-facing failures in {failures} requests")),
+        "{session}: the summary on the restored terminal:\n{screen}"
+    );
+    assert!(!screen.contains("q quit  p pause"), "{session}: the alternate screen is gone:\n{screen}");
+}
+
 /// The pid of the pane's ngx502: the only child of the pane's shell.
-fn ngx502_pid(tmux: &Tmux) -> u32 {
+fn ngx502_pid(tmux: &Tmux, session: &str) -> u32 {
     let shell: u32 =
-        tmux.run(&["display-message", "-p", "-t", "live", "#{pane_pid}"]).trim().parse().unwrap();
+        tmux.run(&["display-message", "-p", "-t", session, "#{pane_pid}"]).trim().parse().unwrap();
     let children = fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
     children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("ngx502 runs in the pane")
 }
@@ -92,16 +112,16 @@ fn dashboard_shows_the_failing_upstream_and_cause_within_a_second() {
         access.display(),
         error.display()
     );
-    tmux.run(&["-f", "/dev/null", "new-session", "-d", "-s", "live", "-x", "100", "-y", "30", &command]);
-    tmux.wait_for("the dashboard", |s| s.contains("following 2: access.upstream.log, error.log"));
-    let pid = ngx502_pid(&tmux);
+    tmux.start("live", &command);
+    let pid = ngx502_pid(&tmux, "live");
 
     let sent = lab.fire_only(&["refused"], 1);
     let finished = sent.iter().map(|s| s.finished).max().expect("requests sent");
     let refused = lab.scenario("refused").upstream.clone().unwrap();
     let row = |s: &str| s.lines().any(|l| l.starts_with(&refused) && l.contains("connect_refused"));
     let listed = |s: &str| s.lines().any(|l| l.contains("502 connect_refused") && l.contains(&refused));
-    let (screen, seen) = tmux.wait_for("the refused upstream with its cause", |s| row(s) && listed(s));
+    let (screen, seen) =
+        tmux.wait_for("live", "the refused upstream with its cause", |s| row(s) && listed(s));
     let delay = seen.duration_since(finished).unwrap_or_default();
     eprintln!("live_dashboard: last request completed → upstream and cause on screen: {delay:.0?}");
     assert!(delay < Duration::from_secs(1), "{delay:?} from the requests to the screen:\n{screen}");
@@ -123,19 +143,22 @@ fn dashboard_shows_the_failing_upstream_and_cause_within_a_second() {
     assert!(idle <= 15, "{idle} ticks of CPU in 3 s without input");
 
     tmux.run(&["resize-window", "-t", "live", "-x", "80", "-y", "24"]);
-    let (screen, _) = tmux.wait_for("the screen at 80 columns", |s| {
+    let (screen, _) = tmux.wait_for("live", "the screen at 80 columns", |s| {
         s.lines().any(|l| l.starts_with("upstream") && l.trim_end().ends_with("last"))
     });
     assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
 
     tmux.run(&["send-keys", "-t", "live", "q"]);
-    let (screen, _) = tmux.wait_for("the summary after q", |s| s.contains("EXIT="));
-    assert!(screen.contains("EXIT=0"), "{screen}");
-    assert!(
-        screen.contains(&format!("ngx502 live: {failures} client-facing failures in {failures} requests")),
-        "the summary on the restored terminal:\n{screen}"
-    );
-    assert!(!screen.contains("q quit  p pause"), "the alternate screen is gone:\n{screen}");
+    stopped(&tmux, "live", failures);
+
+    // SIGTERM and SIGINT from outside restore the terminal the same way.
+    for signal in ["TERM", "INT"] {
+        tmux.start(signal, &command);
+        let pid = ngx502_pid(&tmux, signal).to_string();
+        let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill");
+        assert!(status.success());
+        stopped(&tmux, signal, 0);
+    }
     let mut lab = Arc::try_unwrap(lab).ok().expect("lab still shared");
     lab.stop();
 }

@@ -271,3 +271,18 @@ fn screen_at_fixed_moments_of_a_scripted_outage() {
     ui.key(Key::Char('q'), &s.tally, s.at(364));
     assert!(ui.quit);
 }
+
+#[test]
+fn metrics_count_a_failure_status_once_it_is_diagnosed() {
+    let mut s = Script::new();
+    s.pass(1, &[access("00:01", 1, "/api/cart", 502, API, "502", "0.001")], &[]);
+    s.pass(2, &[access("00:02", 2, "/", 200, API, "200", "0.001")], &[]);
+    // Waiting for its error line: not in any series yet, so none has to shrink later.
+    assert_eq!(s.tally.metrics(s.at(2)).responses, [("200".to_owned(), 1, vec![])]);
+    s.pass(5, &[], &[]);
+    let metrics = s.tally.metrics(s.at(5));
+    assert_eq!(metrics.responses, [("200".to_owned(), 1, vec![]), ("502".to_owned(), 1, vec![(API, 1)])]);
+    assert_eq!(metrics.failures, [("upstream_returned_502", API, 1)]);
+    assert_eq!(metrics.attempts, [(API, 2)]);
+    assert_eq!(metrics.failure_rate, [(API, 0.5)]);
+}
