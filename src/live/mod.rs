@@ -6,6 +6,7 @@
 //! [`wake`] sleeps between file-system events, signals and the next deadline, so an idle session
 //! costs no CPU, and every wake reads every path (an event only says "look now").
 
+pub mod correct;
 pub mod dashboard;
 pub mod follow;
 pub mod ingest;
@@ -27,6 +28,7 @@ use crate::pipeline::Analysis;
 use crate::report::model::input_rows;
 use crate::report::schema::InputReport;
 
+use correct::Corrector;
 use follow::{Followed, Start};
 use ingest::{Arrivals, Source};
 use tally::Tally;
@@ -78,6 +80,8 @@ struct Session<'c> {
     /// `inputs`: one report per followed path; `errors`: the error lines in the window.
     analysis: Analysis,
     window: Window,
+    /// Failures shown without an error line, which a late one may still correct.
+    corrector: Corrector,
     scratch: Vec<u8>,
     /// Device and inode of our own stdout: a file we write to is never followed (it would
     /// read its own output back).
@@ -98,6 +102,7 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) 
         dirs: Vec::new(),
         analysis: Analysis::default(),
         window: Window::new(config.join_wait),
+        corrector: Corrector::new(config.join_wait),
         scratch: vec![0; READ_SIZE],
         own_output: identity(Path::new("/dev/stdout")),
         tally,
@@ -211,6 +216,7 @@ impl Session<'_> {
         }
         view.totals.requests += arrivals.requests;
         self.count(&arrivals, now);
+        let errors_arrived = !arrivals.errors.is_empty();
         self.window.add_candidates(arrivals.candidates, now);
         self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
         let joined = self.window.join(&self.analysis.errors, self.config.error_utc_offset, now, last);
@@ -231,7 +237,14 @@ impl Session<'_> {
             tally.waiting = self.window.waiting();
         }
         view.events(&events, &self.analysis)?;
-        self.window.settle(&joined, &mut self.analysis.errors, now, last);
+        self.window.settle(&joined, &mut self.analysis.errors, now, false);
+        // Failures shown earlier without an error line, joined with the lines no one claimed.
+        let corrections =
+            self.corrector.correct(&self.analysis.errors, self.config.error_utc_offset, now, errors_arrived);
+        view.corrections(&corrections, &self.analysis)?;
+        let corrected: Vec<_> = corrections.into_iter().map(|c| c.event).collect();
+        self.window.settle(&corrected, &mut self.analysis.errors, now, last);
+        self.corrector.shown(&events, now);
         Ok(())
     }
 }

@@ -16,6 +16,8 @@ use crate::pipeline::Analysis;
 use crate::report::table::{render, Align};
 use crate::time::rfc3339;
 
+use super::correct::Correction;
+
 /// The formats `live --output` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LiveOutput {
@@ -60,6 +62,9 @@ pub struct Totals {
     pub recovered_retries: u64,
     /// Error lines about a failed attempt that no access line claimed.
     pub unclaimed_error_lines: u64,
+    /// Failures shown without their error line and corrected when it arrived (`by_cause`
+    /// counts them under their corrected cause).
+    pub corrections: u64,
     /// The followed paths, as the batch report lists its inputs.
     pub inputs: Vec<crate::report::schema::InputRow>,
 }
@@ -103,6 +108,37 @@ impl<W: Write> View<W> {
         Ok(())
     }
 
+    /// Shows `corrections` (a `↻` line, or a `{"correction": …}` object) and moves each failure
+    /// in the totals from the cause it was shown with to its corrected cause.
+    pub fn corrections(&mut self, corrections: &[Correction], analysis: &Analysis) -> std::io::Result<()> {
+        for correction in corrections {
+            let event = &correction.event;
+            let was = correction.was.slug();
+            self.totals.corrections += 1;
+            if let Some(n) = self.totals.by_cause.get_mut(was) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.totals.by_cause.remove(was);
+                }
+            }
+            *self.totals.by_cause.entry(event.cause.slug()).or_default() += 1;
+            let text = || format!("\u{21bb} {} (was {was})", line(event));
+            match self.mode {
+                Mode::Ndjson => {
+                    let row = CorrectionRow { was, failure: FailureRow::from_event(event, analysis) };
+                    serde_json::to_writer(&mut self.out, &serde_json::json!({ "correction": row }))?;
+                    self.out.write_all(b"\n")?;
+                }
+                Mode::Lines => writeln!(self.out, "{}", text())?,
+                Mode::Dashboard => {}
+            }
+        }
+        if !corrections.is_empty() && self.mode != Mode::Dashboard {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
     /// Prints the summary (as JSON in NDJSON mode, else as text).
     pub fn finish(mut self) -> anyhow::Result<()> {
         if self.mode == Mode::Ndjson {
@@ -114,6 +150,14 @@ impl<W: Write> View<W> {
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// A correction as NDJSON: the cause shown before, and the failure as it is now.
+#[derive(Serialize)]
+struct CorrectionRow {
+    was: &'static str,
+    #[serde(flatten)]
+    failure: FailureRow,
 }
 
 /// `TIME STATUS CAUSE UPSTREAM "REQUEST"`, escaped for a terminal.
@@ -144,8 +188,8 @@ fn summary_text(t: &Totals) -> String {
         out.push_str(&render(&[("cause", Align::Left), ("failures", Align::Right)], &rows, CELL));
     }
     out.push_str(&format!(
-        "  {} recovered retries, {} error lines without an access line\n",
-        t.recovered_retries, t.unclaimed_error_lines
+        "  {} recovered retries, {} error lines without an access line, {} failures corrected by a late error line\n",
+        t.recovered_retries, t.unclaimed_error_lines, t.corrections
     ));
     let rows: Vec<Vec<String>> = t
         .inputs

@@ -20,6 +20,7 @@ mod incremental;
 mod inputs;
 mod join;
 mod layout;
+mod live_corrections;
 mod live_dashboard;
 mod live_metrics;
 mod live_nginx;
