@@ -4,6 +4,7 @@
 //!
 //! The text is brought back to the shape nginx writes, with placeholders for the header parts
 //! it lacks, and then read by the ordinary line parser; [`Pasted`] says which parts were real.
+//! Container and syslog prefixes are peeled as for whole logs ([`crate::stream::wrap`]).
 
 use super::parse::{parse_line, starts_record, ErrorLine};
 
@@ -48,13 +49,7 @@ const PHASES: [&str; 9] = [
 /// Normalises one pasted line.
 pub fn normalize(text: &[u8]) -> Pasted {
     let decoded = decode_entities(text.trim_ascii());
-    let mut rest = trim_quotes(&decoded);
-    for _ in 0..4 {
-        match strip_wrapper(rest) {
-            Some(inner) => rest = inner.trim_ascii_start(),
-            None => break,
-        }
-    }
+    let rest = crate::stream::wrap::peel(trim_quotes(&decoded)).body.trim_ascii_start();
     let (rest, cut) = strip_cut(rest);
     let mut line = Vec::with_capacity(rest.len() + 40);
     let (had_date, had_level) = match find_header(rest) {
@@ -105,57 +100,6 @@ fn has_pid(text: &[u8]) -> bool {
     let rest = &text[digits..];
     let tid = rest.strip_prefix(b"#").map(|r| r.iter().take_while(|b| b.is_ascii_digit()).count());
     digits > 0 && tid.is_some_and(|t| t > 0 && rest[1 + t..].starts_with(b": "))
-}
-
-/// Strips one container or syslog prefix: `docker compose logs` (`web-1  | `), journald's
-/// short format (`May 14 10:22:31 host nginx[812]: `), an RFC 3339 timestamp from
-/// `docker logs --timestamps` or a CRI file (`… stdout F `), kubectl's `[pod/NAME/CONTAINER] `,
-/// or a syslog `<PRI>`.
-fn strip_wrapper(text: &[u8]) -> Option<&[u8]> {
-    if starts_record(text) {
-        return None;
-    }
-    if let Some(bar) = memchr::memmem::find(text, b" | ") {
-        let name = text[..bar].trim_ascii_end();
-        let ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-');
-        if !name.is_empty() && name.iter().all(ok) {
-            return Some(&text[bar + 3..]);
-        }
-    }
-    if let Some(rest) = text.strip_prefix(b"[pod/") {
-        return memchr::memmem::find(rest, b"] ").map(|i| &rest[i + 2..]);
-    }
-    if text.starts_with(b"<") {
-        let close = memchr::memchr(b'>', text).filter(|&i| i <= 4)?;
-        return Some(&text[close + 1..]);
-    }
-    if text.len() > 20 && text[..4].iter().all(u8::is_ascii_digit) && text[4] == b'-' && text[10] == b'T' {
-        let space = memchr::memchr(b' ', text)?;
-        let rest = &text[space + 1..];
-        for stream in [&b"stdout "[..], b"stderr "] {
-            if let Some(cri) = rest.strip_prefix(stream) {
-                return Some(cri.get(2..).unwrap_or_default());
-            }
-        }
-        return Some(rest);
-    }
-    journald(text)
-}
-
-/// `Mon dd HH:MM:SS host ident[pid]: ` (journalctl's short format, and RFC 3164 syslog).
-fn journald(text: &[u8]) -> Option<&[u8]> {
-    let month = text.get(..4)?;
-    if !(month[0].is_ascii_uppercase() && month[1..3].iter().all(u8::is_ascii_lowercase) && month[3] == b' ')
-    {
-        return None;
-    }
-    let clock = text.get(7..15)?;
-    if !(clock[2] == b':' && clock[5] == b':') {
-        return None;
-    }
-    let colon = memchr::memmem::find(&text[15..], b": ")? + 15;
-    let ident = &text[15..colon];
-    (ident.len() < 128 && !ident.contains(&b'"')).then(|| &text[colon + 2..])
 }
 
 /// Removes a pager's or an editor's cut marker from the end: `…`, `...`, `$` (`cat -A`, `less`).
