@@ -490,6 +490,7 @@ mod tests {
                 evidence: Vec::new(),
                 top_paths: Vec::new(),
                 findings: Vec::new(),
+                citations: Vec::new(),
             }],
             upstreams: vec![
                 upstream("10.0.1.11:8080", Some(400), 20, 20),

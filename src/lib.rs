@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod alert;
+pub mod cite;
 pub mod cli;
 pub mod cmd;
 pub mod color;

@@ -320,6 +320,8 @@ fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
             evidence,
             top_paths,
             findings: findings.remove(&cause).unwrap_or_default(),
+            // Each host has its own nginx.conf: its lines mean nothing in a fleet report.
+            citations: Vec::new(),
         });
     }
     out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(b.cause)));

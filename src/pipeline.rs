@@ -88,6 +88,8 @@ pub struct Analysis {
     pub access_logs_known: bool,
     /// The `upstream {}` blocks of nginx.conf, when given: rows are labelled with their block.
     pub upstream_blocks: Vec<crate::nginx_conf::Upstream>,
+    /// nginx.conf, when given: each cause cites the directives that applied to its failures.
+    pub nginx_conf: Option<std::sync::Arc<crate::nginx_conf::NginxConf>>,
 }
 
 enum Outcome {

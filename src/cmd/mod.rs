@@ -229,8 +229,9 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         None => (specs, Carried::default()),
     };
     let mut analysis = analyze_resumed(&specs, &options, carried);
-    if let Some(conf) = &conf {
+    if let Some(conf) = conf {
         analysis.upstream_blocks = conf.upstreams.clone();
+        analysis.nginx_conf = Some(std::sync::Arc::new(conf));
     }
     for input in analysis.inputs.iter().filter(|i| !i.skipped) {
         match (&input.problem, &input.kind) {

@@ -479,6 +479,18 @@ fn evidence(out: &mut String, r: &Report, colors: &Colors) {
             }
             out.push_str("</ul>");
         }
+        if !c.citations.is_empty() {
+            out.push_str("<div class=\"label\">nginx.conf</div><ul class=\"findings\">");
+            for citation in &c.citations {
+                let (head, lines) = super::cite_text::sentences(citation);
+                let _ = write!(out, "<li>{}<ul>", text(&head));
+                for line in lines {
+                    let _ = write!(out, "<li>{}</li>", with_code(&sanitize_str(&line)));
+                }
+                out.push_str("</ul></li>");
+            }
+            out.push_str("</ul>");
+        }
         if !c.evidence.is_empty() {
             out.push_str("<div class=\"label\">Evidence</div>");
             for line in &c.evidence {

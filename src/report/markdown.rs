@@ -18,7 +18,11 @@ const CELL: usize = 80;
 
 /// Escapes log text for a Markdown table cell or paragraph.
 pub fn escape(text: &str) -> String {
-    let clean = cut(&sanitize_str(text), CELL);
+    escape_syntax(&cut(&sanitize_str(text), CELL))
+}
+
+/// Backslash-escapes every character Markdown could read as syntax in already terminal-safe text.
+fn escape_syntax(clean: &str) -> String {
     let mut out = String::with_capacity(clean.len());
     for c in clean.chars() {
         if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '&' | '$') {
@@ -148,6 +152,16 @@ fn causes(out: &mut String, r: &Report) {
         &[false, true, true, false, false],
         &rows,
     );
+    for c in r.causes.iter().filter(|c| !c.citations.is_empty()) {
+        let _ = writeln!(out, "\n### {} in nginx.conf\n", code(c.cause));
+        for citation in &c.citations {
+            let (head, lines) = super::cite_text::sentences(citation);
+            let _ = writeln!(out, "- {}", escape_syntax(&sanitize_str(&head)));
+            for line in lines {
+                let _ = writeln!(out, "  - {}", sanitize_str(&line));
+            }
+        }
+    }
 }
 
 fn upstreams(out: &mut String, r: &Report) {

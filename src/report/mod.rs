@@ -1,6 +1,7 @@
 //! Output formats. The report is built once as data ([`schema::Report`]) and each format renders
 //! it; adding a format is adding a file.
 
+pub mod cite_text;
 pub mod findings;
 pub mod fmt;
 pub mod html;

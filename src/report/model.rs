@@ -131,6 +131,8 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
         groups.entry(e.cause).or_default().push(e);
     }
     let total = client.len() as u64;
+    let conf = analysis.nginx_conf.as_deref();
+    let router = conf.map(crate::nginx_conf::route::Router::new);
     let mut rows: Vec<CauseRow> = groups
         .into_iter()
         .map(|(cause, events)| {
@@ -158,6 +160,17 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
                 summary: info.summary,
                 fix: info.fix,
                 findings: super::findings::findings(cause, &events),
+                citations: match (conf, &router) {
+                    (Some(conf), Some(router)) => crate::cite::citations(
+                        conf,
+                        router,
+                        cause,
+                        &events,
+                        &analysis.errors,
+                        &analysis.access.upstreams,
+                    ),
+                    _ => Vec::new(),
+                },
                 evidence,
                 top_paths: paths,
             }
@@ -197,6 +210,7 @@ fn error_only_cause_rows(analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
                     .collect(),
                 top_paths: Vec::new(),
                 findings: Vec::new(),
+                citations: Vec::new(),
             }
         })
         .collect();

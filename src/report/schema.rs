@@ -68,6 +68,10 @@ pub struct CauseRow {
     /// applied, what preceded them (see [`super::findings`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
+    /// With `--nginx-conf`: the directives that applied to these failures, at `FILE:LINE`, per
+    /// location (see [`crate::cite`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub citations: Vec<crate::cite::Citation>,
 }
 
 #[derive(Debug, Serialize)]

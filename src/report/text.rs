@@ -138,6 +138,13 @@ fn causes(out: &mut String, r: &Report) {
         for finding in &c.findings {
             let _ = writeln!(out, "    seen:  {}", sanitize_str(finding));
         }
+        for citation in &c.citations {
+            let (head, lines) = super::cite_text::sentences(citation);
+            let _ = writeln!(out, "    conf:  {}", sanitize_str(&head));
+            for line in lines {
+                let _ = writeln!(out, "             {}", sanitize_str(&line));
+            }
+        }
         if let Some(e) = c.evidence.first() {
             let _ = writeln!(out, "    e.g.   {}", sanitize_str(&cut(e, 220)));
         }

@@ -6,6 +6,7 @@ mod support;
 mod alerts_and_merge;
 mod check_conf;
 mod color;
+mod conf_citations;
 mod detect_property;
 mod e2e_nginx;
 mod e2e_streams;

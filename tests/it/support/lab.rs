@@ -417,6 +417,21 @@ impl Lab {
         self.nginx.as_ref().unwrap().reopen_logs(&reopened);
     }
 
+    /// The nginx.conf the lab wrote, which nginx runs with.
+    pub fn conf_path(&self) -> PathBuf {
+        self.dir.join("nginx.conf")
+    }
+
+    /// The line of nginx.conf that holds `text`, which must be on exactly one line: what a report
+    /// citing that directive must point at.
+    pub fn conf_line(&self, text: &str) -> usize {
+        let conf = std::fs::read_to_string(self.conf_path()).unwrap();
+        let lines: Vec<usize> =
+            conf.lines().enumerate().filter(|(_, l)| l.contains(text)).map(|(i, _)| i + 1).collect();
+        assert_eq!(lines.len(), 1, "{text:?} is not on exactly one line of nginx.conf: {lines:?}");
+        lines[0]
+    }
+
     /// Stops nginx gracefully so that every log line is on disk.
     pub fn stop(&mut self) {
         if let Some(n) = self.nginx.take() {
@@ -457,7 +472,13 @@ fn nginx_conf(
         // `unix:/path:` is how proxy_pass spells a socket; the URI part is left out so that the
         // request's own URI is passed on.
         let target = if addr.starts_with("unix:") { format!("{addr}:") } else { addr };
-        locations.push_str(&format!("        location /{name}/ {{ proxy_pass http://{target}; }}\n"));
+        // One location overrides what it inherits from http, on a line of its own, so reports
+        // can be checked to cite the override (and http's value everywhere else).
+        locations.push_str(&if name == "bigheader" {
+            format!("        location /{name}/ {{\n            proxy_buffer_size 4k;\n            proxy_pass http://{target};\n        }}\n")
+        } else {
+            format!("        location /{name}/ {{ proxy_pass http://{target}; }}\n")
+        });
     }
     // ...and named upstream{} blocks where retries and max_fails matter.
     locations.push_str("        location /retry/ { proxy_pass http://pool_retry; }\n");

@@ -1,0 +1,196 @@
+use super::*;
+use crate::correlate::JoinMethod;
+use crate::summary::Candidate;
+
+const CONF: &str = r#"http {
+    proxy_read_timeout 1s;
+    upstream pool {
+        server 127.0.0.2:9001 max_fails=1 fail_timeout=600s;
+        server 127.0.0.2:9002 down;
+    }
+    server {
+        server_name shop.test;
+        location /timeout/ { proxy_pass http://127.0.0.1:9100; }
+        location /slow/ { proxy_pass http://127.0.0.1:9200; }
+        location /bigheader/ {
+            proxy_buffer_size 4k;
+            proxy_pass http://127.0.0.1:9300;
+        }
+        location /nolive/ { proxy_pass http://pool; }
+        location /php/ { fastcgi_pass unix:/nonexistent/ngx502/php.sock; }
+        location /local/ { proxy_pass http://localhost:9400; }
+    }
+}
+"#;
+
+fn event(target: &str, request_time: f64, upstream: &str) -> Event {
+    Event {
+        request: Candidate {
+            input: 0,
+            line: 1,
+            time: Some(0),
+            offset: 0,
+            status: 504,
+            client: None,
+            request: Some(format!("GET {target} HTTP/1.1").into_bytes().into()),
+            host: Some(b"shop.test".to_vec().into()),
+            connection: None,
+            request_time: Some(request_time),
+            upstream_addr: None,
+            upstream_status: None,
+            upstream_response_time: None,
+        },
+        cause: Cause::ReadTimeout,
+        upstream: Some(upstream.as_bytes().into()),
+        attempts: Vec::new(),
+        evidence: Vec::new(),
+        join: JoinMethod::None,
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    conf: NginxConf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("nginx.conf"), CONF).unwrap_or_else(|e| panic!("{e}"));
+        let conf = NginxConf::load(&dir.path().join("nginx.conf")).unwrap_or_else(|e| panic!("{e}"));
+        Fixture { dir, conf }
+    }
+
+    fn at(&self, line: usize) -> At {
+        At { file: self.dir.path().join("nginx.conf").display().to_string(), line }
+    }
+
+    fn cite(&self, cause: Cause, events: &[Event], latency: &[(&str, &[f64])]) -> Vec<Citation> {
+        let router = Router::new(&self.conf);
+        let mut upstreams = rustc_hash::FxHashMap::default();
+        for (addr, times) in latency {
+            let mut counts = UpstreamCounts::default();
+            times.iter().for_each(|&t| counts.latency.add(t));
+            upstreams.insert(addr.as_bytes().into(), counts);
+        }
+        let refs: Vec<&Event> = events.iter().collect();
+        citations(&self.conf, &router, cause, &refs, &[], &upstreams)
+    }
+}
+
+#[test]
+fn a_timeout_inherited_from_http_is_cited_with_the_measured_times() {
+    let f = Fixture::new();
+    let events = [event("/timeout/1", 1.002, "127.0.0.1:9100"), event("/timeout/2?x", 1.0, "127.0.0.1:9100")];
+    let cited = f.cite(Cause::ReadTimeout, &events, &[("127.0.0.1:9100", &[1.0, 1.0])]);
+    assert_eq!(cited.len(), 1);
+    let c = &cited[0];
+    assert_eq!(
+        (c.context.as_str(), &c.at, c.failures),
+        ("server shop.test, location /timeout/", &f.at(9), 2)
+    );
+    assert_eq!(
+        c.applied,
+        [Applied {
+            directive: "proxy_read_timeout".into(),
+            value: "1s".into(),
+            at: Some(f.at(2)),
+            level: Some(Level::Http)
+        }]
+    );
+    let m = c.measured.clone().unwrap_or_else(|| panic!("no measurement"));
+    assert_eq!((m.median, m.max, m.samples, m.successes, m.success_p99), (1.002, 1.002, 2, 0, None));
+    assert_eq!(c.fix, None, "no successful response: no value the logs support");
+    assert_eq!(
+        c.pass.as_ref().map(|p| (p.value.as_str(), p.at.clone())),
+        Some(("http://127.0.0.1:9100", Some(f.at(9))))
+    );
+}
+
+#[test]
+fn a_slow_but_answering_upstream_gets_a_timeout_for_its_location_only() {
+    let f = Fixture::new();
+    let mut latency: Vec<f64> = (0..98).map(|i| 0.5 + f64::from(i) * 0.005).collect();
+    latency.extend([1.0, 1.0]);
+    let events = [event("/slow/a", 1.0, "127.0.0.1:9200"), event("/slow/b", 1.0, "127.0.0.1:9200")];
+    let cited = f.cite(Cause::ReadTimeout, &events, &[("127.0.0.1:9200", &latency)]);
+    let m = cited[0].measured.clone().unwrap_or_else(|| panic!("no measurement"));
+    assert_eq!(m.successes, 98);
+    let p99 = m.success_p99.unwrap_or_default();
+    assert!((0.97..=1.0).contains(&p99), "p99 of the successes {p99}");
+    assert_eq!(
+        cited[0].fix,
+        Some(Fix {
+            block: "location /slow/".into(),
+            at: f.at(10),
+            directive: "proxy_read_timeout".into(),
+            current: None,
+            value: "2s".into()
+        })
+    );
+}
+
+#[test]
+fn a_buffer_overridden_in_the_location_is_changed_where_it_is_written() {
+    let f = Fixture::new();
+    let cited = f.cite(Cause::TooBigHeader, &[event("/bigheader/1", 0.01, "127.0.0.1:9300")], &[]);
+    let c = &cited[0];
+    assert_eq!(
+        c.applied,
+        [Applied {
+            directive: "proxy_buffer_size".into(),
+            value: "4k".into(),
+            at: Some(f.at(12)),
+            level: Some(Level::Location)
+        }]
+    );
+    let fix = c.fix.clone().unwrap_or_else(|| panic!("no fix"));
+    assert_eq!((fix.at, fix.current.as_deref(), fix.value.as_str()), (f.at(12), Some("4k"), "16k"));
+    assert_eq!(c.measured, None);
+}
+
+#[test]
+fn connection_failures_cite_the_upstream_block_the_socket_and_localhost() {
+    let f = Fixture::new();
+    let cited = f.cite(Cause::NoLiveUpstreams, &[event("/nolive/1", 0.0, "pool")], &[]);
+    let block = cited[0].upstream.clone().unwrap_or_else(|| panic!("no block"));
+    assert_eq!((block.name.as_str(), &block.at), ("pool", &f.at(3)));
+    let servers: Vec<(&str, Vec<&str>, usize)> = block
+        .servers
+        .iter()
+        .map(|s| (s.addr.as_str(), s.params.iter().map(String::as_str).collect(), s.at.line))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            ("127.0.0.2:9001", vec!["max_fails=1", "fail_timeout=600s"], 4),
+            ("127.0.0.2:9002", vec!["down"], 5)
+        ]
+    );
+    let fix = cited[0].fix.clone().unwrap_or_else(|| panic!("no fix"));
+    assert_eq!(
+        (fix.block.as_str(), fix.at, fix.current.as_deref(), fix.value.as_str()),
+        ("upstream pool", f.at(4), Some("max_fails=1 fail_timeout=600s"), "max_fails=1 fail_timeout=10s")
+    );
+
+    let socket = f.cite(Cause::UnixSocketMissing, &[event("/php/index.php", 0.0, "unix:/x")], &[]);
+    assert_eq!(
+        socket[0].socket,
+        Some(Socket {
+            path: "/nonexistent/ngx502/php.sock".into(),
+            exists: false,
+            owner: None,
+            group: None,
+            mode: None
+        })
+    );
+
+    let v6 = f.cite(Cause::ConnectRefused, &[event("/local/1", 0.0, "[::1]:9400")], &[]);
+    assert!(v6[0].localhost_ipv6);
+    let both = f.cite(
+        Cause::ConnectRefused,
+        &[event("/local/1", 0.0, "[::1]:9400"), event("/local/2", 0.0, "127.0.0.1:9400")],
+        &[],
+    );
+    assert!(!both[0].localhost_ipv6, "127.0.0.1 refused too: nothing listens at all");
+}
