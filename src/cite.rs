@@ -136,6 +136,9 @@ pub struct Citation {
     /// The target says `localhost`, and only its `::1` address failed: the IPv6-first surprise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub localhost_ipv6: bool,
+    /// The target says `https://`, and the upstream answered in plain HTTP (`wrong version number`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
 }
@@ -161,7 +164,7 @@ pub fn citations(
     places
         .into_iter()
         .take(TOP)
-        .map(|(scope, events)| cite(conf, &scope, cause, &events, upstreams))
+        .map(|(scope, events)| cite(conf, &scope, cause, &events, errors, upstreams))
         .collect()
 }
 
@@ -179,6 +182,7 @@ fn cite(
     scope: &Scope,
     cause: Cause,
     events: &[&Event],
+    errors: &[ErrorRecord],
     upstreams: &rustc_hash::FxHashMap<Box<[u8]>, UpstreamCounts>,
 ) -> Citation {
     let block = scope.location().unwrap_or(scope.server);
@@ -199,6 +203,7 @@ fn cite(
         upstream: None,
         socket: None,
         localhost_ipv6: false,
+        plain_http: false,
         fix: None,
     };
     let timeout = match cause {
@@ -229,6 +234,20 @@ fn cite(
         Cause::SslHandshake | Cause::SslVerifyFailed | Cause::SslHandshakeTimeout => {
             for setting in ["ssl_server_name", "ssl_protocols"] {
                 citation.applied.push(scope.module_setting(module, setting).into());
+            }
+            if let Some(pass) = pass.as_ref().filter(|p| p.target.starts_with("https://")) {
+                let plain =
+                    |i: &usize| memchr::memmem::find(&errors[*i].raw, b"wrong version number").is_some();
+                citation.plain_http = events.iter().any(|e| e.evidence.iter().any(plain));
+                if citation.plain_http {
+                    citation.fix = Some(Fix {
+                        block: block_name(scope),
+                        at: At::from(&pass.node.at),
+                        directive: crate::escape::lossless(&pass.node.name),
+                        current: Some(pass.target.clone()),
+                        value: pass.target.replacen("https://", "http://", 1),
+                    });
+                }
             }
         }
         _ => {}
@@ -365,17 +384,18 @@ fn timeout_fix(scope: &Scope, applied: &Setting, measured: Option<&Measured>) ->
 fn fix_in(scope: &Scope, applied: &Setting, value: String) -> Fix {
     let block = scope.location().unwrap_or(scope.server);
     let own = block.children().iter().find(|n| n.is(&applied.directive));
-    let name = match scope.location() {
-        Some(l) => format!("location {}", l.value()),
-        None => "server".to_owned(),
-    };
     Fix {
-        block: name,
+        block: block_name(scope),
         at: At::from(own.map_or(&block.at, |n| &n.at)),
         directive: applied.directive.clone(),
         current: own.map(|n| n.value()),
         value,
     }
+}
+
+/// `location /api/`, or `server` when no location matched.
+fn block_name(scope: &Scope) -> String {
+    scope.location().map_or_else(|| "server".to_owned(), |l| format!("location {}", l.value()))
 }
 
 #[cfg(test)]

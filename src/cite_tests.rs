@@ -19,6 +19,7 @@ const CONF: &str = r#"http {
         location /nolive/ { proxy_pass http://pool; }
         location /php/ { fastcgi_pass unix:/nonexistent/ngx502/php.sock; }
         location /local/ { proxy_pass http://localhost:9400; }
+        location /tls/ { proxy_pass https://127.0.0.1:9500; proxy_ssl_server_name on; }
     }
 }
 "#;
@@ -39,6 +40,7 @@ fn event(target: &str, request_time: f64, upstream: &str) -> Event {
             upstream_addr: None,
             upstream_status: None,
             upstream_response_time: None,
+            source: None,
         },
         cause: Cause::ReadTimeout,
         upstream: Some(upstream.as_bytes().into()),
@@ -51,6 +53,7 @@ fn event(target: &str, request_time: f64, upstream: &str) -> Event {
 struct Fixture {
     dir: tempfile::TempDir,
     conf: NginxConf,
+    errors: Vec<ErrorRecord>,
 }
 
 impl Fixture {
@@ -58,7 +61,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("nginx.conf"), CONF).unwrap_or_else(|e| panic!("{e}"));
         let conf = NginxConf::load(&dir.path().join("nginx.conf")).unwrap_or_else(|e| panic!("{e}"));
-        Fixture { dir, conf }
+        Fixture { dir, conf, errors: Vec::new() }
     }
 
     fn at(&self, line: usize) -> At {
@@ -74,7 +77,7 @@ impl Fixture {
             upstreams.insert(addr.as_bytes().into(), counts);
         }
         let refs: Vec<&Event> = events.iter().collect();
-        citations(&self.conf, &router, cause, &refs, &[], &upstreams)
+        citations(&self.conf, &router, cause, &refs, &self.errors, &upstreams)
     }
 }
 
@@ -193,4 +196,31 @@ fn connection_failures_cite_the_upstream_block_the_socket_and_localhost() {
         &[],
     );
     assert!(!both[0].localhost_ipv6, "127.0.0.1 refused too: nothing listens at all");
+}
+
+#[test]
+fn https_to_a_plain_http_port_is_flagged_with_the_target_to_write() {
+    let mut f = Fixture::new();
+    let raw = b"2024/05/14 10:22:31 [error] 4242#4242: *1 SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 10.0.0.5, server: shop.test, request: \"GET /tls/1 HTTP/1.1\", upstream: \"https://127.0.0.1:9500/tls/1\", host: \"shop.test\"";
+    let line = crate::errorlog::parse_line(raw).unwrap_or_else(|| panic!("not an error line"));
+    f.errors.push(line.to_record(1, 1, Cause::SslHandshake));
+    let mut e = event("/tls/1", 0.01, "127.0.0.1:9500");
+    e.evidence = vec![0];
+    let cited = f.cite(Cause::SslHandshake, &[e], &[]);
+    let c = &cited[0];
+    assert!(c.plain_http);
+    let applied: Vec<(&str, &str, Option<usize>)> = c
+        .applied
+        .iter()
+        .map(|a| (a.directive.as_str(), a.value.as_str(), a.at.as_ref().map(|at| at.line)))
+        .collect();
+    assert_eq!(
+        applied,
+        [("proxy_ssl_server_name", "on", Some(18)), ("proxy_ssl_protocols", "TLSv1.2 TLSv1.3", None)]
+    );
+    let fix = c.fix.clone().unwrap_or_else(|| panic!("no fix"));
+    assert_eq!(
+        (fix.at.line, fix.current.as_deref(), fix.value.as_str()),
+        (18, Some("https://127.0.0.1:9500"), "http://127.0.0.1:9500")
+    );
 }

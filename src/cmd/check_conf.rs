@@ -8,7 +8,8 @@ use crate::cli::{CheckConfArgs, ClassifyOutput, FailOnRisk};
 use crate::escape::sanitize_str;
 use crate::exit::Exit;
 use crate::nginx_conf::check::{check, Risk, Severity};
-use crate::nginx_conf::NginxConf;
+use crate::nginx_conf::route::Router;
+use crate::nginx_conf::Problem;
 
 /// Version of the JSON output; bumped on any incompatible change.
 pub const SCHEMA: &str = "ngx502-check-conf/1";
@@ -16,9 +17,15 @@ pub const SCHEMA: &str = "ngx502-check-conf/1";
 pub fn run(args: CheckConfArgs) -> anyhow::Result<Exit> {
     let conf = super::load_nginx_conf(&args.path)?;
     let risks = check(&conf);
+    // Regexes ngx502 cannot evaluate make its location matching approximate: say so too.
+    let unmatched = Router::new(&conf).problems;
+    for problem in &unmatched {
+        eprintln!("ngx502: warning: {}", sanitize_str(&problem.to_string()));
+    }
+    let problems = conf.problems.iter().chain(&unmatched);
     let out = match args.output {
         ClassifyOutput::Text => text(&risks),
-        ClassifyOutput::Json => format!("{}\n", serde_json::to_string_pretty(&as_json(&conf, &risks))?),
+        ClassifyOutput::Json => format!("{}\n", serde_json::to_string_pretty(&as_json(problems, &risks))?),
     };
     super::write_output(None, out.as_bytes())?;
     let fails = |r: &Risk| match args.fail_on {
@@ -71,10 +78,8 @@ struct ProblemRow {
     message: String,
 }
 
-fn as_json<'a>(conf: &NginxConf, risks: &'a [Risk]) -> Output<'a> {
-    let problems = conf
-        .problems
-        .iter()
+fn as_json<'a, 'p>(problems: impl Iterator<Item = &'p Problem>, risks: &'a [Risk]) -> Output<'a> {
+    let problems = problems
         .map(|p| ProblemRow {
             file: p.file.to_string_lossy().into_owned(),
             line: p.line,

@@ -55,6 +55,9 @@ pub fn sentences(c: &Citation) -> (String, Vec<String>) {
     if c.localhost_ipv6 {
         lines.push("the target says `localhost`: its ::1 address was refused and 127.0.0.1 was not, so the backend listens on IPv4 only; write 127.0.0.1 in the target".to_owned());
     }
+    if c.plain_http {
+        lines.push("the target says `https://`, but the upstream answered in plain HTTP (`wrong version number`): that port does not speak TLS".to_owned());
+    }
     if let Some(fix) = &c.fix {
         lines.push(fix_sentence(fix, c));
     }
@@ -164,6 +167,7 @@ mod tests {
             upstream: None,
             socket: None,
             localhost_ipv6: false,
+            plain_http: false,
             fix: Some(Fix {
                 block: "location /slow/".into(),
                 at: at(57),
@@ -214,6 +218,7 @@ mod tests {
                 mode: Some(0o660),
             }),
             localhost_ipv6: true,
+            plain_http: true,
             fix: None,
             ..citation()
         };
@@ -226,6 +231,7 @@ mod tests {
                 "`upstream pool` at nginx.conf:3: `server 10.0.0.1:80 max_fails=1` at nginx.conf:4; `server 10.0.0.2:80` at nginx.conf:5",
                 "`/run/a.sock` exists on this host now: owner uid 33, group gid 0, mode 0660",
                 "the target says `localhost`: its ::1 address was refused and 127.0.0.1 was not, so the backend listens on IPv4 only; write 127.0.0.1 in the target",
+                "the target says `https://`, but the upstream answered in plain HTTP (`wrong version number`): that port does not speak TLS",
             ]
         );
     }

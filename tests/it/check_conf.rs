@@ -33,6 +33,7 @@ const SITE: &str = r#"server {
         proxy_buffer_size 1k;
         proxy_pass http://127.0.0.1:9003;
     }
+    location ~ (?<=/old)/x$ { return 410; }
 }
 "#;
 
@@ -81,7 +82,22 @@ fn risks_cite_file_and_line_and_fail_a_ci_job() {
         ]
     );
     assert_eq!(v["risks"][2]["fix"], "add `proxy_set_header Connection \"\";` to this location");
-    assert_eq!(v["problems"], json!([]));
+    let problems: Vec<Value> = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| {
+            json!([p["file"].as_str().unwrap_or_default().replace(&prefix, ""), p["line"], p["message"]])
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [json!([
+            "sites/shop.conf",
+            15,
+            "the regex \"(?<=/old)/x$\" uses PCRE features ngx502 cannot evaluate; requests are never matched to it"
+        ])]
+    );
 
     let text = check_conf(dir.path(), &["--fail-on", "any"]);
     assert_eq!(text.status.code(), Some(3), "a risk fails the job");

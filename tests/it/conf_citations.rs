@@ -47,7 +47,8 @@ fn every_cause_cites_the_directive_that_applied_at_its_line() {
     let conf = lab.conf_path().display().to_string();
     let access = tmp.path().join("access.upstream.log").display().to_string();
     let error = tmp.path().join("error.log").display().to_string();
-    let run = |output: &str| ngx502(&["report", "--nginx-conf", &conf, "--output", output, "-q", &access, &error]);
+    let run =
+        |output: &str| ngx502(&["report", "--nginx-conf", &conf, "--output", output, "-q", &access, &error]);
     let report: Value = serde_json::from_str(&run("json")).expect("JSON report");
     let at = |text: &str| json!({"file": conf, "line": lab.conf_line(text)});
 
@@ -97,10 +98,8 @@ fn every_cause_cites_the_directive_that_applied_at_its_line() {
     assert_eq!(socket["socket"], json!({"path": missing, "exists": false}));
 
     // The same citations in every human format, with the exact lines.
-    let timeout_line = format!(
-        "= `proxy_read_timeout 1s` at {conf}:{} (from http)",
-        lab.conf_line("proxy_read_timeout 1s")
-    );
+    let timeout_line =
+        format!("= `proxy_read_timeout 1s` at {conf}:{} (from http)", lab.conf_line("proxy_read_timeout 1s"));
     let buffer_fix = format!(
         "at {conf}:{} in `location /bigheader/`, change `proxy_buffer_size 4k` to `proxy_buffer_size 16k`",
         lab.conf_line("proxy_buffer_size 4k")
@@ -111,6 +110,7 @@ fn every_cause_cites_the_directive_that_applied_at_its_line() {
     let markdown = run("markdown");
     assert!(markdown.contains(&timeout_line), "markdown lacks {timeout_line:?}:\n{markdown}");
     let html = run("html");
-    let html_line = format!("<code>proxy_read_timeout 1s</code> at {conf}:{}", lab.conf_line("proxy_read_timeout 1s"));
+    let html_line =
+        format!("<code>proxy_read_timeout 1s</code> at {conf}:{}", lab.conf_line("proxy_read_timeout 1s"));
     assert!(html.contains(&html_line), "html lacks {html_line:?}");
 }
