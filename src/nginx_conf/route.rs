@@ -11,7 +11,9 @@
 //! longest prefix is remembered and its nested locations searched; unless it is `^~`, the regexes
 //! (`~`, `~*` caseless) of the level are then tried in order and the first match wins (with its
 //! own nested locations searched). Matching is on the normalized URI: no query, `%XX` decoded,
-//! `//` merged, `.` and `..` resolved.
+//! `//` merged, `.` and `..` resolved. A location that passes nothing upstream but ends its
+//! `try_files` with a fixed URI or a named location hands the request there (the PHP front
+//! controller, `@backend`), so that is the location resolved.
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -106,6 +108,16 @@ impl<'c> Router<'c> {
         let server = self.server(request)?;
         let mut chain = Vec::new();
         find_location(&server.locations, &normalize_uri(request.target), &mut chain);
+        if let Some(fallback) = chain.last().and_then(|l| try_files_fallback(l)) {
+            chain = match fallback.strip_prefix(b"@") {
+                Some(name) => named_location(server.node, name).into_iter().collect(),
+                None => {
+                    let mut redirected = Vec::new();
+                    find_location(&server.locations, &normalize_uri(&fallback), &mut redirected);
+                    redirected
+                }
+            };
+        }
         Some(Scope { http, server: server.node, locations: chain })
     }
 
@@ -203,6 +215,28 @@ fn find_location<'c>(level: &Locations<'c>, uri: &[u8], chain: &mut Vec<&'c Node
         }
     }
     false
+}
+
+/// Where a location that passes nothing upstream sends the request with `try_files`' last
+/// argument (`/index.php?$args`, `@backend`): the location there is the one that fails. Only a
+/// fixed URI (query cut) or a named location; `=404` and variables are left alone.
+fn try_files_fallback(location: &Node) -> Option<Vec<u8>> {
+    let children = location.children();
+    if children.iter().any(|n| n.name.ends_with(b"_pass")) {
+        return None;
+    }
+    let last = children.iter().find(|n| n.is("try_files"))?.args.last()?;
+    let path = last.split(|&b| b == b'?').next().unwrap_or(last);
+    let fixed = (path.starts_with(b"/") || path.starts_with(b"@")) && !path.contains(&b'$');
+    fixed.then(|| path.to_vec())
+}
+
+/// `location @name` directly in the server.
+fn named_location<'c>(server: &'c Node, name: &[u8]) -> Option<&'c Node> {
+    server
+        .children()
+        .iter()
+        .find(|n| n.is("location") && n.args.first().is_some_and(|a| a.strip_prefix(b"@") == Some(name)))
 }
 
 fn prefix_len(l: &Location) -> usize {

@@ -197,3 +197,22 @@ fn directives_are_inherited_and_arrays_replaced() {
     assert_eq!(http_headers, ["X-A a", "X-B b"]);
     assert!(scope("/none").pass(&conf).is_none(), "the server itself: no location");
 }
+
+#[test]
+fn try_files_sends_the_request_where_its_fallback_lands() {
+    let (_dir, conf) = conf(
+        r#"http { server {
+    location / { try_files $uri $uri/ /index.php?$args; return 200 root; }
+    location ~ \.php$ { fastcgi_pass unix:/run/php.sock; return 200 php; }
+    location /app/ { try_files $uri @backend; }
+    location @backend { proxy_pass http://127.0.0.1:3000; return 200 named; }
+    location /missing/ { try_files $uri =404; return 200 missing; }
+    location /api/ { try_files $uri /index.php; proxy_pass http://127.0.0.1:4000; return 200 api; }
+} }"#,
+    );
+    let router = Router::new(&conf);
+    assert_eq!(route(&router, None, "/blog/2024/hello"), "php");
+    assert_eq!(route(&router, None, "/app/x"), "named");
+    assert_eq!(route(&router, None, "/missing/x"), "missing");
+    assert_eq!(route(&router, None, "/api/x"), "api", "a location that passes upstream itself stays");
+}
