@@ -218,6 +218,7 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         .as_deref()
         .map(|path| Incremental::begin(path, batch.state_reset, batch.wait_lock))
         .transpose()?;
+    let found = specs.len();
     let (specs, carried) = match incremental.as_mut() {
         Some(run) => {
             let (specs, carried, notes) = run.plan(specs)?;
@@ -249,7 +250,10 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
             _ => {}
         }
     }
-    if !analysis.inputs.is_empty() && analysis.inputs.iter().all(|i| i.kind.is_none()) {
+    // With --state, logs left unread as unchanged are logs all the same: a stray non-log file
+    // beside them is no reason to fail the run.
+    let unchanged_logs = specs.len() < found;
+    if !unchanged_logs && !analysis.inputs.is_empty() && analysis.inputs.iter().all(|i| i.kind.is_none()) {
         bail!("none of the inputs is an nginx access or error log; pass the right paths, or the format with --log-format");
     }
     if let Some(run) = incremental.as_mut() {

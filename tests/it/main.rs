@@ -27,6 +27,7 @@ mod live_metrics;
 mod live_nginx;
 mod live_rotation;
 mod nginx_conf;
+mod packaging;
 mod paste;
 mod readers;
 mod report_formats;
