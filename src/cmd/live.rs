@@ -1,7 +1,6 @@
 //! `ngx502 live`: follow the logs and name each 502/504 as it happens.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,9 +15,6 @@ use crate::live::{metrics, run as follow, Config};
 
 pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
     let input = &args.input;
-    if input.paths.iter().chain(&input.access).chain(&input.error).any(|p| p == Path::new("-")) {
-        bail!("live follows files and directories, not stdin (-): for a stream use ngx502 report -");
-    }
     // The parsers run on rayon; live mode reads small chunks, so one worker is enough.
     let _ = rayon::ThreadPoolBuilder::new().num_threads(input.threads.unwrap_or(1).max(1)).build_global();
     let named = !input.access.is_empty() || !input.error.is_empty();

@@ -11,6 +11,7 @@ use crate::input::open::MAX_LINE;
 use crate::input::{sniff, Kind, PageRelease, Sniffed};
 use crate::pipeline::{read_access, read_error_log};
 use crate::report::schema::InputReport;
+use crate::stream::StreamReader;
 use crate::summary::{Candidate, StatusCounts, UpstreamCounts};
 use crate::window::TimeWindow;
 
@@ -27,6 +28,20 @@ pub struct Arrivals {
     pub upstreams: FxHashMap<Box<[u8]>, UpstreamCounts>,
 }
 
+impl Arrivals {
+    /// Adds the requests of an access summary.
+    fn add(&mut self, summary: crate::summary::AccessSummary) {
+        self.requests += summary.parsed;
+        self.statuses.merge(&summary.statuses);
+        for (addr, counts) in summary.upstreams {
+            let into = self.upstreams.entry(addr).or_default();
+            into.attempts += counts.attempts;
+            into.latency.merge(&counts.latency);
+        }
+        self.candidates.extend(summary.candidates);
+    }
+}
+
 /// What a followed path turned out to be.
 #[derive(Debug)]
 enum Decision {
@@ -34,6 +49,8 @@ enum Decision {
     Undecided,
     Access(AccessFormat),
     Error,
+    /// Access, error and other lines in one input (see [`crate::stream`]).
+    Stream(Box<StreamReader>),
     /// Not a log: lines are not read.
     Ignored,
 }
@@ -68,6 +85,15 @@ impl Source {
         if !matches!(self.decision, Decision::Undecided) || head.is_empty() {
             return false;
         }
+        if self.forced.is_none() {
+            if let Some(format) = crate::stream::detect(head, formats) {
+                report.kind = Some(Kind::Stream);
+                report.format = Some("stream".into());
+                let reader = StreamReader::new(self.index, format, TimeWindow::default(), None);
+                self.decision = Decision::Stream(Box::new(reader));
+                return true;
+            }
+        }
         self.decision = match sniff(head, self.forced, formats) {
             Sniffed::Access(format) => {
                 report.kind = Some(Kind::Access);
@@ -91,26 +117,17 @@ impl Source {
     /// Reads `chunk` (whole lines) into `out`, counting every line into `report`. An error log's
     /// last record waits for the next chunk or [`Source::flush`].
     pub fn feed(&mut self, chunk: &[u8], report: &mut InputReport, out: &mut Arrivals) {
-        match &self.decision {
+        match &mut self.decision {
             Decision::Access(format) => {
-                let summary =
+                let mut summary =
                     read_access(self.index, chunk, format, &TimeWindow::default(), PageRelease::default());
                 let first_line = report.lines;
                 report.lines += summary.lines;
                 report.parsed += summary.parsed;
                 report.malformed += summary.malformed;
                 report.filtered += summary.filtered;
-                out.requests += summary.parsed;
-                out.statuses.merge(&summary.statuses);
-                for (addr, counts) in summary.upstreams {
-                    let into = out.upstreams.entry(addr).or_default();
-                    into.attempts += counts.attempts;
-                    into.latency.merge(&counts.latency);
-                }
-                out.candidates.extend(summary.candidates.into_iter().map(|mut c| {
-                    c.line += first_line;
-                    c
-                }));
+                summary.candidates.iter_mut().for_each(|c| c.line += first_line);
+                out.add(summary);
             }
             Decision::Error => {
                 let buf = self.carry.join(chunk.to_vec());
@@ -120,6 +137,7 @@ impl Source {
                     out.errors.extend(read_error_log(self.index, &whole, report, first_line));
                 }
             }
+            Decision::Stream(reader) => reader.read(chunk),
             Decision::Undecided | Decision::Ignored => {}
         }
     }
@@ -127,6 +145,13 @@ impl Source {
     /// Reads the record held back, once a pass has read to the end of the file: nginx writes a
     /// record with its continuation lines at once, so what the file holds then is whole.
     pub fn flush(&mut self, report: &mut InputReport, out: &mut Arrivals) {
+        if let Decision::Stream(reader) = &mut self.decision {
+            let read = reader.take();
+            crate::stream::account(&read, reader.format(), report);
+            out.add(read.summary);
+            out.errors.extend(read.records);
+            return;
+        }
         let rest = self.carry.rest();
         if !rest.is_empty() {
             let first_line = report.lines;

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod follow;
 pub mod ingest;
 pub mod metrics;
+pub mod piped;
 pub mod tally;
 pub mod view;
 pub mod wake;
@@ -75,6 +76,8 @@ struct Session<'c> {
     config: &'c Config,
     waker: Waker,
     tracked: Vec<Tracked>,
+    /// Standard input, when `-` was named.
+    piped: Option<piped::Piped>,
     /// Named directories, watched for new logs.
     dirs: Vec<(PathBuf, Option<Kind>)>,
     /// `inputs`: one report per followed path; `errors`: the error lines in the window.
@@ -99,6 +102,7 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) 
         config,
         waker: Waker::new()?,
         tracked: Vec::new(),
+        piped: None,
         dirs: Vec::new(),
         analysis: Analysis::default(),
         window: Window::new(config.join_wait),
@@ -109,7 +113,13 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) 
     };
     let first = if config.from_start { Start::Beginning } else { Start::End };
     for (path, forced) in &config.paths {
-        if path.is_dir() {
+        if path.as_os_str() == "-" {
+            if session.piped.is_none() {
+                let nudge = session.waker.nudge();
+                session.piped = Some(piped::Piped::spawn(session.analysis.inputs.len(), *forced, nudge));
+                session.analysis.inputs.push(InputReport::new(Origin::Stdin));
+            }
+        } else if path.is_dir() {
             session.waker.watch(path, true);
             session.dirs.push((path.clone(), *forced));
         } else {
@@ -123,7 +133,9 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) 
     let mut last_scan = start;
     loop {
         let now = Instant::now();
-        let stopping = end.is_some_and(|e| e <= now);
+        // A pipe that ended is a session that ended, unless files are followed too.
+        let piped_out = session.piped.as_ref().is_some_and(|p| p.ended) && config.paths.len() == 1;
+        let stopping = end.is_some_and(|e| e <= now) || piped_out;
         session.pass(view, now, stopping)?;
         if stopping {
             break;
@@ -214,6 +226,13 @@ impl Session<'_> {
                 note(report, self.config.quiet);
             }
         }
+        if let Some(piped) = self.piped.as_mut() {
+            if let Some(report) = self.analysis.inputs.get_mut(piped.source.index) {
+                if piped.pass(&self.config.formats, report, &mut arrivals) {
+                    note(report, self.config.quiet);
+                }
+            }
+        }
         view.totals.requests += arrivals.requests;
         self.count(&arrivals, now);
         let errors_arrived = !arrivals.errors.is_empty();
@@ -254,18 +273,20 @@ impl Session<'_> {
     fn count(&self, arrivals: &Arrivals, now: Instant) {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         tally.arrivals(arrivals, now);
-        tally.inputs = self
-            .tracked
-            .iter()
-            .filter_map(|t| Some((t, self.analysis.inputs.get(t.source.index)?)))
-            .filter(|(_, report)| !report.skipped)
-            .map(|(t, report)| tally::Input {
+        let followed = self.tracked.iter().map(|t| (t.source.index, t.follow.rotations()));
+        let piped = self.piped.iter().map(|p| (p.source.index, 0));
+        tally.inputs = followed
+            .chain(piped)
+            .filter_map(|(index, rotations)| Some((self.analysis.inputs.get(index)?, rotations)))
+            .filter(|(report, _)| !report.skipped)
+            .map(|(report, rotations)| tally::Input {
                 path: report.origin.to_string(),
                 kind: report.kind,
                 parsed: report.parsed,
                 malformed: report.malformed,
                 filtered: report.filtered,
-                rotations: t.follow.rotations(),
+                other: report.other,
+                rotations,
             })
             .collect();
     }

@@ -143,6 +143,8 @@ pub struct Input {
     pub parsed: u64,
     pub malformed: u64,
     pub filtered: u64,
+    /// Other programs' lines in a stream.
+    pub other: u64,
     pub rotations: u64,
 }
 
@@ -319,7 +321,7 @@ impl Tally {
             lines: self
                 .inputs
                 .iter()
-                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered, 0]))
+                .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered, i.other]))
                 .collect(),
         }
     }

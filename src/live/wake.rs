@@ -34,6 +34,8 @@ pub struct Waker {
     /// `None` when the platform watcher could not start: then only timed polls wake us.
     watcher: Option<RecommendedWatcher>,
     watched: HashSet<PathBuf>,
+    /// For readers on other threads (a pipe) to say that data came.
+    nudge: Sender<Wake>,
 }
 
 impl Waker {
@@ -43,6 +45,7 @@ impl Waker {
         let (sender, receiver) = mpsc::channel();
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         let stop = sender.clone();
+        let nudge = sender.clone();
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
                 let _ = stop.send(Wake::Stop);
@@ -52,10 +55,15 @@ impl Waker {
             let _ = forward(&sender, event);
         })
         .ok();
-        Ok(Waker { receiver, watcher, watched: HashSet::new() })
+        Ok(Waker { receiver, watcher, watched: HashSet::new(), nudge })
     }
 
     /// Whether file-system events arrive (else only timed polls notice changes).
+    /// A handle that wakes [`wait`](Self::wait) with [`Wake::Data`] from another thread.
+    pub fn nudge(&self) -> Sender<Wake> {
+        self.nudge.clone()
+    }
+
     pub fn events(&self) -> bool {
         self.watcher.is_some()
     }

@@ -82,6 +82,12 @@ pub(crate) fn finish(
 ) -> (crate::summary::AccessSummary, Option<AccessFormat>, Vec<crate::errorlog::ErrorRecord>) {
     let format = reader.format().cloned();
     let read = reader.finish();
+    account(&read, format.as_ref(), report);
+    (read.summary, format, read.records)
+}
+
+/// Counts what a stream yielded into its input's report, and names its wrappers and format.
+pub fn account(read: &Read, format: Option<&AccessFormat>, report: &mut InputReport) {
     let (counts, summary) = (&read.counts, &read.summary);
     report.kind = Some(Kind::Stream);
     report.lines += counts.lines;
@@ -92,9 +98,8 @@ pub(crate) fn finish(
     let room = crate::summary::MALFORMED_EXAMPLES.saturating_sub(report.malformed_examples.len());
     report.malformed_examples.extend(summary.malformed_examples.iter().take(room).cloned());
     let wrappers = if read.wrappers.is_empty() { "interleaved".to_owned() } else { read.wrappers.describe() };
-    report.format = Some(match &format {
+    report.format = Some(match format {
         Some(f) => format!("{wrappers}; access {}", f.name()),
         None => format!("{wrappers}; no access lines"),
     });
-    (read.summary, format, read.records)
 }

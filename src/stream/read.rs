@@ -65,6 +65,12 @@ struct Router {
     malformed_examples: Vec<MalformedLine>,
 }
 
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader").field("index", &self.index).field("format", &self.format).finish()
+    }
+}
+
 impl StreamReader {
     /// A reader for input `index`, whose access lines are in `format` (none: no access lines
     /// were found at its start), and whose unprefixed lines belong to the source `base`.
@@ -84,6 +90,24 @@ impl StreamReader {
         let mut emit = |l: Logical<'_>| route.line(*index, l, parser.as_mut(), window);
         for line in crate::lines::lines(block) {
             demux.push(line, &mut emit);
+        }
+    }
+
+    /// What was read since the last call, for `live`, which hands on what each pass read. Open
+    /// error records are read too (the runtime delivers a record's lines at once); split lines
+    /// wait for their end.
+    pub fn take(&mut self) -> Read {
+        for i in 0..self.route.open.len() {
+            self.route.close(self.index, i);
+        }
+        let Router { summary, records, counts, malformed_examples, .. } = &mut self.route;
+        Read {
+            summary: std::mem::take(summary),
+            records: std::mem::take(records),
+            counts: std::mem::take(counts),
+            malformed_examples: std::mem::take(malformed_examples),
+            sources: Vec::new(),
+            wrappers: self.demux.wrappers,
         }
     }
 

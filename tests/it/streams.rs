@@ -209,6 +209,64 @@ fn pod_and_docker_directories_are_sources_named_after_their_pods() {
     );
 }
 
+/// `kubectl logs -f --prefix --timestamps … | ngx502 live -`: each 502 is shown within a second
+/// of its lines entering the pipe, and the session ends with the pipe.
+#[test]
+fn live_follows_a_pipe_within_a_second() {
+    use std::io::{BufRead, Write};
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ngx502"))
+        .args(["live", "--output", "ndjson", "--error-log-offset", "+0000", "--quiet", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, rows) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send((Instant::now(), line));
+        }
+    });
+    let prefix = |pod: &str| format!("[pod/web-7d9f-{pod}/nginx] 2024-01-01T12:00:00.123456789Z ");
+    writeln!(stdin, "{}I0809 19:47:29.748303       6 leaderelection.go:184] acquired lease", prefix("a"))
+        .unwrap();
+    let mut latencies = Vec::new();
+    for n in 0..6 {
+        let time = format!("{:02}", 10 + n);
+        let written = Instant::now();
+        // The error line of pod a, then pod b's line with the same `*CID`, then a's access line.
+        write!(
+            stdin,
+            "{a}{e}\n{b}{other}\n{a}{access}\n",
+            a = prefix("a"),
+            b = prefix("b"),
+            e = error(1, &format!("/p/{n}"), &time, "upstream prematurely closed connection"),
+            other = error(1, &format!("/p/{n}"), &time, "connect() failed (111: Connection refused)"),
+            access = access(1, &format!("/p/{n}"), &time),
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let (printed, row) = rows.recv_timeout(Duration::from_secs(5)).expect("the 502 is printed");
+        let row: Value = serde_json::from_str(&row).unwrap();
+        assert_eq!(
+            (row["path"].as_str(), row["cause"].as_str()),
+            (Some(&*format!("/p/{n}")), Some("premature_close"))
+        );
+        latencies.push(printed.duration_since(written));
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "live ends when the pipe does");
+    let summary: Vec<Value> = rows.try_iter().map(|(_, l)| serde_json::from_str(&l).unwrap()).collect();
+    let inputs = &summary.last().expect("a summary")["summary"]["inputs"][0];
+    assert_eq!((inputs["kind"].as_str(), inputs["other"].as_u64()), (Some("stream"), Some(1)), "{inputs}");
+    latencies.sort();
+    assert!(latencies[latencies.len() - 1] < Duration::from_secs(1), "{latencies:?}");
+}
+
 mod interleavings {
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};

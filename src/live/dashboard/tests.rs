@@ -46,6 +46,7 @@ impl Script {
                 parsed: 0,
                 malformed: 0,
                 filtered: 0,
+                other: 0,
                 rotations,
             })
             .into();
