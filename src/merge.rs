@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::correlate::JoinMethod;
 use crate::errorlog::Cause;
 use crate::input::Kind;
+use crate::report::model::{cap_upstreams, folded_advice, MAX_UPSTREAM_ROWS};
 use crate::report::schema::{
     ratio, Bucket, CauseRow, Incident, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
     SCHEMA,
@@ -160,16 +161,18 @@ pub fn merge(hosts: &[HostReport]) -> Result<Report, MergeError> {
         .map(|h| h.timeline.iter().map(|b| rebucket(&b.start, bucket_seconds)).collect())
         .collect::<Result<Vec<Vec<(i64, i32)>>, _>>()?;
     let timeline = merge_timeline(hosts, &starts)?;
-    let upstreams = merge_upstreams(hosts, &starts, &timeline)?;
+    let mut upstreams = merge_upstreams(hosts, &starts, &timeline)?;
+    // The fleet's rows are capped as one report's are.
+    let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
     let offset = starts.iter().flatten().next().map_or(0, |&(_, offset)| offset);
     let mut incidents = crate::incidents::detect(&timeline, &[], bucket_seconds, offset);
     for incident in &mut incidents {
         incident.upstream = dominant_upstream(incident, hosts)?;
     }
     let mut advice: Vec<String> = Vec::new();
-    for line in hosts.iter().flat_map(|h| &h.advice) {
-        if !advice.contains(line) {
-            advice.push(line.clone());
+    for line in hosts.iter().flat_map(|h| &h.advice).cloned().chain(folded_advice(folded)) {
+        if !advice.contains(&line) {
+            advice.push(line);
         }
     }
     Ok(Report {

@@ -182,17 +182,17 @@ fn read_input(
 /// Makes line numbers those of the whole log when reading resumed after `lines` lines.
 fn number_from(lines: u64, report: &mut InputReport, outcome: &mut Outcome) {
     for m in &mut report.malformed_examples {
-        m.line += lines;
+        m.line = m.line.saturating_add(lines);
     }
     match outcome {
         Outcome::Access(summary, _) => {
-            summary.candidates.iter_mut().for_each(|c| c.line += lines);
-            summary.malformed_examples.iter_mut().for_each(|m| m.line += lines);
+            summary.candidates.iter_mut().for_each(|c| c.line = c.line.saturating_add(lines));
+            summary.malformed_examples.iter_mut().for_each(|m| m.line = m.line.saturating_add(lines));
         }
-        Outcome::Error(records) => records.iter_mut().for_each(|r| r.line += lines),
+        Outcome::Error(records) => records.iter_mut().for_each(|r| r.line = r.line.saturating_add(lines)),
         Outcome::Mixed(summary, _, records) => {
-            summary.candidates.iter_mut().for_each(|c| c.line += lines);
-            records.iter_mut().for_each(|r| r.line += lines);
+            summary.candidates.iter_mut().for_each(|c| c.line = c.line.saturating_add(lines));
+            records.iter_mut().for_each(|r| r.line = r.line.saturating_add(lines));
         }
         Outcome::Stream(_) | Outcome::Nothing => {}
     }

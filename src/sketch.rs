@@ -79,18 +79,20 @@ impl Sketch {
         if self.buckets.len() <= i {
             self.buckets.resize(i + 1, 0);
         }
-        self.buckets[i] += 1;
-        self.count += 1;
+        self.buckets[i] = self.buckets[i].saturating_add(1);
+        self.count = self.count.saturating_add(1);
     }
 
+    /// Adds `other`'s counts. Counts read from reports can be near `u64::MAX`: they saturate
+    /// rather than wrap, so a merged sketch never holds fewer samples than either part.
     pub fn merge(&mut self, other: &Sketch) {
         if self.buckets.len() < other.buckets.len() {
             self.buckets.resize(other.buckets.len(), 0);
         }
         for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
     }
 
     pub fn count(&self) -> u64 {
@@ -102,10 +104,10 @@ impl Sketch {
         if self.count == 0 {
             return None;
         }
-        let rank = ((q.clamp(0.0, 1.0) * (self.count - 1) as f64).round() as u64) + 1;
+        let rank = ((q.clamp(0.0, 1.0) * (self.count - 1) as f64).round() as u64).saturating_add(1);
         let mut seen = 0;
         for (i, n) in self.buckets.iter().enumerate() {
-            seen += n;
+            seen = n.saturating_add(seen);
             if seen >= rank {
                 return Some(Self::value(i));
             }
@@ -141,6 +143,19 @@ mod tests {
         assert_eq!(json, r#"{"buckets":[[0,1],[126,2],[521,1]]}"#);
         assert_eq!(serde_json::from_str::<Sketch>(&json).unwrap(), s);
         assert!(serde_json::from_str::<Sketch>(r#"{"buckets":[[99999999999,1]]}"#).is_err());
+    }
+
+    #[test]
+    fn merging_huge_counts_saturates() {
+        let huge = format!(r#"{{"buckets":[[3,{}],[9,{}]]}}"#, u64::MAX - 1, u64::MAX / 2);
+        let mut a: Sketch = serde_json::from_str(&huge).unwrap();
+        let b = a.clone();
+        a.merge(&b);
+        assert_eq!(a.count(), u64::MAX);
+        assert!(a.count() >= b.count());
+        a.add(0.5);
+        assert_eq!(a.count(), u64::MAX);
+        assert!(a.quantile(0.99).is_some() && a.quantile(1.0).is_some());
     }
 
     #[test]

@@ -70,12 +70,7 @@ impl Report {
             }
         }
         advice.dedup();
-        if folded > 0 {
-            advice.push(format!(
-                "{} upstreams: the {MAX_UPSTREAM_ROWS} with the most failures are listed, the other {folded} are summed in the row {OTHER_UPSTREAMS}.",
-                MAX_UPSTREAM_ROWS + folded
-            ));
-        }
+        advice.extend(folded_advice(folded));
         if !access_logs && !analysis.errors.is_empty() {
             advice.push("Pass the access log too, for client-facing counts.".into());
         }
@@ -315,15 +310,26 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
     rows
 }
 
+/// What the report says when [`cap_upstreams`] summed `folded` rows.
+pub fn folded_advice(folded: usize) -> Option<String> {
+    (folded > 0).then(|| format!(
+        "{} upstreams: the {MAX_UPSTREAM_ROWS} with the most failures are listed, the other {folded} are summed in the row {OTHER_UPSTREAMS}.",
+        MAX_UPSTREAM_ROWS + folded
+    ))
+}
+
 /// Keeps the first `max` rows (sorted most failures first) and sums the others into one
 /// [`OTHER_UPSTREAMS`] row; returns how many were summed. Its rates are over the summed rows that
 /// have attempt counts, and its latency merges their sketches, so it reads like any other row.
-fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
-    if rows.len() <= max {
+pub fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
+    // A row of upstreams an earlier report folded (merge reads reports) is folded again.
+    let earlier = rows.iter().position(|r| r.upstream == OTHER_UPSTREAMS).map(|i| rows.remove(i));
+    if rows.len() <= max && earlier.is_none() {
         return 0;
     }
-    let folded = rows.split_off(max);
+    let mut folded = rows.split_off(max.min(rows.len()));
     let count = folded.len();
+    folded.extend(earlier);
     let buckets = folded.first().map_or(0, |r| r.failures_over_time.len());
     let mut other = UpstreamRow {
         upstream: OTHER_UPSTREAMS.to_owned(),
@@ -342,21 +348,22 @@ fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
         latency_sketch: None,
         failures_over_time: vec![0; buckets],
     };
-    let (mut counted_502, mut counted_5xx) = (0, 0);
+    let (mut counted_502, mut counted_5xx) = (0u64, 0u64);
     let mut sketch = crate::sketch::Sketch::default();
     for row in folded {
         if let Some(r) = row.requests {
-            other.requests = Some(other.requests.unwrap_or(0) + r);
-            counted_502 += row.client_502;
-            counted_5xx += row.errors_by_cause.values().sum::<u64>();
+            other.requests = Some(other.requests.unwrap_or(0).saturating_add(r));
+            counted_502 = row.client_502.saturating_add(counted_502);
+            counted_5xx = row.errors_by_cause.values().fold(counted_5xx, |a, &b| a.saturating_add(b));
         }
         for (cause, n) in row.errors_by_cause {
-            *other.errors_by_cause.entry(cause).or_insert(0) += n;
+            let slot = other.errors_by_cause.entry(cause).or_insert(0);
+            *slot = slot.saturating_add(n);
         }
-        other.client_502 += row.client_502;
-        other.client_504 += row.client_504;
-        other.failed_attempts += row.failed_attempts;
-        other.hidden_failures += row.hidden_failures;
+        other.client_502 = other.client_502.saturating_add(row.client_502);
+        other.client_504 = other.client_504.saturating_add(row.client_504);
+        other.failed_attempts = other.failed_attempts.saturating_add(row.failed_attempts);
+        other.hidden_failures = other.hidden_failures.saturating_add(row.hidden_failures);
         // Every row's times are written in the same offset, so text order is time order.
         other.first_failure = other.first_failure.into_iter().chain(row.first_failure).min();
         other.last_failure = other.last_failure.into_iter().chain(row.last_failure).max();
@@ -364,7 +371,7 @@ fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
             sketch.merge(s);
         }
         for (sum, n) in other.failures_over_time.iter_mut().zip(&row.failures_over_time) {
-            *sum += n;
+            *sum = sum.saturating_add(*n);
         }
     }
     other.rate_502 = other.requests.map(|r| ratio(counted_502, r));

@@ -164,8 +164,8 @@ pub fn next_logs(tracked: &[Tracked], known: &[LogEntry], analysis: &Analysis, r
             }
             (Some((report, extent)), was) => {
                 let read = Resume {
-                    bytes: extent.skipped.bytes + extent.bytes,
-                    lines: extent.skipped.lines + report.lines,
+                    bytes: extent.skipped.bytes.saturating_add(extent.bytes),
+                    lines: extent.skipped.lines.saturating_add(report.lines),
                 };
                 let head_len = usize::try_from(read.bytes)
                     .map_or(t.observed.head.len(), |b| b.min(t.observed.head.len()));

@@ -7,6 +7,7 @@ mod alerts_and_merge;
 mod check_conf;
 mod color;
 mod conf_citations;
+mod counts;
 mod detect_property;
 mod e2e_nginx;
 mod e2e_streams;
