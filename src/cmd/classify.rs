@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::cli::{ClassifyArgs, ClassifyOutput};
-use crate::errorlog::{parse_line, paste, starts_record, upstream_peer, Cause};
+use crate::errorlog::{parse_line, paste, starts_record, Cause};
 use crate::escape::{for_terminal, lossless};
 use crate::exit::Exit;
 use crate::input::{open, Origin, Source};
@@ -47,7 +47,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<Exit> {
                 continue;
             }
             let slug = cause.map_or("-", |c| c.slug());
-            let upstream = parsed.upstream.map(upstream_peer);
+            let upstream = paste::named_peer(&parsed);
             match args.output {
                 ClassifyOutput::Json => {
                     let row = serde_json::json!({

@@ -4,7 +4,7 @@
 use anyhow::bail;
 
 use crate::cli::ExplainArgs;
-use crate::errorlog::{paste, upstream_peer, Cause};
+use crate::errorlog::{paste, Cause};
 use crate::escape::for_terminal;
 use crate::exit::Exit;
 
@@ -49,7 +49,7 @@ fn explain_line(text: &[u8]) -> String {
     };
     let mut out = format!("cause: {}\n", cause.slug());
     let fields = [
-        ("upstream", line.upstream.map(upstream_peer)),
+        ("upstream", paste::named_peer(&line)),
         ("client", line.client),
         ("request", line.request),
         ("host", line.host),

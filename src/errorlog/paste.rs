@@ -6,7 +6,7 @@
 //! it lacks, and then read by the ordinary line parser; [`Pasted`] says which parts were real.
 //! Container and syslog prefixes are peeled as for whole logs ([`crate::stream::wrap`]).
 
-use super::parse::{parse_line, starts_record, ErrorLine};
+use super::parse::{parse_line, starts_record, upstream_peer, ErrorLine};
 
 /// A pasted line, normalised to a full error-log line.
 #[derive(Debug)]
@@ -31,6 +31,15 @@ impl Pasted {
     pub fn parse(&self) -> Option<ErrorLine<'_>> {
         parse_line(&self.line)
     }
+}
+
+/// The upstream a line names: its `upstream:` field, or, when the paste stops before the
+/// context, the peer of `connect() to PEER failed`.
+pub fn named_peer<'a>(line: &ErrorLine<'a>) -> Option<&'a [u8]> {
+    line.upstream.map(upstream_peer).or_else(|| {
+        let rest = line.message.strip_prefix(b"connect() to ")?;
+        memchr::memmem::find(rest, b" failed").map(|end| &rest[..end])
+    })
 }
 
 /// The phases nginx names after `while`, so a cut action (`while connec…`) still names its phase.

@@ -8,14 +8,13 @@
 //! ingress-nginx line with `$body_bytes_sent` = `150 "-" "axios/0.23.0" 340 …`), and the upstream
 //! fields were lost. A format that splits the start of a line but leaves text at its end is a
 //! prefix match: used only when nothing explains the lines whole, with a warning that names the
-//! fields read and the `log_format` that would read the rest.
+//! fields read and the `log_format` that would read the rest (see `sniff`).
 //!
 //! This runs on the first lines of an input only; the per-line parser stays a literal splitter.
 
-use crate::access::format::{LogFormat, Segment};
+use crate::access::format::LogFormat;
 use crate::access::parse::split_template;
 use crate::access::{AccessFormat, AccessParser};
-use crate::escape::for_terminal;
 
 /// How much of one line a format explains.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -176,7 +175,8 @@ pub fn fit(format: &AccessFormat, line: &[u8]) -> Fit {
     }
 }
 
-fn fit_template(format: &LogFormat, line: &[u8]) -> Fit {
+/// How much of `line` a template format explains.
+pub fn fit_template(format: &LogFormat, line: &[u8]) -> Fit {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut spans = Vec::with_capacity(format.segments.len());
     let end = match split_template(format, line, |var, start, end| {
@@ -236,40 +236,6 @@ pub fn best<'c>(lines: &[&[u8]], candidates: &'c [AccessFormat]) -> Option<(&'c 
             _ => Some((f, t)),
         })
         .filter(|(_, t)| t.explained > 0)
-}
-
-/// The format to read a log with when `format` explains only the start of its lines: the same
-/// split with the rest of each line kept as one unread field, and a warning naming what is read
-/// and what the log would need.
-pub fn prefix_format(format: &LogFormat, lines: &[&[u8]]) -> LogFormat {
-    let example = lines.iter().find_map(|l| {
-        let f = fit_template(format, l);
-        (!f.whole && f.explained > 0).then(|| &l[f.explained..])
-    });
-    let ends_with_literal = matches!(format.segments.last(), Some(Segment::Literal(_)));
-    let template =
-        if ends_with_literal { format!("{}$unread_rest", format.template) } else { format.template.clone() };
-    let mut read = LogFormat::compile(&format!("{} (start of line)", format.name), &template, format.escape)
-        .unwrap_or_else(|_| format.clone());
-    let fields: Vec<String> = format
-        .segments
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Var(v) => Some(format!("${}", v.name())),
-            Segment::Literal(_) => None,
-        })
-        .collect();
-    let tail = example.unwrap_or_default();
-    let used: Vec<&str> = fields.iter().map(|f| f.trim_start_matches('$')).collect();
-    read.note = Some(format!(
-        "only the start of its lines matches the `{}` format (fields read: {}); the rest, e.g. `{}`, is not read. The log_format that reads it whole is likely: --log-format '{}{}'",
-        format.name,
-        fields.join(" "),
-        for_terminal(&tail[..tail.len().min(60)]),
-        format.template,
-        super::infer::propose_tail(tail, &used),
-    ));
-    read
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! format it was written in. Names lie (`access.log.1`, `site.log`); the first lines do not.
 
 use super::{detect, infer};
+use crate::access::format::Segment;
 use crate::access::{AccessFormat, LogFormat};
 use crate::errorlog::starts_record;
+use crate::escape::for_terminal;
 
 /// What kind of log an input is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -75,7 +77,7 @@ pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> 
     }
     match best {
         Some((AccessFormat::Template(format), tally)) if tally.prefix > tally.whole => {
-            Sniffed::Access(AccessFormat::Template(detect::prefix_format(format, &lines)))
+            Sniffed::Access(AccessFormat::Template(prefix_format(format, &lines)))
         }
         Some((format, _)) => Sniffed::Access(format.clone()),
         None if forced == Some(Kind::Access) => {
@@ -86,6 +88,40 @@ pub fn sniff(head: &[u8], forced: Option<Kind>, candidates: &[AccessFormat]) -> 
             "no known access-log format matches its first lines (pass --log-format '<your log_format>' or --nginx-conf; `ngx502 check-format --infer FILE` proposes one)".into(),
         ),
     }
+}
+
+/// The format to read a log with when `format` explains only the start of its lines: the same
+/// split with the rest of each line kept as one unread field, and a warning naming what is read
+/// and what the log would need.
+pub fn prefix_format(format: &LogFormat, lines: &[&[u8]]) -> LogFormat {
+    let example = lines.iter().find_map(|l| {
+        let f = detect::fit_template(format, l);
+        (!f.whole && f.explained > 0).then(|| &l[f.explained..])
+    });
+    let ends_with_literal = matches!(format.segments.last(), Some(Segment::Literal(_)));
+    let template =
+        if ends_with_literal { format!("{}$unread_rest", format.template) } else { format.template.clone() };
+    let mut read = LogFormat::compile(&format!("{} (start of line)", format.name), &template, format.escape)
+        .unwrap_or_else(|_| format.clone());
+    let fields: Vec<String> = format
+        .segments
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Var(v) => Some(format!("${}", v.name())),
+            Segment::Literal(_) => None,
+        })
+        .collect();
+    let tail = example.unwrap_or_default();
+    let used: Vec<&str> = fields.iter().map(|f| f.trim_start_matches('$')).collect();
+    read.note = Some(format!(
+        "only the start of its lines matches the `{}` format (fields read: {}); the rest, e.g. `{}`, is not read. The log_format that reads it whole is likely: --log-format '{}{}'",
+        format.name,
+        fields.join(" "),
+        for_terminal(&tail[..tail.len().min(60)]),
+        format.template,
+        infer::propose_tail(tail, &used),
+    ));
+    read
 }
 
 /// The format inferred from the lines' shapes, when it explains at least 99 % of them whole and

@@ -82,6 +82,7 @@ fn classify_json_gives_the_fields_present_and_no_invented_level() {
     assert_eq!(rows[0]["level"], serde_json::Value::Null);
     assert_eq!(rows[1]["cid"], serde_json::Value::Null);
     assert_eq!(rows[1]["cause"], "unix_socket_missing");
+    assert_eq!(rows[1]["upstream"], "unix:/run/php/php8.2-fpm.sock");
 }
 
 #[test]
