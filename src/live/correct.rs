@@ -20,6 +20,11 @@ use crate::summary::Candidate;
 /// How long a failure shown without an error line may still be corrected: as long as an error
 /// line is kept waiting for its access line (see [`super::window::ERROR_KEEP`]).
 pub const KEEP: Duration = super::window::ERROR_KEEP;
+/// How long a failure shown without an error line can be corrected, given the join wait.
+pub fn keep_for(wait: Duration) -> Duration {
+    KEEP.max(wait)
+}
+
 /// Most failures kept for correction; past it the oldest can no longer be corrected.
 pub const MAX_KEPT: usize = 20_000;
 
@@ -47,7 +52,7 @@ pub struct Corrector {
 impl Corrector {
     /// Keeps failures for `KEEP`, or for the join wait when that is longer.
     pub fn new(wait: Duration) -> Corrector {
-        Corrector { keep: KEEP.max(wait), shown: VecDeque::new() }
+        Corrector { keep: keep_for(wait), shown: VecDeque::new() }
     }
 
     /// Failures kept for correction.

@@ -250,9 +250,7 @@ impl Session<'_> {
         }
         {
             let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
-            if !events.is_empty() {
-                tally.events(&events, &self.analysis, now);
-            }
+            tally.events(&events, &self.analysis, now);
             tally.waiting = self.window.waiting();
         }
         view.events(&events, &self.analysis)?;
@@ -260,6 +258,12 @@ impl Session<'_> {
         // Failures shown earlier without an error line, joined with the lines no one claimed.
         let corrections =
             self.corrector.correct(&self.analysis.errors, self.config.error_utc_offset, now, errors_arrived);
+        if !corrections.is_empty() {
+            let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+            for correction in &corrections {
+                tally.correct(&correction.event, &self.analysis);
+            }
+        }
         view.corrections(&corrections, &self.analysis)?;
         let corrected: Vec<_> = corrections.into_iter().map(|c| c.event).collect();
         self.window.settle(&corrected, &mut self.analysis.errors, now, last);

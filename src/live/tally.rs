@@ -62,6 +62,14 @@ impl Ring {
         }
     }
 
+    /// Takes back `n` events counted in `second`, if it is still kept.
+    pub fn remove(&mut self, second: u64, n: u64) {
+        if second <= self.last && second + HISTORY > self.last {
+            let slot = &mut self.counts[(second % HISTORY) as usize];
+            *slot = slot.saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+
     /// Events in the seconds `from..to`.
     pub fn sum(&self, from: u64, to: u64) -> u64 {
         let oldest = (self.last + 1).saturating_sub(HISTORY);
@@ -124,6 +132,8 @@ pub struct Upstream {
 /// A client-facing failure as the dashboard lists it; every text is escaped for a terminal.
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// Input and line of its access line: what a correction names.
+    key: (usize, u64),
     pub at: Instant,
     /// The access log's time, RFC 3339.
     pub time: String,
@@ -134,6 +144,21 @@ pub struct Failure {
     /// The error line behind the cause, when one was found.
     pub evidence: Option<String>,
 }
+
+/// A failure shown without an error line: the dashboard shows it at once, the counters wait
+/// until a late error line corrects it or it can no longer be corrected, so that no counter
+/// has to shrink when one is moved to its cause.
+#[derive(Clone, Debug)]
+struct Provisional {
+    key: (usize, u64),
+    at: Instant,
+    status: u16,
+    cause: &'static str,
+    upstream: String,
+}
+
+/// Most provisional failures kept; past it the oldest are counted as they are.
+const MAX_PROVISIONAL: usize = 20_000;
 
 /// A followed input.
 #[derive(Clone, Debug)]
@@ -171,13 +196,19 @@ pub struct Tally {
     pub status_per_second: [Ring; 3],
     pub causes: BTreeMap<&'static str, Ring>,
     pub recent: VecDeque<Failure>,
+    /// Failures without an error line yet, oldest first, and how long they may still be
+    /// corrected.
+    provisional: VecDeque<Provisional>,
+    settle_after: Duration,
     pub inputs: Vec<Input>,
     /// 5xx responses waiting for their error line.
     pub waiting: usize,
 }
 
 impl Tally {
-    pub fn new(start: Instant) -> Tally {
+    /// A tally of a session started at `start`, where a failure shown without an error line
+    /// may be corrected for `settle_after`.
+    pub fn new(start: Instant, settle_after: Duration) -> Tally {
         Tally {
             start,
             version: 0,
@@ -192,6 +223,8 @@ impl Tally {
             status_per_second: Default::default(),
             causes: BTreeMap::new(),
             recent: VecDeque::new(),
+            provisional: VecDeque::new(),
+            settle_after,
             inputs: Vec::new(),
             waiting: 0,
         }
@@ -247,8 +280,19 @@ impl Tally {
         }
     }
 
-    /// Counts the events of one pass (evidence indexes point into `analysis.errors`).
+    /// Counts the events of one pass (evidence indexes point into `analysis.errors`); called on
+    /// every pass, also without events, so provisional failures settle in time.
     pub fn events(&mut self, events: &[Event], analysis: &Analysis, now: Instant) {
+        while self.provisional.front().is_some_and(|p| p.at + self.settle_after <= now)
+            || self.provisional.len() > MAX_PROVISIONAL
+        {
+            if let Some(p) = self.provisional.pop_front() {
+                self.count(p.status, p.cause, p.upstream);
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
         let second = self.second(now);
         self.version += 1;
         for event in events {
@@ -262,20 +306,70 @@ impl Tally {
                 continue;
             }
             let cause = event.cause.slug();
-            let name = event.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
-            let (upstream, name) = self.upstream(name);
-            upstream.failures_per_second.add(second, 1);
-            upstream.causes.entry(cause).or_default().add(second, 1);
-            upstream.last_failure = Some(now);
+            let name = self.failed(event, second, now);
             self.failures += 1;
             self.failures_per_second.add(second, 1);
-            self.causes.entry(cause).or_default().add(second, 1);
-            *self.by_cause.entry((cause, name.clone())).or_default() += 1;
-            *self.by_status.entry((event.request.status, name.clone())).or_default() += 1;
+            let status = event.request.status;
+            if event.evidence.is_empty() {
+                let key = (event.request.input, event.request.line);
+                self.provisional.push_back(Provisional {
+                    key,
+                    at: now,
+                    status,
+                    cause,
+                    upstream: name.clone(),
+                });
+            } else {
+                self.count(status, cause, name.clone());
+            }
             if self.recent.len() == RECENT {
                 self.recent.pop_back();
             }
             self.recent.push_front(Failure::new(event, analysis, name, now));
+        }
+    }
+
+    /// Counts a client-facing failure at `second` on the dashboard: its upstream and cause.
+    /// Returns the upstream's name.
+    fn failed(&mut self, event: &Event, second: u64, now: Instant) -> String {
+        let cause = event.cause.slug();
+        let name = event.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
+        let (upstream, name) = self.upstream(name);
+        upstream.failures_per_second.add(second, 1);
+        upstream.causes.entry(cause).or_default().add(second, 1);
+        upstream.last_failure = Some(upstream.last_failure.map_or(now, |l| l.max(now)));
+        self.causes.entry(cause).or_default().add(second, 1);
+        name
+    }
+
+    /// Counts a failure in the metrics' counters.
+    fn count(&mut self, status: u16, cause: &'static str, upstream: String) {
+        *self.by_status.entry((status, upstream.clone())).or_default() += 1;
+        *self.by_cause.entry((cause, upstream)).or_default() += 1;
+    }
+
+    /// Moves a failure shown without an error line to what `event` (the same request, now with
+    /// its error lines) says: cause and upstream on the dashboard where it was counted, the
+    /// listed failure, and the counters. A failure no longer provisional is left as it is.
+    pub fn correct(&mut self, event: &Event, analysis: &Analysis) {
+        let key = (event.request.input, event.request.line);
+        let Some(index) = self.provisional.iter().position(|p| p.key == key) else { return };
+        let Some(was) = self.provisional.remove(index) else { return };
+        self.version += 1;
+        let second = self.second(was.at);
+        if let Some(ring) = self.causes.get_mut(was.cause) {
+            ring.remove(second, 1);
+        }
+        if let Some(upstream) = self.upstreams.get_mut(&was.upstream) {
+            upstream.failures_per_second.remove(second, 1);
+            if let Some(ring) = upstream.causes.get_mut(was.cause) {
+                ring.remove(second, 1);
+            }
+        }
+        let name = self.failed(event, second, was.at);
+        self.count(was.status, event.cause.slug(), name.clone());
+        if let Some(listed) = self.recent.iter_mut().find(|f| f.key == key) {
+            *listed = Failure::new(event, analysis, name, listed.at);
         }
     }
 
@@ -371,6 +465,7 @@ impl Failure {
         let c = &event.request;
         let text = |bytes: &[u8]| crate::escape::for_terminal(bytes);
         Failure {
+            key: (c.input, c.line),
             at,
             time: c.time.map_or_else(|| "-".to_owned(), |t| rfc3339(t, c.offset)),
             status: c.status,

@@ -10,6 +10,7 @@ use ratatui::Terminal;
 
 use crate::access::AccessFormat;
 use crate::input::{Kind, Origin};
+use crate::live::correct::{keep_for, Corrector};
 use crate::live::ingest::{Arrivals, Source};
 use crate::live::tally::{Input, Tally};
 use crate::live::window::Window;
@@ -26,6 +27,7 @@ struct Script {
     sources: [Source; 2],
     analysis: Analysis,
     window: Window,
+    corrector: Corrector,
     tally: Tally,
 }
 
@@ -38,7 +40,8 @@ impl Script {
                 .inputs
                 .push(InputReport::new(Origin::File(PathBuf::from(format!("/var/log/nginx/{name}")))));
         }
-        let mut tally = Tally::new(start);
+        let wait = Duration::from_secs(3);
+        let mut tally = Tally::new(start, keep_for(wait));
         tally.inputs = [("access.log", Kind::Access, 0), ("error.log", Kind::Error, 2)]
             .map(|(name, kind, rotations)| Input {
                 path: format!("/var/log/nginx/{name}"),
@@ -55,7 +58,8 @@ impl Script {
             formats: crate::cmd::access_formats(None, Some("upstream")).unwrap(),
             sources: [Source::new(0, Some(Kind::Access), false), Source::new(1, Some(Kind::Error), false)],
             analysis,
-            window: Window::new(Duration::from_secs(3)),
+            window: Window::new(wait),
+            corrector: Corrector::new(wait),
             tally,
         }
     }
@@ -76,11 +80,19 @@ impl Script {
             self.sources[i].flush(report, &mut arrivals);
         }
         self.tally.arrivals(&arrivals, now);
+        let errors_arrived = !arrivals.errors.is_empty();
         self.window.add_candidates(arrivals.candidates, now);
         self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
         let events = self.window.join(&self.analysis.errors, None, now, false);
         self.tally.events(&events, &self.analysis, now);
         self.window.settle(&events, &mut self.analysis.errors, now, false);
+        let corrections = self.corrector.correct(&self.analysis.errors, None, now, errors_arrived);
+        for correction in &corrections {
+            self.tally.correct(&correction.event, &self.analysis);
+        }
+        let corrected: Vec<_> = corrections.into_iter().map(|c| c.event).collect();
+        self.window.settle(&corrected, &mut self.analysis.errors, now, false);
+        self.corrector.shown(&events, now);
     }
 
     /// The screen at `second`, one string per row, trailing blanks cut.
@@ -274,16 +286,65 @@ fn screen_at_fixed_moments_of_a_scripted_outage() {
 }
 
 #[test]
-fn metrics_count_a_failure_status_once_it_is_diagnosed() {
+fn a_late_error_line_moves_the_failure_on_screen_and_in_the_counters() {
     let mut s = Script::new();
     s.pass(1, &[access("00:01", 1, "/api/cart", 502, API, "502", "0.001")], &[]);
     s.pass(2, &[access("00:02", 2, "/", 200, API, "200", "0.001")], &[]);
-    // Waiting for its error line: not in any series yet, so none has to shrink later.
+    // Waiting for its error line: not in any series yet.
     assert_eq!(s.tally.metrics(s.at(2)).responses, [("200".to_owned(), 1, vec![])]);
-    s.pass(5, &[], &[]);
+    s.pass(5, &[access("00:05", 3, "/api/pay", 502, API, "502", "0.001")], &[]);
+    // Shown without an error line: on screen at once, in no counter while it may be corrected.
+    let ui = Ui::default();
+    let screen = s.screen(&ui, 5, 80, 24);
+    assert_eq!(screen[5], "10.0.0.12:8080               1       33.3%↑  0.0%   upstream_returned_502  0s");
+    assert_eq!(screen[7], "upstream_returned_502                                                   █      1");
+    assert_eq!(screen[9], "13:00:01 502 upstream_returned_502 10.0.0.12:8080 GET /api/cart HTTP/1.1");
+    assert_eq!(screen[10], "  ↳ no error line");
     let metrics = s.tally.metrics(s.at(5));
+    assert_eq!(metrics.responses, [("200".to_owned(), 1, vec![])]);
+    assert_eq!(metrics.failures, []);
+
+    // Its error line comes late: the failure moves to its cause, on screen and in the counters.
+    s.pass(7, &[], &[refused("00:01", 1, "/api/cart", API)]);
+    let screen = s.screen(&ui, 7, 80, 24);
+    assert_eq!(screen[5], "10.0.0.12:8080               1       33.3%↑  0.0%   connect_refused        2s");
+    assert_eq!(screen[7], "connect_refused                                                         █      1");
+    assert_eq!(screen[8], "latest failures (1 shown of 1 since start)──────────────────────────────────────");
+    assert_eq!(screen[9], "13:00:01 502 connect_refused      10.0.0.12:8080 GET /api/cart HTTP/1.1");
+    assert!(
+        screen[10].starts_with("  ↳ 2026/11/26 13:00:01 [error] 11#11: *1 connect() failed"),
+        "{}",
+        screen[10]
+    );
+    let metrics = s.tally.metrics(s.at(7));
     assert_eq!(metrics.responses, [("200".to_owned(), 1, vec![]), ("502".to_owned(), 1, vec![(API, 1)])]);
-    assert_eq!(metrics.failures, [("upstream_returned_502", API, 1)]);
-    assert_eq!(metrics.attempts, [(API, 2)]);
-    assert_eq!(metrics.failure_rate, [(API, 0.5)]);
+    assert_eq!(metrics.failures, [("connect_refused", API, 1)]);
+
+    // The other one never gets an error line: once it can no longer be corrected, it is counted
+    // as it was shown.
+    s.pass(8, &[], &[]);
+    assert_eq!(s.tally.metrics(s.at(8)).failures, [("connect_refused", API, 1)]);
+    let settled = 8 + keep_for(Duration::from_secs(3)).as_secs();
+    s.pass(settled, &[], &[]);
+    let metrics = s.tally.metrics(s.at(settled));
+    assert_eq!(metrics.responses, [("200".to_owned(), 1, vec![]), ("502".to_owned(), 2, vec![(API, 2)])]);
+    assert_eq!(metrics.failures, [("connect_refused", API, 1), ("upstream_returned_502", API, 1)]);
+    assert_eq!(metrics.attempts, [(API, 3)]);
+}
+
+#[test]
+fn any_terminal_size_draws_without_panicking() {
+    let mut s = Script::new();
+    s.pass(
+        1,
+        &[access("00:01", 1, "/api/cart", 502, API, "502", "0.001")],
+        &[refused("00:01", 1, "/api/cart", API)],
+    );
+    let mut ui = Ui::default();
+    ui.key(Key::Enter, &s.tally, s.at(2));
+    assert_eq!(ui.explain, Some("connect_refused"));
+    for (width, height) in [(200, 60), (80, 24), (40, 10), (12, 4), (1, 1)] {
+        let screen = s.screen(&ui, 2, width, height);
+        assert_eq!(screen.len(), usize::from(height));
+    }
 }
