@@ -10,8 +10,10 @@ use crate::support::http::get_once;
 use crate::support::lab::{self, Lab, Sent};
 use crate::support::nginx::free_port;
 
-use prometheus_parse::{Scrape, Value};
+use prometheus_parse::Scrape;
+use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fs;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -40,7 +42,7 @@ fn scrape(addr: SocketAddr) -> (BTreeMap<Key, f64>, String) {
     let mut samples = BTreeMap::new();
     for s in parsed.samples {
         let value = match s.value {
-            Value::Counter(v) | Value::Gauge(v) => v,
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
             other => panic!("{}: neither counter nor gauge: {other:?}", s.metric),
         };
         let mut labels: Vec<(String, String)> =
@@ -178,4 +180,61 @@ fn metrics_endpoint_counts_exactly_what_a_failing_nginx_did() {
     live.stop();
     let mut lab = Arc::try_unwrap(lab).ok().expect("lab still shared");
     lab.stop();
+}
+
+/// A 502 shown as `unattributed` before its error line came: the counters take it only once the
+/// late line corrected it, under its true cause and upstream, so no series ever shrinks.
+#[test]
+fn counters_take_a_late_corrected_failure_under_its_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (access, error) = (tmp.path().join("access.log"), tmp.path().join("error.log"));
+    fs::write(&access, "").unwrap();
+    fs::write(&error, "").unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let addr: SocketAddr = listen.parse().unwrap();
+    let args = ["--error-log-offset", "+0000", "--metrics-listen", &listen];
+    let mut live = Live::start_with(&[access.clone(), error.clone()], &args);
+    live.wait_open(&[access.clone(), error.clone()]);
+    let now = chrono::Utc::now();
+    let append = |path: &std::path::Path, line: String| {
+        let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+        writeln!(file, "{line}").unwrap();
+    };
+    let access_time = now.format("%d/%b/%Y:%H:%M:%S +0000");
+    append(&access, format!("10.1.1.1 - - [{access_time}] \"GET /late/1 HTTP/1.1\" 502 12 \"-\" \"t\""));
+    live.wait_events(1);
+    let (samples, text) = scrape(addr);
+    let failures = |s: &BTreeMap<Key, f64>| -> Vec<Key> {
+        s.keys().filter(|(name, _)| name == "ngx502_failures_total").cloned().collect()
+    };
+    assert_eq!(failures(&samples), Vec::<Key>::new(), "not counted while it may be corrected:\n{text}");
+
+    append(
+        &error,
+        format!(
+            "{} [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 10.1.1.1, server: _, request: \"GET /late/1 HTTP/1.1\", upstream: \"http://10.0.0.9:8080/late/1\", host: \"app\"",
+            now.format("%Y/%m/%d %H:%M:%S")
+        ),
+    );
+    live.wait_events(2);
+    let (samples, text) = scrape(addr);
+    let upstream = "10.0.0.9:8080";
+    assert_eq!(
+        failures(&samples),
+        [key("ngx502_failures_total", &[("cause", "connect_refused"), ("upstream", upstream)])],
+        "{text}"
+    );
+    assert_eq!(
+        samples[&key("ngx502_failures_total", &[("cause", "connect_refused"), ("upstream", upstream)])],
+        1.0
+    );
+    assert_eq!(
+        samples[&key("ngx502_responses_total", &[("status", "502"), ("upstream", upstream)])],
+        1.0,
+        "{text}"
+    );
+    let output = live.stop();
+    let correction: Value = serde_json::from_str(&output[1].1).expect("NDJSON");
+    assert_eq!(correction["correction"]["was"], "unattributed", "{correction}");
 }
