@@ -86,6 +86,9 @@ pub struct Analysis {
     /// Access logs are part of this diagnosis even if none had new lines (`--state` knows
     /// them): client-facing counts are then known, and zero.
     pub access_logs_known: bool,
+    /// Failed requests `--state` settled without an error line because their logs stopped
+    /// growing (see `state::tail`): the report says how many.
+    pub settled_unexplained: u64,
     /// The `upstream {}` blocks of nginx.conf, when given: rows are labelled with their block.
     pub upstream_blocks: Vec<crate::nginx_conf::Upstream>,
     /// nginx.conf, when given: each cause cites the directives that applied to its failures.

@@ -71,6 +71,12 @@ impl Report {
         }
         advice.dedup();
         advice.extend(folded_advice(folded));
+        if analysis.settled_unexplained > 0 {
+            advice.push(format!(
+                "{} failed request(s) waited for an error line their logs can no longer bring (the logs stopped growing, were compressed, or are older than the join's wait): counted without one.",
+                analysis.settled_unexplained
+            ));
+        }
         if !access_logs && !analysis.errors.is_empty() {
             advice.push("Pass the access log too, for client-facing counts.".into());
         }

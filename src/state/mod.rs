@@ -44,6 +44,9 @@ pub struct Incremental {
 pub struct Waiting {
     pub requests: usize,
     pub error_lines: usize,
+    /// Failed requests that waited (or would wait) for an error line their logs can no longer
+    /// bring, settled without one.
+    pub settled_unexplained: usize,
 }
 
 impl Incremental {
@@ -106,8 +109,27 @@ impl Incremental {
             None => next.of_input.get(input).copied().flatten(),
             Some(k) => next.of_known.get(k).copied().flatten(),
         };
-        let waiting = tail::hold_back(analysis, horizon, log_of);
-        let counts = Waiting { requests: waiting.candidates.len(), error_lines: waiting.errors.len() };
+        let mut finished = vec![false; next.logs.len()];
+        for t in self.tracked.iter().filter(|t| t.observed.gzip) {
+            let log = t.input.and_then(|i| next.of_input.get(i).copied().flatten());
+            let log = log.or_else(|| t.known.and_then(|k| next.of_known.get(k).copied().flatten()));
+            if let Some(slot) = log.and_then(|l| finished.get_mut(l)) {
+                *slot = true;
+            }
+        }
+        let growth = tail::Growth {
+            now: chrono::Utc::now().timestamp(),
+            written: analysis.extents.iter().any(|e| e.bytes > 0),
+        };
+        let (waiting, settled_unexplained) = tail::hold_back(analysis, horizon, growth, log_of, |log| {
+            finished.get(log).copied().unwrap_or(false)
+        });
+        analysis.settled_unexplained = settled_unexplained as u64;
+        let counts = Waiting {
+            requests: waiting.candidates.len(),
+            error_lines: waiting.errors.len(),
+            settled_unexplained,
+        };
         let errors = waiting
             .errors
             .into_iter()

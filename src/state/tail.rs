@@ -6,6 +6,13 @@
 //! wait in the state and join the next run's lines, and are reported by the run that settles
 //! them, which also counts them (by status and in the timeline), so every run's failures are
 //! among its own requests.
+//!
+//! A line can only still get its partner while its logs may grow. Lines are settled as they
+//! are, whatever the horizon says, once the wall clock is past their time plus the join's wait
+//! (nginx writes both lines of a request within it), once the log they came from has been
+//! rotated away and compressed, or once a run finds no new line in any input (the logs stopped:
+//! yesterday's rotation, a decommissioned host, an archive). Otherwise a report over a finished
+//! day would leave its last failures uncounted run after run.
 
 use crate::correlate::{JoinMethod, DEFAULT_LOOKBACK};
 use crate::pipeline::{Analysis, Carried};
@@ -17,6 +24,22 @@ const CLOCK_SLACK: i64 = 1;
 const ERROR_WAIT: i64 = DEFAULT_LOOKBACK + 2;
 /// Lines kept waiting at most, of each kind; the oldest beyond are settled as they are.
 pub const MAX_WAITING: usize = 10_000;
+
+/// Whether the logs may still grow, as a run sees them.
+#[derive(Clone, Copy, Debug)]
+pub struct Growth {
+    /// The wall clock, UTC seconds.
+    pub now: i64,
+    /// Whether this run read new lines from any input.
+    pub written: bool,
+}
+
+impl Growth {
+    /// Whether a line at `time` may still get a partner written within `wait` seconds of it.
+    fn may_wait(&self, time: i64, wait: i64) -> bool {
+        self.written && time.saturating_add(wait) > self.now
+    }
+}
 
 /// How far the logs have been read, in UTC seconds of the lines read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,33 +79,46 @@ impl Horizon {
 
 /// Takes out of `analysis` the lines that wait for the next run (see the module docs), at
 /// most [`MAX_WAITING`] of each kind, the latest; `log_of` tells which state log an input index
-/// belongs to (lines of logs the state cannot name are settled now). Returns them with their
-/// `input` set to that log.
+/// belongs to (lines of logs the state cannot name are settled now), `finished` whether that
+/// log has been rotated away and compressed. Returns them with their `input` set to that log,
+/// and how many failed requests the horizon would have kept waiting but `growth` settled
+/// without an error line.
 pub fn hold_back(
     analysis: &mut Analysis,
     horizon: Horizon,
+    growth: Growth,
     log_of: impl Fn(usize) -> Option<usize>,
-) -> Carried {
+    finished: impl Fn(usize) -> bool,
+) -> (Carried, usize) {
     // Without access logs there is no join to wait for.
     if horizon.access_until.is_none() {
-        return Carried::default();
+        return (Carried::default(), 0);
     }
+    let growing = |input: usize, time: i64, wait: i64| {
+        log_of(input).is_some_and(|log| !finished(log)) && growth.may_wait(time, wait)
+    };
     analysis.access_logs_known = true;
     let offset = i64::from(analysis.error_utc_offset);
     let events = &analysis.correlation.events;
+    let mut settled = 0;
     let requests = latest(
         (0..events.len()).filter(|&i| {
             let e = &events[i];
-            e.join == JoinMethod::None
-                && e.request.time.is_some_and(|t| horizon.request_may_wait(t))
-                && log_of(e.request.input).is_some()
+            let Some(time) = e.request.time.filter(|_| e.join == JoinMethod::None) else { return false };
+            if !horizon.request_may_wait(time) || log_of(e.request.input).is_none() {
+                return false;
+            }
+            let wait = growing(e.request.input, time, ERROR_WAIT);
+            settled += usize::from(!wait && e.client_facing());
+            wait
         }),
         |&i| events[i].request.time,
     );
     let errors = &analysis.errors;
     let lines = latest(
         analysis.correlation.unmatched.iter().copied().filter(|&i| {
-            horizon.error_may_wait(errors[i].local_time - offset) && log_of(errors[i].input).is_some()
+            let time = errors[i].local_time - offset;
+            horizon.error_may_wait(time) && growing(errors[i].input, time, ERROR_WAIT)
         }),
         |&i| Some(errors[i].local_time),
     );
@@ -104,7 +140,7 @@ pub fn hold_back(
         }
         !wait
     });
-    waiting
+    (waiting, settled)
 }
 
 /// The latest [`MAX_WAITING`] of `items` by `time`, as a sorted set of them.

@@ -10,8 +10,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// 2024-05-14T10:00:00Z.
-const T0: i64 = 1_715_680_800;
+use crate::support::accounting::check_report;
+
+/// When the logs start: now, so the wall clock does not settle their waiting lines (a line is
+/// settled once the clock is past its time plus the join's wait; see `old_logs_…` for that).
+fn t0() -> i64 {
+    static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| chrono::Utc::now().timestamp())
+}
 
 /// What one request wrote: its access line, its error line if any, and the cause it must get.
 struct Request {
@@ -21,11 +27,11 @@ struct Request {
     cause: Option<&'static str>,
 }
 
-/// Request `i` at `T0 + 2i` seconds: every tenth a refused connect (502 + error line), every
+/// Request `i` at `t0() + 2i` seconds: every tenth a refused connect (502 + error line), every
 /// tenth-plus-four a read timeout (504 + error line), some 502s the backend itself sent (no
 /// error line), the rest 200s.
 fn request(i: u64) -> Request {
-    let time = chrono::DateTime::from_timestamp(T0 + 2 * i as i64, 0).unwrap();
+    let time = chrono::DateTime::from_timestamp(t0() + 2 * i as i64, 0).unwrap();
     let client = format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256);
     let path = format!("/r/{i}");
     let (status, message, cause) = match i % 10 {
@@ -519,4 +525,76 @@ fn runs_over_unchanged_logs_report_nothing_new_and_raise_no_alert() {
         .map(|(_, n)| n.as_u64().unwrap())
         .sum();
     assert!(failures <= five_xx, "a run's failures are among its requests: {failures} > {five_xx}");
+}
+
+/// The real-nginx sample logs of a finished day (yesterday's rotation): with `--state`, the
+/// first run counts every failure the plain report does, and later runs find nothing waiting.
+#[test]
+fn old_logs_are_settled_by_their_first_run() {
+    let site = Site::new();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    for name in ["access.log", "error.log"] {
+        std::fs::copy(samples.join(name), site.log(name)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ngx502"))
+        .arg("report")
+        .arg(site.logs())
+        .args(["--output", "json", "--quiet"])
+        .output()
+        .unwrap();
+    let plain: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = site.run();
+    check_report(&first);
+    assert_eq!(first["totals"], plain["totals"], "nothing waits for lines old logs cannot bring");
+    assert_eq!(first["causes"], plain["causes"]);
+    assert_eq!(first["unmatched_error_lines"], plain["unmatched_error_lines"]);
+    for _ in 0..2 {
+        let again = site.run();
+        assert_eq!(again["totals"]["requests"], 0);
+        assert_eq!(again["totals"]["failures"], 0);
+    }
+}
+
+/// A 502 at the very end of the logs waits for its error line; when the next run finds the
+/// logs unchanged (nothing written since), it is settled and counted, and the report says so.
+#[test]
+fn a_run_that_finds_nothing_new_settles_what_waited() {
+    let site = Site::new();
+    // Request 15, the last, is a 502 the backend sent (no error line will come).
+    site.append(0, 16);
+    let first = site.run();
+    check_report(&first);
+    let failures = first["totals"]["failures"].as_u64().unwrap();
+    assert_eq!(failures, 3, "the 502 at the end waits: {:#}", first["totals"]);
+    let second = site.run();
+    check_report(&second);
+    assert_eq!(failures + second["totals"]["failures"].as_u64().unwrap(), 4, "{:#}", second["totals"]);
+    assert_eq!(second["totals"]["failures"], 1);
+    assert_eq!(second["causes"][0]["cause"], "unattributed");
+    let advice: Vec<&str> = second["advice"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        advice.iter().any(|a| a.starts_with("1 failed request(s) waited for an error line")),
+        "{advice:?}"
+    );
+    let third = site.run();
+    assert_eq!(third["totals"]["failures"], 0, "settled once");
+}
+
+/// A 502 waiting at the end of a log that is then rotated away and compressed is settled by
+/// the next run, although the new files grow.
+#[test]
+fn a_log_rotated_and_compressed_settles_what_waited_from_it() {
+    let site = Site::new();
+    site.append(0, 16);
+    assert_eq!(site.run()["totals"]["failures"], 3, "the last 502 waits");
+    for log in ["access.log", "error.log"] {
+        rename(&site, log, &format!("{log}.1"));
+        gzip(&site.log(&format!("{log}.1")), &site.log(&format!("{log}.1.gz")));
+    }
+    // The new files start with requests well inside the wait of the old 502.
+    site.append(16, 17);
+    let next = site.run();
+    check_report(&next);
+    assert_eq!(next["totals"]["failures"], 1, "{:#}", next["totals"]);
+    assert_eq!(next["causes"][0]["cause"], "unattributed");
 }
