@@ -254,8 +254,37 @@ fn cite(
     }
     if let Some(pass) = &pass {
         peers(&mut citation, pass, cause, events);
+        retries(conf, scope, &mut citation, pass, cause);
     }
     citation
+}
+
+/// Whether nginx could try another server, and for the keep-alive race (a backend closing an
+/// idle connection nginx reuses) how long nginx keeps them idle.
+fn retries(conf: &NginxConf, scope: &Scope, citation: &mut Citation, pass: &Pass, cause: Cause) {
+    let race = matches!(cause, Cause::PrematureClose | Cause::ResetByPeer | Cause::SendFailed);
+    let connect = citation.upstream.is_some()
+        && matches!(cause, Cause::ConnectRefused | Cause::ConnectTimeout | Cause::NoRoute);
+    if !(race || connect) {
+        return;
+    }
+    citation.applied.push(scope.module_setting(pass.module, "next_upstream").into());
+    if !race {
+        return;
+    }
+    let block = pass.upstream.and_then(|u| conf.upstream_block(&u.name));
+    let Some(keepalive) = block.and_then(|b| b.children().iter().find(|n| n.is("keepalive"))) else { return };
+    let in_block = |name: &str, default: &str| {
+        let node = block.and_then(|b| b.children().iter().find(|n| n.is(name)));
+        Applied {
+            directive: name.to_owned(),
+            value: node.map_or_else(|| default.to_owned(), |n| n.value()),
+            at: node.map(|n| At::from(&n.at)),
+            level: None,
+        }
+    };
+    citation.applied.push(Applied { at: Some(At::from(&keepalive.at)), ..in_block("keepalive", "") });
+    citation.applied.push(in_block("keepalive_timeout", "60s"));
 }
 
 /// The upstream block (or the socket, or the `localhost` surprise) behind connection failures.

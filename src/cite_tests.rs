@@ -20,7 +20,9 @@ const CONF: &str = r#"http {
         location /php/ { fastcgi_pass unix:/nonexistent/ngx502/php.sock; }
         location /local/ { proxy_pass http://localhost:9400; }
         location /tls/ { proxy_pass https://127.0.0.1:9500; proxy_ssl_server_name on; }
+        location /ka/ { proxy_pass http://ka; proxy_next_upstream error timeout non_idempotent; }
     }
+    upstream ka { server 10.0.0.9:80; keepalive 8; }
 }
 "#;
 
@@ -223,4 +225,35 @@ fn https_to_a_plain_http_port_is_flagged_with_the_target_to_write() {
         (fix.at.line, fix.current.as_deref(), fix.value.as_str()),
         (18, Some("https://127.0.0.1:9500"), "http://127.0.0.1:9500")
     );
+}
+
+#[test]
+fn retries_and_the_keepalive_race_are_cited_where_they_apply() {
+    let f = Fixture::new();
+    let race = f.cite(Cause::PrematureClose, &[event("/ka/1", 0.01, "10.0.0.9:80")], &[]);
+    let applied: Vec<(&str, &str, Option<usize>)> = race[0]
+        .applied
+        .iter()
+        .map(|a| (a.directive.as_str(), a.value.as_str(), a.at.as_ref().map(|at| at.line)))
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            ("proxy_next_upstream", "error timeout non_idempotent", Some(19)),
+            ("keepalive", "8", Some(21)),
+            ("keepalive_timeout", "60s", None),
+        ]
+    );
+    let refused = f.cite(Cause::ConnectRefused, &[event("/nolive/1", 0.0, "127.0.0.2:9001")], &[]);
+    assert_eq!(
+        refused[0].applied,
+        [Applied {
+            directive: "proxy_next_upstream".into(),
+            value: "error timeout".into(),
+            at: None,
+            level: None
+        }]
+    );
+    let literal = f.cite(Cause::ConnectRefused, &[event("/timeout/1", 0.0, "127.0.0.1:9100")], &[]);
+    assert_eq!(literal[0].applied, [], "a single literal target has nothing to retry");
 }

@@ -224,14 +224,8 @@ fn needs_resolver(pass: &Pass) -> bool {
         || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok())
 }
 
-/// The `upstream` block called `name`, as a node.
-fn upstream_node<'c>(conf: &'c NginxConf, name: &str) -> Option<&'c Node> {
-    let http = conf.tree.iter().find(|n| n.is("http"))?;
-    http.children().iter().find(|n| n.is("upstream") && n.arg(0).as_deref() == Some(name))
-}
-
 fn keepalive_risks(conf: &NginxConf, scope: &Scope, pass: &Pass, name: &str, risks: &mut Vec<Risk>) {
-    let Some(block) = upstream_node(conf, name) else { return };
+    let Some(block) = conf.upstream_block(name) else { return };
     let Some(keepalive) = block.children().iter().find(|n| n.is("keepalive")) else { return };
     let missing = match pass.module {
         Module::Proxy => {
@@ -310,7 +304,7 @@ fn upstream_risks(conf: &NginxConf, risks: &mut Vec<Risk>) {
 /// backend that closes idle connections sooner (Node.js 5s, gunicorn 2s) closes some just as a
 /// request is sent on them.
 fn keepalive_race(conf: &NginxConf, name: &str, risks: &mut Vec<Risk>) {
-    let Some(block) = upstream_node(conf, name) else { return };
+    let Some(block) = conf.upstream_block(name) else { return };
     let Some(keepalive) = block.children().iter().find(|n| n.is("keepalive")) else { return };
     let timeout = block.children().iter().find(|n| n.is("keepalive_timeout"));
     let value = timeout.map_or_else(|| "60s".to_owned(), Node::value);

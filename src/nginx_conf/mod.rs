@@ -132,6 +132,12 @@ impl NginxConf {
         self.log_formats.iter().find(|f| f.name == name)
     }
 
+    /// The `upstream NAME {}` block of `http`, as written (for `keepalive` and the like).
+    pub fn upstream_block(&self, name: &str) -> Option<&Node> {
+        let http = self.tree.iter().find(|n| n.is("http"))?;
+        http.children().iter().find(|n| n.is("upstream") && n.arg(0).as_deref() == Some(name))
+    }
+
     /// The `upstream` block an `$upstream_addr` entry belongs to (see [`block_of`]).
     pub fn upstream_of(&self, addr: &[u8]) -> Option<&str> {
         block_of(&self.upstreams, addr)
