@@ -14,7 +14,7 @@ pub mod read;
 pub mod wrap;
 
 use crate::access::AccessFormat;
-use crate::errorlog::starts_record;
+use crate::errorlog::{starts_record, Level};
 use crate::input::{sniff, InputSpec, Kind, Sniffed};
 use crate::report::schema::InputReport;
 use crate::window::TimeWindow;
@@ -26,17 +26,19 @@ const SAMPLE_LINES: usize = 256;
 
 /// Decides from the start of an input whether it is a stream, and the format of its access
 /// lines (found by the usual detection, run on the unwrapped lines). An input is a stream when
-/// its lines carry a wrapper, or when error records and access lines are mixed in it; plain
+/// its lines carry a wrapper, or when error records or other programs' lines are mixed with its
+/// access lines; plain
 /// access and error logs are left to the faster whole-file readers.
 pub fn detect(head: &[u8], candidates: &[AccessFormat]) -> Option<Option<AccessFormat>> {
     let head = &head[..head.len().min(1 << 20)];
     let mut demux = demux::Demux::new(None);
-    let (mut errors, mut seen) = (0, 0);
+    let (mut errors, mut foreign) = (0, 0);
     let mut sample = Vec::new();
     let mut emit = |l: demux::Logical<'_>| {
-        seen += 1;
         if starts_record(l.body) {
             errors += 1;
+        } else if read::is_foreign(l.body) {
+            foreign += 1;
         } else if !l.body.is_empty() && l.pipe != Some(wrap::Pipe::Stderr) {
             sample.extend_from_slice(l.body);
             sample.push(b'\n');
@@ -52,7 +54,9 @@ pub fn detect(head: &[u8], candidates: &[AccessFormat]) -> Option<Option<AccessF
             _ => None,
         },
     };
-    (!demux.wrappers.is_empty() || (errors > 0 && format.is_some())).then_some(format)
+    // Access lines with error records or other programs' lines (`docker logs NAME > file` keeps
+    // the entrypoint's) are a stream too.
+    (!demux.wrappers.is_empty() || (errors + foreign > 0 && format.is_some())).then_some(format)
 }
 
 /// Starts reading input `index` as a stream when its first block `head` is one (or an earlier
@@ -83,7 +87,38 @@ pub(crate) fn finish(
     let format = reader.format().cloned();
     let read = reader.finish();
     account(&read, format.as_ref(), report);
+    if let Some(note) = missing_errors(&read) {
+        report.problem.get_or_insert(note);
+    }
     (read.summary, format, read.records)
+}
+
+/// What a stream with client 5xx says about its error log when that cannot explain them: none
+/// at all (`docker logs` sends stderr, where the official images write the error log, to the
+/// terminal, not to `> file`), or only `[crit]` and above (nginx logs upstream failures at
+/// `[error]`).
+pub fn missing_errors(read: &Read) -> Option<String> {
+    let failures: u64 = read
+        .summary
+        .statuses
+        .iter()
+        .filter(|(s, _)| crate::summary::is_failure_status(*s))
+        .map(|(_, n)| n)
+        .sum();
+    if failures == 0 {
+        return None;
+    }
+    match read.counts.finest_level {
+        None => Some(format!(
+            "{failures} client 5xx but no error-log lines: a container's error log goes to stderr, which `docker logs NAME > file` leaves out; use `docker logs NAME > file 2>&1`"
+        )),
+        Some(level) if level <= Level::Crit => Some(format!(
+            "{failures} client 5xx, but its error-log lines are all [{}] or above: nginx logs most upstream failures at [error], which `error_log … {};` hides; use `error_log … error;` (or notice)",
+            level.name(),
+            level.name()
+        )),
+        Some(_) => None,
+    }
 }
 
 /// Counts what a stream yielded into its input's report, and names its wrappers and format.

@@ -240,7 +240,7 @@ impl Router {
 /// Lines other programs in the same container write: nginx's own pre-config messages
 /// (`nginx: [emerg] …`, no timestamp), klog lines (`I0809 19:47:29.748303 …`), the
 /// ingress-nginx banner, entrypoint scripts. They never continue an error record.
-fn is_foreign(body: &[u8]) -> bool {
+pub(crate) fn is_foreign(body: &[u8]) -> bool {
     const PREFIXES: [&[u8]; 5] =
         [b"nginx: [", b"/docker-entrypoint", b"-----", b"NGINX Ingress controller", b"  Release:"];
     PREFIXES.iter().any(|p| body.starts_with(p))

@@ -12,7 +12,7 @@
 //! any pairing of one pod's access line with the other's error line shows.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -435,4 +435,32 @@ fn real_nginx_through_every_wrapper() {
             problems.join("\n  ")
         );
     }
+}
+
+/// Writes `sample-streams/docker-compose.log`: the traffic of `sample-logs/` (which real nginx
+/// wrote) as `docker compose logs` delivers it, and checks that it gives every request the
+/// diagnosis of the plain files. Run through scripts/regen-sample-logs.sh.
+#[test]
+#[ignore = "rewrites sample-streams/; run scripts/regen-sample-logs.sh"]
+fn regenerate_sample_stream() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("sample-logs");
+    let mut access = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(sample.join("access.log.1.gz")).unwrap()),
+        &mut access,
+    )
+    .unwrap();
+    access.push_str(&std::fs::read_to_string(sample.join("access.log")).unwrap());
+    let error = std::fs::read_to_string(sample.join("error.log")).unwrap();
+    let compose = WRAPPERS.iter().find(|w| w.name == "compose").unwrap();
+    let mut rng = Rng(0x636f_6d70_6f73_65);
+    let lines = delivered(&[(access, error)], &mut rng);
+    let out = root.join("sample-streams");
+    std::fs::create_dir_all(&out).unwrap();
+    let path = out.join("docker-compose.log");
+    std::fs::write(&path, write_stream(compose, &lines, &mut rng)).unwrap();
+    let plain = ["access.log.1.gz", "access.log", "error.log"].map(|f| sample.join(f));
+    let want = causes(&plain.iter().map(PathBuf::as_path).collect::<Vec<_>>(), &[""]);
+    assert_eq!(causes(&[&path], compose.pods), want, "the sample stream tells the story of the plain files");
 }

@@ -209,6 +209,39 @@ fn pod_and_docker_directories_are_sources_named_after_their_pods() {
     );
 }
 
+#[test]
+fn a_stream_says_when_its_error_lines_are_missing_or_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    // `docker logs web > file`: stdout only, the entrypoint's lines and the access log.
+    let path = dir.path().join("docker-logs.txt");
+    let lines = [
+        "/docker-entrypoint.sh: Configuration complete; ready for start up".to_owned(),
+        access(1, "/a", "00"),
+        access(2, "/b", "00").replace("502 157", "200 157").replace("us=\"502\"", "us=\"200\""),
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let input = &report(&path)["inputs"][0];
+    assert_eq!(
+        (input["kind"].as_str(), input["other"].as_u64(), input["malformed"].as_u64()),
+        (Some("stream"), Some(1), Some(0))
+    );
+    assert!(input["problem"].as_str().unwrap().contains("docker logs NAME > file 2>&1"), "{input}");
+
+    // `error_log … crit;`: only the unix socket's [crit] line made it.
+    let crit = r#"2024/01/01 12:00:00 [crit] 29#29: *9 connect() to unix:/run/app.sock failed (2: No such file or directory) while connecting to upstream, client: 10.0.0.1, server: shop, request: "GET /c HTTP/1.1", upstream: "http://unix:/run/app.sock:/c", host: "shop""#;
+    let lines = [format!("web-1  | {crit}"), format!("web-1  | {}", access(1, "/a", "00"))];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let input = &report(&path)["inputs"][0];
+    assert!(input["problem"].as_str().unwrap().contains("all [crit] or above"), "{input}");
+
+    let lines = [
+        format!("web-1  | {}", error(1, "/a", "00", "upstream prematurely closed connection")),
+        format!("web-1  | {}", access(1, "/a", "00")),
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    assert_eq!(report(&path)["inputs"][0]["problem"], Value::Null);
+}
+
 /// `kubectl logs -f --prefix --timestamps … | ngx502 live -`: each 502 is shown within a second
 /// of its lines entering the pipe, and the session ends with the pipe.
 #[test]
