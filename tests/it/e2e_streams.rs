@@ -454,7 +454,7 @@ fn regenerate_sample_stream() {
     access.push_str(&std::fs::read_to_string(sample.join("access.log")).unwrap());
     let error = std::fs::read_to_string(sample.join("error.log")).unwrap();
     let compose = WRAPPERS.iter().find(|w| w.name == "compose").unwrap();
-    let mut rng = Rng(0x636f_6d70_6f73_65);
+    let mut rng = Rng(0x0063_6f6d_706f_7365);
     let lines = delivered(&[(access, error)], &mut rng);
     let out = root.join("sample-streams");
     std::fs::create_dir_all(&out).unwrap();
