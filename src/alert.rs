@@ -469,7 +469,7 @@ mod tests {
     fn report() -> Report {
         let info = Cause::ConnectRefused.info();
         Report {
-            schema: crate::report::schema::SCHEMA,
+            schema: crate::report::schema::SCHEMA.to_owned(),
             totals: Totals {
                 requests: 1000,
                 by_status: BTreeMap::from([("200".into(), 967), ("502".into(), 23), ("504".into(), 10)]),

@@ -15,7 +15,7 @@ use regex::bytes::Regex;
 use crate::correlate::Event;
 use crate::errorlog::ErrorRecord;
 use crate::pipeline::Analysis;
-use crate::report::schema::InputReport;
+use crate::report::schema::InputRow;
 use crate::summary::is_failure_status;
 
 /// The filter flags of `report`, `export` and `live`.
@@ -165,7 +165,7 @@ impl Filter {
     }
 
     /// For `live`: whether a failure is shown; one that is not has its lines counted as filtered.
-    pub fn admit_live(&self, event: &Event, errors: &[ErrorRecord], inputs: &mut [InputReport]) -> bool {
+    pub fn admit_live(&self, event: &Event, errors: &[ErrorRecord], inputs: &mut [InputRow]) -> bool {
         if self.admits(event, errors) {
             return true;
         }
@@ -187,7 +187,7 @@ fn add_record<'a>(fields: &mut Fields<'a>, record: &'a ErrorRecord) {
 }
 
 /// A line read as parsed that a filter rejected: counted as filtered instead.
-fn refile(inputs: &mut [InputReport], input: usize) {
+fn refile(inputs: &mut [InputRow], input: usize) {
     if let Some(report) = inputs.get_mut(input) {
         if report.parsed > 0 {
             report.parsed -= 1;

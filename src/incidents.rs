@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::correlate::Event;
+use crate::errorlog::Cause;
 use crate::escape::lossless;
 use crate::report::schema::{Bucket, Incident};
 use crate::time::rfc3339;
@@ -81,7 +82,7 @@ fn summarize(run: &[&Bucket], events: &[&Event], bucket: i64, offset: i32) -> In
         end: rfc3339(end, offset),
         failures: run.iter().map(|b| failures(b)).fold(0, u64::saturating_add),
         peak_rate: run.iter().map(|b| rate(b)).fold(0.0, f64::max),
-        cause: most(&causes).copied().unwrap_or("unattributed"),
+        cause: most(&causes).copied().unwrap_or(Cause::Unattributed.slug()),
         upstream: most(&upstreams).map(|u| lossless(u)),
     }
 }

@@ -12,25 +12,27 @@
 //!   that dominated the hosts' own incidents in that window;
 //! - top-N lists (failing paths, evidence): merged from each host's top N, so a path just under
 //!   every host's cut can be missing from the fleet's list;
+//! - findings: recomputed per cause from the hosts' findings (upstream failures add and their
+//!   first/last widen, endpoint counts add, a timeout's median is the failure-weighted median of
+//!   the hosts' medians, a block's servers were all down at the earliest time any host saw);
+//! - advice: each kind once; a fleet with access logs needs no "pass the access log";
 //! - malformed-line examples: left in the host reports (their counts are merged).
 //!
-//! Inputs are read into slim mirrors of the JSON contract holding only what is merged; the
-//! result is a [`Report`], so every output format renders it and it can be merged again.
+//! Hosts are read as the same [`Report`] `report` writes, and the result is one too, so every
+//! output format renders it and it can be merged again.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::correlate::JoinMethod;
 use crate::errorlog::Cause;
-use crate::input::Kind;
-use crate::report::model::{cap_upstreams, folded_advice, MAX_UPSTREAM_ROWS};
+use crate::report::findings::{top, TOP};
+use crate::report::model::{cap_upstreams, MAX_UPSTREAM_ROWS};
 use crate::report::schema::{
-    ratio, Bucket, CauseRow, Incident, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
-    SCHEMA,
+    ratio, Advice, Bucket, CauseRow, Finding, Incident, InputRow, Latency, PathRow, Period, Report, Totals,
+    UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
 };
 use crate::sketch::Sketch;
 use crate::time::rfc3339;
@@ -46,8 +48,6 @@ pub enum MergeError {
     Schema { found: String },
     #[error("not an ngx502 report: {0}")]
     Shape(#[source] serde_json::Error),
-    #[error("unknown {what} {value:?} (was the report written by a newer ngx502?)")]
-    Unknown { what: &'static str, value: String },
     #[error("{0:?} is not an RFC 3339 time")]
     Time(String),
     #[error(
@@ -56,111 +56,28 @@ pub enum MergeError {
     Buckets(i64, i64),
 }
 
-/// One host's report, as read from its JSON.
-#[derive(Debug, Deserialize)]
-pub struct HostReport {
-    totals: Totals,
-    causes: Vec<CauseIn>,
-    upstreams: Vec<UpstreamIn>,
-    top_paths: Vec<PathIn>,
-    timeline: Vec<BucketIn>,
-    incidents: Vec<IncidentIn>,
-    inputs: Vec<InputIn>,
-    unmatched_error_lines: u64,
-    advice: Vec<String>,
-    period: Period,
-    #[serde(default)]
-    filters: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CauseIn {
-    cause: String,
-    count: u64,
-    statuses: BTreeMap<String, u64>,
-    evidence: Vec<String>,
-    top_paths: Vec<(String, u64)>,
-    #[serde(default)]
-    findings: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct UpstreamIn {
-    upstream: String,
-    #[serde(default)]
-    block: Option<String>,
-    requests: Option<u64>,
-    errors_by_cause: BTreeMap<String, u64>,
-    client_502: u64,
-    client_504: u64,
-    failed_attempts: u64,
-    hidden_failures: u64,
-    first_failure: Option<String>,
-    last_failure: Option<String>,
-    latency: Option<IgnoredAny>,
-    #[serde(default)]
-    latency_sketch: Option<Sketch>,
-    #[serde(default)]
-    failures_over_time: Vec<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PathIn {
-    path: String,
-    count: u64,
-    by_cause: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BucketIn {
-    start: String,
-    requests: u64,
-    by_status: BTreeMap<String, u64>,
-    by_cause: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct IncidentIn {
-    start: String,
-    end: String,
-    failures: u64,
-    upstream: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct InputIn {
-    path: String,
-    kind: Option<String>,
-    format: Option<String>,
-    lines: u64,
-    parsed: u64,
-    malformed: u64,
-    filtered: u64,
-    #[serde(default)]
-    other: u64,
-    problem: Option<String>,
-    skipped: bool,
-    join: Option<JoinMethod>,
-}
-
 /// Reads one `report --output json` document, refusing other schemas before anything else.
-pub fn parse(text: &str) -> Result<HostReport, MergeError> {
+pub fn parse(text: &str) -> Result<Report, MergeError> {
     let value: Value = serde_json::from_str(text).map_err(MergeError::Syntax)?;
     match value.get("schema").and_then(Value::as_str) {
         None => Err(MergeError::NotAReport),
-        Some(SCHEMA) => HostReport::deserialize(value).map_err(MergeError::Shape),
+        Some(SCHEMA) => {
+            let mut report = Report::deserialize(value).map_err(MergeError::Shape)?;
+            report.restore().map_err(MergeError::Time)?;
+            Ok(report)
+        }
         Some(found) => Err(MergeError::Schema { found: found.to_string() }),
     }
 }
 
 /// Combines host reports into one; counts add and every rate is recomputed.
-pub fn merge(hosts: &[HostReport]) -> Result<Report, MergeError> {
+pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
     let bucket_seconds = bucket_size(hosts)?;
     let starts = hosts
         .iter()
         .map(|h| h.timeline.iter().map(|b| rebucket(&b.start, bucket_seconds)).collect())
         .collect::<Result<Vec<Vec<(i64, i32)>>, _>>()?;
-    let timeline = merge_timeline(hosts, &starts)?;
+    let timeline = merge_timeline(hosts, &starts);
     let mut upstreams = merge_upstreams(hosts, &starts, &timeline)?;
     // The fleet's rows are capped as one report's are.
     let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
@@ -169,21 +86,21 @@ pub fn merge(hosts: &[HostReport]) -> Result<Report, MergeError> {
     for incident in &mut incidents {
         incident.upstream = dominant_upstream(incident, hosts)?;
     }
-    let mut advice: Vec<String> = Vec::new();
-    for line in hosts.iter().flat_map(|h| &h.advice).cloned().chain(folded_advice(folded)) {
-        if !advice.contains(&line) {
-            advice.push(line);
-        }
-    }
+    let totals = merge_totals(hosts);
+    let advice = merge_advice(hosts, totals.access_logs, &upstreams, folded);
     Ok(Report {
-        schema: SCHEMA,
-        totals: merge_totals(hosts),
+        schema: SCHEMA.to_owned(),
+        totals,
         causes: merge_causes(hosts)?,
         upstreams,
-        top_paths: merge_paths(hosts)?,
+        top_paths: merge_paths(hosts),
         timeline,
         incidents,
-        inputs: hosts.iter().flat_map(|h| &h.inputs).map(input_row).collect::<Result<_, _>>()?,
+        inputs: hosts
+            .iter()
+            .flat_map(|h| &h.inputs)
+            .map(|i| InputRow { malformed_examples: Vec::new(), ..i.clone() })
+            .collect(),
         unmatched_error_lines: hosts.iter().map(|h| h.unmatched_error_lines).fold(0, u64::saturating_add),
         advice,
         period: merge_period(hosts, bucket_seconds)?,
@@ -192,7 +109,7 @@ pub fn merge(hosts: &[HostReport]) -> Result<Report, MergeError> {
 }
 
 /// Each host's filters, once: hosts filtered alike give the fleet those filters.
-fn merged_filters(hosts: &[HostReport]) -> Vec<String> {
+fn merged_filters(hosts: &[Report]) -> Vec<String> {
     let mut filters: Vec<String> = Vec::new();
     for f in hosts.iter().flat_map(|h| &h.filters) {
         if !filters.contains(f) {
@@ -203,7 +120,7 @@ fn merged_filters(hosts: &[HostReport]) -> Vec<String> {
 }
 
 /// The coarsest bucket, which every other size must divide.
-fn bucket_size(hosts: &[HostReport]) -> Result<i64, MergeError> {
+fn bucket_size(hosts: &[Report]) -> Result<i64, MergeError> {
     let sizes = || hosts.iter().map(|h| h.period.bucket_seconds.max(1));
     let coarsest = sizes().max().unwrap_or(60);
     match sizes().find(|size| coarsest % size != 0) {
@@ -225,10 +142,6 @@ fn rebucket(start: &str, size: i64) -> Result<(i64, i32), MergeError> {
     let (utc, offset) = instant(start)?;
     let local = utc + i64::from(offset);
     Ok((local.div_euclid(size) * size - i64::from(offset), offset))
-}
-
-fn cause(slug: &str) -> Result<Cause, MergeError> {
-    Cause::from_slug(slug).ok_or_else(|| MergeError::Unknown { what: "cause", value: slug.to_string() })
 }
 
 /// Keeps in `kept` whichever of it and `text` comes first (`want` = `Less`) or last (`Greater`).
@@ -253,18 +166,7 @@ fn add<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
     }
 }
 
-fn add_causes(
-    into: &mut BTreeMap<&'static str, u64>,
-    from: &BTreeMap<String, u64>,
-) -> Result<(), MergeError> {
-    for (cause, n) in from {
-        let slot = into.entry(self::cause(cause)?.slug()).or_insert(0);
-        *slot = slot.saturating_add(*n);
-    }
-    Ok(())
-}
-
-fn merge_totals(hosts: &[HostReport]) -> Totals {
+fn merge_totals(hosts: &[Report]) -> Totals {
     let mut t = Totals {
         requests: 0,
         by_status: BTreeMap::new(),
@@ -289,17 +191,15 @@ fn merge_totals(hosts: &[HostReport]) -> Totals {
     t
 }
 
-fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
+fn merge_causes(hosts: &[Report]) -> Result<Vec<CauseRow>, MergeError> {
     let rows = || hosts.iter().flat_map(|h| &h.causes);
     let evidence_kept = rows().map(|c| c.evidence.len()).max().unwrap_or(0);
     let paths_kept = rows().map(|c| c.top_paths.len()).max().unwrap_or(0);
-    type Acc = (u64, BTreeMap<String, u64>, Vec<String>, BTreeMap<String, u64>);
-    let mut causes: BTreeMap<Cause, Acc> = BTreeMap::new();
-    // Each host's findings name its own upstreams and times: they are kept side by side.
-    let mut findings: BTreeMap<Cause, Vec<String>> = BTreeMap::new();
+    type Acc<'h> = (u64, BTreeMap<String, u64>, Vec<String>, BTreeMap<String, u64>, Vec<&'h Finding>);
+    let mut causes: BTreeMap<&'static str, Acc> = BTreeMap::new();
     for row in rows() {
-        findings.entry(cause(&row.cause)?).or_default().extend(row.findings.iter().cloned());
-        let (count, statuses, evidence, paths) = causes.entry(cause(&row.cause)?).or_default();
+        let (count, statuses, evidence, paths, findings) = causes.entry(row.cause).or_default();
+        findings.extend(&row.findings);
         *count = count.saturating_add(row.count);
         add(statuses, &row.statuses);
         let room = evidence_kept.saturating_sub(evidence.len());
@@ -308,21 +208,22 @@ fn merge_causes(hosts: &[HostReport]) -> Result<Vec<CauseRow>, MergeError> {
     }
     let total = causes.values().map(|acc| acc.0).fold(0, u64::saturating_add);
     let mut out: Vec<CauseRow> = Vec::with_capacity(causes.len());
-    for (cause, (count, statuses, evidence, paths)) in causes {
-        let info = cause.info();
+    for (slug, (count, statuses, evidence, paths, findings)) in causes {
+        let (summary, fix) =
+            Cause::from_slug(slug).map_or(("", &[][..]), |c| (c.info().summary, c.info().fix));
         let mut top_paths: Vec<(String, u64)> = paths.into_iter().collect();
         top_paths.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top_paths.truncate(paths_kept);
         out.push(CauseRow {
-            cause: info.slug,
+            cause: slug,
             count,
             share: ratio(count, total),
             statuses,
-            summary: info.summary,
-            fix: info.fix,
+            summary,
+            fix,
             evidence,
             top_paths,
-            findings: findings.remove(&cause).unwrap_or_default(),
+            findings: merge_findings(&findings)?,
             // Each host has its own nginx.conf: its lines mean nothing in a fleet report.
             citations: Vec::new(),
         });
@@ -351,14 +252,14 @@ struct UpstreamAcc {
 }
 
 impl UpstreamAcc {
-    fn add(&mut self, row: &UpstreamIn, starts: &[(i64, i32)]) -> Result<(), MergeError> {
+    fn add(&mut self, row: &UpstreamRow, starts: &[(i64, i32)]) -> Result<(), MergeError> {
         if self.block.is_none() {
             self.block.clone_from(&row.block);
         }
         if let Some(r) = row.requests {
             self.requests = Some(self.requests.unwrap_or(0).saturating_add(r));
         }
-        add_causes(&mut self.errors_by_cause, &row.errors_by_cause)?;
+        add(&mut self.errors_by_cause, &row.errors_by_cause);
         self.client_502 = self.client_502.saturating_add(row.client_502);
         self.client_504 = self.client_504.saturating_add(row.client_504);
         self.failed = self.failed.saturating_add(row.failed_attempts);
@@ -404,7 +305,7 @@ impl UpstreamAcc {
 }
 
 fn merge_upstreams(
-    hosts: &[HostReport],
+    hosts: &[Report],
     starts: &[Vec<(i64, i32)>],
     timeline: &[Bucket],
 ) -> Result<Vec<UpstreamRow>, MergeError> {
@@ -424,13 +325,13 @@ fn merge_upstreams(
     Ok(rows)
 }
 
-fn merge_paths(hosts: &[HostReport]) -> Result<Vec<PathRow>, MergeError> {
+fn merge_paths(hosts: &[Report]) -> Vec<PathRow> {
     let kept = hosts.iter().map(|h| h.top_paths.len()).max().unwrap_or(0);
     let mut paths: BTreeMap<&str, (u64, BTreeMap<&'static str, u64>)> = BTreeMap::new();
     for row in hosts.iter().flat_map(|h| &h.top_paths) {
         let (count, by_cause) = paths.entry(&row.path).or_default();
         *count = count.saturating_add(row.count);
-        add_causes(by_cause, &row.by_cause)?;
+        add(by_cause, &row.by_cause);
     }
     let mut rows: Vec<PathRow> = paths
         .into_iter()
@@ -438,10 +339,10 @@ fn merge_paths(hosts: &[HostReport]) -> Result<Vec<PathRow>, MergeError> {
         .collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
     rows.truncate(kept);
-    Ok(rows)
+    rows
 }
 
-fn merge_timeline(hosts: &[HostReport], starts: &[Vec<(i64, i32)>]) -> Result<Vec<Bucket>, MergeError> {
+fn merge_timeline(hosts: &[Report], starts: &[Vec<(i64, i32)>]) -> Vec<Bucket> {
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     for (host, starts) in hosts.iter().zip(starts) {
         for (b, &(start, offset)) in host.timeline.iter().zip(starts) {
@@ -454,14 +355,100 @@ fn merge_timeline(hosts: &[HostReport], starts: &[Vec<(i64, i32)>]) -> Result<Ve
             });
             merged.requests = merged.requests.saturating_add(b.requests);
             add(&mut merged.by_status, &b.by_status);
-            add_causes(&mut merged.by_cause, &b.by_cause)?;
+            add(&mut merged.by_cause, &b.by_cause);
         }
     }
-    Ok(buckets.into_values().collect())
+    buckets.into_values().collect()
+}
+
+/// One cause's findings recomputed from the hosts' (see the module notes). Hosts keep their own
+/// top upstreams and endpoints, so one just under every host's cut can be missing here.
+fn merge_findings(findings: &[&Finding]) -> Result<Vec<Finding>, MergeError> {
+    type Span = (u64, Option<(i64, String)>, Option<(i64, String)>);
+    let mut upstreams: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut medians: Vec<(f64, u64)> = Vec::new();
+    let mut endpoints: BTreeMap<String, u64> = BTreeMap::new();
+    let mut down: Option<(i64, &String, &Option<String>)> = None;
+    for finding in findings {
+        match finding {
+            Finding::Upstream { upstream, failures, first, last } => {
+                let (n, from, to) = upstreams.entry(upstream).or_default();
+                *n = n.saturating_add(*failures);
+                keep_extreme(from, first.as_ref(), Ordering::Less)?;
+                keep_extreme(to, last.as_ref().or(first.as_ref()), Ordering::Greater)?;
+            }
+            Finding::GaveUpAfter { median_seconds, samples, endpoints: paths } => {
+                medians.push((*median_seconds, *samples));
+                add(&mut endpoints, &paths.iter().cloned().collect());
+            }
+            Finding::AllServersDown { block, at } => {
+                let t = instant(at)?.0;
+                if down.is_none_or(|(earliest, _, _)| t < earliest) {
+                    down = Some((t, at, block));
+                }
+            }
+        }
+    }
+    let mut rows: Vec<(&str, Span)> = upstreams.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
+    let mut out: Vec<Finding> = rows
+        .into_iter()
+        .take(TOP)
+        .map(|(upstream, (failures, first, last))| Finding::Upstream {
+            upstream: upstream.to_owned(),
+            failures,
+            last: last.filter(|l| first.as_ref().is_some_and(|f| f.0 != l.0)).map(|(_, text)| text),
+            first: first.map(|(_, text)| text),
+        })
+        .collect();
+    medians.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let samples = medians.iter().map(|m| m.1).fold(0, u64::saturating_add);
+    let mut seen = 0u64;
+    if let Some(&(median_seconds, _)) = medians.iter().find(|m| {
+        seen = seen.saturating_add(m.1);
+        seen > samples / 2
+    }) {
+        out.push(Finding::GaveUpAfter { median_seconds, samples, endpoints: top(endpoints) });
+    }
+    if let Some((_, at, block)) = down {
+        out.push(Finding::AllServersDown { block: block.clone(), at: at.clone() });
+    }
+    Ok(out)
+}
+
+/// The hosts' advice, each once, recomputed where it counts something: the row
+/// [`OTHER_UPSTREAMS`] sums the `fleet_folded` rows the fleet had no room for and the rows the
+/// hosts summed there (an upstream two hosts summed counts twice).
+fn merge_advice(
+    hosts: &[Report],
+    access_logs: bool,
+    upstreams: &[UpstreamRow],
+    fleet_folded: usize,
+) -> Vec<Advice> {
+    let mut advice: Vec<Advice> = Vec::new();
+    let mut folded = fleet_folded as u64;
+    let mut settled = 0u64;
+    for a in hosts.iter().flat_map(|h| &h.advice) {
+        match a {
+            Advice::UpstreamsFolded { folded: n, .. } => folded = folded.saturating_add(*n),
+            Advice::SettledWithoutErrorLine { requests } => settled = settled.saturating_add(*requests),
+            Advice::PassAccessLog if access_logs => {}
+            other if !advice.contains(other) => advice.push(other.clone()),
+            _ => {}
+        }
+    }
+    if settled > 0 {
+        advice.push(Advice::SettledWithoutErrorLine { requests: settled });
+    }
+    if folded > 0 {
+        let listed = upstreams.iter().filter(|u| u.upstream != OTHER_UPSTREAMS).count() as u64;
+        advice.push(Advice::UpstreamsFolded { upstreams: listed.saturating_add(folded), listed, folded });
+    }
+    advice
 }
 
 /// The upstream with the most failures in the hosts' incidents that overlap `incident`.
-fn dominant_upstream(incident: &Incident, hosts: &[HostReport]) -> Result<Option<String>, MergeError> {
+fn dominant_upstream(incident: &Incident, hosts: &[Report]) -> Result<Option<String>, MergeError> {
     let (start, end) = (instant(&incident.start)?.0, instant(&incident.end)?.0);
     let mut weight: BTreeMap<&str, u64> = BTreeMap::new();
     for i in hosts.iter().flat_map(|h| &h.incidents) {
@@ -475,32 +462,7 @@ fn dominant_upstream(incident: &Incident, hosts: &[HostReport]) -> Result<Option
     Ok(weight.iter().rev().max_by_key(|(_, n)| **n).map(|(u, _)| u.to_string()))
 }
 
-fn input_row(input: &InputIn) -> Result<InputRow, MergeError> {
-    let unknown = |what, value: &str| MergeError::Unknown { what, value: value.to_string() };
-    let kind = match input.kind.as_deref() {
-        None => None,
-        Some("access") => Some(Kind::Access),
-        Some("error") => Some(Kind::Error),
-        Some("stream") => Some(Kind::Stream),
-        Some(other) => return Err(unknown("input kind", other)),
-    };
-    Ok(InputRow {
-        path: input.path.clone(),
-        kind,
-        format: input.format.clone(),
-        lines: input.lines,
-        parsed: input.parsed,
-        malformed: input.malformed,
-        filtered: input.filtered,
-        other: input.other,
-        malformed_examples: Vec::new(),
-        problem: input.problem.clone(),
-        skipped: input.skipped,
-        join: input.join,
-    })
-}
-
-fn merge_period(hosts: &[HostReport], bucket_seconds: i64) -> Result<Period, MergeError> {
+fn merge_period(hosts: &[Report], bucket_seconds: i64) -> Result<Period, MergeError> {
     let (mut first, mut last) = (None, None);
     for h in hosts {
         keep_extreme(&mut first, h.period.first.as_ref(), Ordering::Less)?;
@@ -514,14 +476,18 @@ mod tests {
     use super::*;
 
     /// A host report with one timeline bucket and one upstream.
-    fn host(bucket_seconds: i64, start: &str, failures: u64, sketch: Option<&Sketch>) -> HostReport {
+    fn host(bucket_seconds: i64, start: &str, failures: u64, sketch: Option<&Sketch>) -> Report {
+        parse(&host_json(bucket_seconds, start, failures, sketch).to_string()).unwrap()
+    }
+
+    fn host_json(bucket_seconds: i64, start: &str, failures: u64, sketch: Option<&Sketch>) -> Value {
         let mut upstream = serde_json::json!({
             "upstream": "10.0.1.11:8080", "requests": 100, "errors_by_cause": {"connect_refused": failures},
             "client_502": failures, "client_504": 0, "failed_attempts": failures, "hidden_failures": 0,
             "first_failure": start, "last_failure": start, "latency": null, "failures_over_time": [failures],
         });
         if let Some(s) = sketch {
-            upstream["latency"] = serde_json::json!({"samples": s.count()});
+            upstream["latency"] = serde_json::to_value(Latency::from_sketch(s)).unwrap();
             upstream["latency_sketch"] = serde_json::to_value(s).unwrap();
         }
         let report = serde_json::json!({
@@ -534,7 +500,7 @@ mod tests {
             "incidents": [], "inputs": [], "unmatched_error_lines": 0, "advice": [],
             "period": {"first": start, "last": start, "bucket_seconds": bucket_seconds},
         });
-        parse(&report.to_string()).unwrap()
+        report
     }
 
     #[test]
@@ -589,10 +555,38 @@ mod tests {
         );
         assert!(matches!(parse("{}"), Err(MergeError::NotAReport)));
         assert!(matches!(parse(r#"{"schema": "ngx502/1"}"#), Err(MergeError::Shape(_))));
-        let mut h = host(60, "2024-10-10T13:00:00Z", 1, None);
-        h.timeline[0].by_cause.insert("gremlins".into(), 1);
+        let mut h = host_json(60, "2024-10-10T13:00:00Z", 1, None);
+        h["timeline"][0]["by_cause"]["gremlins"] = 1.into();
         assert!(
-            matches!(merge(&[h]), Err(MergeError::Unknown { what: "cause", value }) if value == "gremlins")
+            matches!(parse(&h.to_string()), Err(MergeError::Shape(e)) if e.to_string().contains("unknown cause \"gremlins\""))
+        );
+    }
+
+    #[test]
+    fn findings_are_recomputed_from_the_hosts_numbers() {
+        let upstream = |failures, first: &str, last: Option<&str>| Finding::Upstream {
+            upstream: "10.0.1.11:8080".into(),
+            failures,
+            first: Some(first.into()),
+            last: last.map(Into::into),
+        };
+        let gave_up = |median_seconds, samples, path: &str, n| Finding::GaveUpAfter {
+            median_seconds,
+            samples,
+            endpoints: vec![(path.into(), n)],
+        };
+        let a = [
+            upstream(2, "2024-10-10T13:00:00+02:00", Some("2024-10-10T13:05:00+02:00")),
+            gave_up(30.0, 3, "/slow", 3),
+        ];
+        let b = [upstream(1, "2024-10-10T10:59:00Z", None), gave_up(60.0, 1, "/slow", 1)];
+        let all: Vec<&Finding> = a.iter().chain(&b).collect();
+        assert_eq!(
+            merge_findings(&all).unwrap(),
+            [
+                upstream(3, "2024-10-10T10:59:00Z", Some("2024-10-10T13:05:00+02:00")),
+                gave_up(30.0, 4, "/slow", 4)
+            ]
         );
     }
 }

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use crate::access::{AccessFormat, AccessParser, LogFormat};
 use crate::correlate::{correlate, Correlation};
 use crate::errorlog::{parse_line, starts_record, ErrorRecord, Role};
+use crate::escape::lossless;
 use crate::input::carry::{record_edge, Carry};
 use crate::input::open::MAX_LINE;
 use crate::input::sniff::SNIFF_HEAD;
@@ -12,9 +13,9 @@ use crate::input::walk::describe_io;
 use crate::input::{open_in_blocks, sniff, Blocks, InputSpec, Kind, PageRelease, Resume, Sniffed, Source};
 use crate::lines::{chunks_at_lines, lines};
 use crate::progress::Progress;
-use crate::report::schema::InputReport;
+use crate::report::schema::{InputRow, MalformedRow};
 use crate::stream::StreamReader;
-use crate::summary::{AccessSummary, Candidate, MalformedLine, MALFORMED_EXAMPLES};
+use crate::summary::{AccessSummary, Candidate, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
 
 /// Chunks a mapped file is split into per thread (more than one per thread evens out the load).
@@ -71,7 +72,7 @@ pub struct Carried {
 /// Everything read, before it is shaped into a report.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    pub inputs: Vec<InputReport>,
+    pub inputs: Vec<InputRow>,
     /// What was read of each input, in the order of `inputs`.
     pub extents: Vec<Extent>,
     pub access: AccessSummary,
@@ -114,7 +115,7 @@ pub fn analyze(inputs: &[InputSpec], options: &Options) -> Analysis {
 /// and its error line are joined even when a run ended between them.
 pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried) -> Analysis {
     let progress = Progress::for_inputs(inputs, options.quiet);
-    let results: Vec<(InputReport, Extent, Outcome)> =
+    let results: Vec<(InputRow, Extent, Outcome)> =
         inputs.par_iter().enumerate().map(|(i, spec)| read_input(i, spec, options, &progress)).collect();
     progress.finish();
 
@@ -163,8 +164,8 @@ fn read_input(
     spec: &InputSpec,
     options: &Options,
     progress: &Progress,
-) -> (InputReport, Extent, Outcome) {
-    let mut report = InputReport::new(spec.origin.clone());
+) -> (InputRow, Extent, Outcome) {
+    let mut report = InputRow::new(&spec.origin);
     let mut extent = Extent { skipped: spec.resume, bytes: 0 };
     let mut outcome = match read_source(index, spec, options, progress, &mut report, &mut extent.bytes) {
         Outcome::Stream(reader) => {
@@ -183,7 +184,7 @@ fn read_input(
 }
 
 /// Makes line numbers those of the whole log when reading resumed after `lines` lines.
-fn number_from(lines: u64, report: &mut InputReport, outcome: &mut Outcome) {
+fn number_from(lines: u64, report: &mut InputRow, outcome: &mut Outcome) {
     for m in &mut report.malformed_examples {
         m.line = m.line.saturating_add(lines);
     }
@@ -211,7 +212,7 @@ fn read_source(
     spec: &InputSpec,
     options: &Options,
     progress: &Progress,
-    report: &mut InputReport,
+    report: &mut InputRow,
     read_bytes: &mut u64,
 ) -> Outcome {
     let source = match open_in_blocks(&spec.origin, options.block_size) {
@@ -244,13 +245,13 @@ fn read_stream(
     options: &Options,
     progress: &Progress,
     blocks: Blocks,
-    report: &mut InputReport,
+    report: &mut InputRow,
     read_bytes: &mut u64,
 ) -> Outcome {
     let mut outcome: Option<Outcome> = None;
     let mut skip = spec.resume.bytes;
     let mut carry = Carry::default();
-    let read = |buf: &[u8], sniffed: Sniffed, outcome: &mut Option<Outcome>, report: &mut InputReport| {
+    let read = |buf: &[u8], sniffed: Sniffed, outcome: &mut Option<Outcome>, report: &mut InputRow| {
         let next = read_block(index, options, buf, sniffed, PageRelease::default(), report, spec.from_walk);
         *outcome = combine(outcome.take(), next);
     };
@@ -331,7 +332,7 @@ fn read_whole(
     options: &Options,
     buf: &[u8],
     release: PageRelease<'_>,
-    report: &mut InputReport,
+    report: &mut InputRow,
     read_bytes: &mut u64,
 ) -> Outcome {
     let tail = unread(buf, spec.resume.bytes);
@@ -367,7 +368,7 @@ fn start_stream(
     spec: &InputSpec,
     options: &Options,
     head: &[u8],
-    report: &mut InputReport,
+    report: &mut InputRow,
 ) -> Option<Outcome> {
     let candidates = spec.format.as_ref().map_or(&options.formats[..], std::slice::from_ref);
     let reader = crate::stream::start(index, spec, candidates, options.window, head)?;
@@ -394,7 +395,7 @@ fn read_block(
     block: &[u8],
     sniffed: Sniffed,
     release: PageRelease<'_>,
-    report: &mut InputReport,
+    report: &mut InputRow,
     from_walk: bool,
 ) -> Option<Outcome> {
     match sniffed {
@@ -415,7 +416,7 @@ fn read_block(
                 .iter()
                 .take(MALFORMED_EXAMPLES - report.malformed_examples.len().min(MALFORMED_EXAMPLES))
             {
-                report.malformed_examples.push(MalformedLine { line: m.line + first_line, ..m.clone() });
+                report.malformed_examples.push(MalformedRow { line: m.line + first_line, ..m.into() });
             }
             Some(Outcome::Access(Box::new(summary), format))
         }
@@ -462,12 +463,7 @@ pub fn read_access(
 
 /// The upstream-related records of an error-log buffer of whole lines, counted into `report`
 /// (also used by `live` on each chunk a follower reads).
-pub fn read_error_log(
-    index: usize,
-    buf: &[u8],
-    report: &mut InputReport,
-    first_line: u64,
-) -> Vec<ErrorRecord> {
+pub fn read_error_log(index: usize, buf: &[u8], report: &mut InputRow, first_line: u64) -> Vec<ErrorRecord> {
     let mut records = Vec::new();
     // The record being read: byte range and the number of its first line.
     let mut open: Option<(usize, usize, u64)> = None;
@@ -504,7 +500,7 @@ fn finish_error_record(
     index: usize,
     buf: &[u8],
     (start, end, line_no): (usize, usize, u64),
-    report: &mut InputReport,
+    report: &mut InputRow,
     records: &mut Vec<ErrorRecord>,
 ) {
     let raw = &buf[start..end];
@@ -524,13 +520,12 @@ fn finish_error_record(
     }
 }
 
-fn note_malformed(report: &mut InputReport, line: u64, reason: &'static str, text: &[u8]) {
+fn note_malformed(report: &mut InputRow, line: u64, reason: &'static str, text: &[u8]) {
     if report.malformed_examples.len() < MALFORMED_EXAMPLES {
-        report.malformed_examples.push(MalformedLine {
+        report.malformed_examples.push(MalformedRow {
             line,
-            offset: 0,
-            reason,
-            text: text[..text.len().min(300)].to_vec(),
+            reason: reason.into(),
+            text: lossless(&text[..text.len().min(300)]),
         });
     }
 }

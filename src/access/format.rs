@@ -150,20 +150,32 @@ impl LogFormat {
         self.segments.iter().any(|s| matches!(s, Segment::Var(Var::Known(f)) if *f == field))
     }
 
-    /// What the diagnosis loses with this format, as sentences for the report.
-    pub fn missing_for_exact_join(&self) -> Vec<&'static str> {
+    /// What the diagnosis loses with this format.
+    pub fn missing_for_exact_join(&self) -> Vec<Missing> {
         let mut missing = Vec::new();
         if !self.has(Field::Connection) {
-            missing.push("no $connection: access and error lines are joined by client, request and time instead of exactly by connection id");
+            missing.push(Missing::Connection);
         }
         if !self.has(Field::UpstreamStatus) || !self.has(Field::UpstreamAddr) {
-            missing.push("no $upstream_addr/$upstream_status: a 502 sent by the backend itself cannot be told from an unexplained one, and per-upstream request counts and retries are unknown");
+            missing.push(Missing::UpstreamStatus);
         }
         if !self.has(Field::UpstreamResponseTime) && !self.has(Field::RequestTime) {
-            missing.push("no $upstream_response_time/$request_time: no latency percentiles");
+            missing.push(Missing::Latency);
         }
         missing
     }
+}
+
+/// What an access format can lack for an exact diagnosis (reports word it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// `$connection`: lines are joined by client, request and time instead.
+    Connection,
+    /// `$upstream_addr`/`$upstream_status`: backend-sent 502s, attempts and retries unknown.
+    UpstreamStatus,
+    /// `$upstream_response_time`/`$request_time`: no latency percentiles.
+    Latency,
 }
 
 fn tokenize(template: &str) -> Result<Vec<Segment>, FormatError> {

@@ -236,14 +236,12 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
     }
     for input in analysis.inputs.iter().filter(|i| !i.skipped) {
         match (&input.problem, &input.kind) {
-            (Some(problem), _) => eprintln!(
-                "ngx502: warning: {}: {}",
-                sanitize_str(&input.origin.to_string()),
-                sanitize_str(problem)
-            ),
+            (Some(problem), _) => {
+                eprintln!("ngx502: warning: {}: {}", sanitize_str(&input.path), sanitize_str(problem))
+            }
             (None, Some(kind)) if !args.quiet => eprintln!(
                 "ngx502: {}: {} log, format {}",
-                sanitize_str(&input.origin.to_string()),
+                sanitize_str(&input.path),
                 kind.name(),
                 input.format.as_deref().unwrap_or("-")
             ),

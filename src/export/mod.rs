@@ -93,7 +93,7 @@ impl FailureRow {
             evidence: e.evidence.iter().map(|&i| lossless(&analysis.errors[i].raw)).collect(),
             join: e.join,
             source: {
-                let path = analysis.inputs.get(c.input).map_or_else(String::new, |i| i.origin.to_string());
+                let path = analysis.inputs.get(c.input).map_or_else(String::new, |i| i.path.clone());
                 // A stream's container, pod or host, so failures can be broken down by it.
                 match c.source.as_deref() {
                     Some(name) => format!("{path} ({name})"),

@@ -8,7 +8,7 @@ use crate::errorlog::starts_record;
 use crate::escape::for_terminal;
 
 /// What kind of log an input is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Access,

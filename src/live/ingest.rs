@@ -10,7 +10,7 @@ use crate::input::carry::{record_edge, Carry};
 use crate::input::open::MAX_LINE;
 use crate::input::{sniff, Kind, PageRelease, Sniffed};
 use crate::pipeline::{read_access, read_error_log};
-use crate::report::schema::InputReport;
+use crate::report::schema::InputRow;
 use crate::stream::StreamReader;
 use crate::summary::{Candidate, StatusCounts, UpstreamCounts};
 use crate::window::TimeWindow;
@@ -58,7 +58,7 @@ enum Decision {
 /// One followed path's kind, format and place in the inputs.
 #[derive(Debug)]
 pub struct Source {
-    /// Index of its [`InputReport`] (what candidates and error records point back to).
+    /// Index of its [`InputRow`] (what candidates and error records point back to).
     pub index: usize,
     forced: Option<Kind>,
     /// Found in a directory rather than named: a file that is not a log is skipped quietly.
@@ -81,7 +81,7 @@ impl Source {
 
     /// Decides kind and format from `head` (whole lines) when not decided yet. Returns whether
     /// it was decided now, so the caller can say so.
-    pub fn decide(&mut self, head: &[u8], formats: &[AccessFormat], report: &mut InputReport) -> bool {
+    pub fn decide(&mut self, head: &[u8], formats: &[AccessFormat], report: &mut InputRow) -> bool {
         if !matches!(self.decision, Decision::Undecided) || head.is_empty() {
             return false;
         }
@@ -116,7 +116,7 @@ impl Source {
 
     /// Reads `chunk` (whole lines) into `out`, counting every line into `report`. An error log's
     /// last record waits for the next chunk or [`Source::flush`].
-    pub fn feed(&mut self, chunk: &[u8], report: &mut InputReport, out: &mut Arrivals) {
+    pub fn feed(&mut self, chunk: &[u8], report: &mut InputRow, out: &mut Arrivals) {
         match &mut self.decision {
             Decision::Access(format) => {
                 let mut summary =
@@ -144,7 +144,7 @@ impl Source {
 
     /// Reads the record held back, once a pass has read to the end of the file: nginx writes a
     /// record with its continuation lines at once, so what the file holds then is whole.
-    pub fn flush(&mut self, report: &mut InputReport, out: &mut Arrivals) {
+    pub fn flush(&mut self, report: &mut InputRow, out: &mut Arrivals) {
         if let Decision::Stream(reader) = &mut self.decision {
             let read = reader.take();
             crate::stream::account(&read, reader.format(), report);
@@ -170,7 +170,7 @@ mod tests {
         let record = b"2026/11/25 21:33:24 [error] 3#3: *7 FastCGI sent in stderr: \"PHP message: boom\n#0 {main}\n  thrown\" while reading response header from upstream, client: 127.0.0.1, server: a, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php.sock:\", host: \"a\"\n";
         // Followers hand on whole lines: chunks end after a newline.
         for cut in (1..record.len()).filter(|&i| record[i - 1] == b'\n') {
-            let mut report = InputReport::new(Origin::Stdin);
+            let mut report = InputRow::new(&Origin::Stdin);
             let mut source = Source::new(0, Some(Kind::Error), false);
             let mut out = Arrivals::default();
             assert!(source.decide(record, &[], &mut report));

@@ -27,7 +27,7 @@ use crate::escape::sanitize_str;
 use crate::input::{expand, Kind, Origin};
 use crate::pipeline::Analysis;
 use crate::report::model::input_rows;
-use crate::report::schema::InputReport;
+use crate::report::schema::InputRow;
 
 use correct::Corrector;
 use follow::{Followed, Start};
@@ -117,7 +117,7 @@ pub fn run<W: Write>(config: &Config, view: &mut View<W>, tally: &Mutex<Tally>) 
             if session.piped.is_none() {
                 let nudge = session.waker.nudge();
                 session.piped = Some(piped::Piped::spawn(session.analysis.inputs.len(), *forced, nudge));
-                session.analysis.inputs.push(InputReport::new(Origin::Stdin));
+                session.analysis.inputs.push(InputRow::new(&Origin::Stdin));
             }
         } else if path.is_dir() {
             session.waker.watch(path, true);
@@ -173,7 +173,7 @@ impl Session<'_> {
             return;
         }
         let index = self.analysis.inputs.len();
-        let mut report = InputReport::new(Origin::File(path.clone()));
+        let mut report = InputRow::new(&Origin::File(path.clone()));
         let mut source = Source::new(index, forced, from_walk);
         let follow = Followed::new(path, start, now);
         if source.decide(&follow.sample(SAMPLE), &self.config.formats, &mut report) {
@@ -284,7 +284,7 @@ impl Session<'_> {
             .filter_map(|(index, rotations)| Some((self.analysis.inputs.get(index)?, rotations)))
             .filter(|(report, _)| !report.skipped)
             .map(|(report, rotations)| tally::Input {
-                path: report.origin.to_string(),
+                path: report.path.clone(),
                 kind: report.kind,
                 parsed: report.parsed,
                 malformed: report.malformed,
@@ -297,8 +297,8 @@ impl Session<'_> {
 }
 
 /// Says on stderr what a path turned out to be, as `report` does.
-fn note(report: &InputReport, quiet: bool) {
-    let origin = sanitize_str(&report.origin.to_string());
+fn note(report: &InputRow, quiet: bool) {
+    let origin = sanitize_str(&report.path);
     match (&report.problem, report.kind) {
         (Some(problem), _) if !report.skipped => {
             eprintln!("ngx502: warning: {origin}: {}; not followed", sanitize_str(problem))

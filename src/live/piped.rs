@@ -9,7 +9,7 @@ use super::ingest::{Arrivals, Source};
 use super::wake::Wake;
 use crate::access::AccessFormat;
 use crate::input::Kind;
-use crate::report::schema::InputReport;
+use crate::report::schema::InputRow;
 
 /// Bytes read per `read(2)`.
 const READ_SIZE: usize = 64 << 10;
@@ -61,7 +61,7 @@ impl Piped {
     }
 
     /// Reads what arrived since the last pass; returns whether the kind was decided now.
-    pub fn pass(&mut self, formats: &[AccessFormat], report: &mut InputReport, out: &mut Arrivals) -> bool {
+    pub fn pass(&mut self, formats: &[AccessFormat], report: &mut InputRow, out: &mut Arrivals) -> bool {
         let mut decided = false;
         loop {
             match self.chunks.try_recv() {

@@ -1,11 +1,11 @@
 //! Concrete findings per cause, from the failures themselves: which upstream failed and since
 //! when, how long nginx waited before a timeout, which endpoints were slow, what came before a
 //! `no_live_upstreams`. They turn a generic checklist into "127.0.0.1:8080 refused connections
-//! from 10:02:11 to 10:07:40".
+//! from 10:02:11 to 10:07:40" (renderers word them; see [`super::schema::Finding`]).
 
 use std::collections::BTreeMap;
 
-use super::schema::UNKNOWN_UPSTREAM;
+use super::schema::{Finding, UNKNOWN_UPSTREAM};
 use crate::access::request_path;
 use crate::correlate::Event;
 use crate::errorlog::Cause;
@@ -13,11 +13,11 @@ use crate::escape::lossless;
 use crate::time::rfc3339;
 
 /// Upstreams and endpoints named per finding.
-const TOP: usize = 3;
+pub const TOP: usize = 3;
 
 /// Findings about the failures of one cause.
-pub fn findings(cause: Cause, events: &[&Event]) -> Vec<String> {
-    let mut out = per_upstream(cause, events);
+pub fn findings(cause: Cause, events: &[&Event]) -> Vec<Finding> {
+    let mut out = per_upstream(events);
     if let Some(waited) = waited_before_giving_up(cause, events) {
         out.push(waited);
     }
@@ -34,8 +34,8 @@ fn when(e: &Event) -> Option<Moment> {
     e.request.time.map(|t| (t, e.request.offset))
 }
 
-/// "10.0.1.11:8080: 40 failures, from … to …" for the upstreams with the most failures.
-fn per_upstream(cause: Cause, events: &[&Event]) -> Vec<String> {
+/// The upstreams with the most failures, each with its first and last failure.
+fn per_upstream(events: &[&Event]) -> Vec<Finding> {
     let mut by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)> = BTreeMap::new();
     for e in events {
         let name = e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
@@ -48,74 +48,54 @@ fn per_upstream(cause: Cause, events: &[&Event]) -> Vec<String> {
     }
     let mut rows: Vec<_> = by_upstream.into_iter().collect();
     rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
-    let verb = match cause {
-        Cause::ConnectRefused => "refused connections",
-        Cause::UnixSocketMissing => "had no socket file",
-        Cause::NoRoute => "was unreachable",
-        Cause::ReadTimeout => "answered too slowly",
-        _ => "failed",
-    };
-    rows.iter()
+    rows.into_iter()
         .take(TOP)
-        .map(|(name, (n, first, last))| match (first, last) {
-            (Some(f), Some(l)) if f.0 != l.0 => {
-                format!("{name} {verb} {} from {} to {}", times(*n), rfc3339(f.0, f.1), rfc3339(l.0, l.1))
-            }
-            (Some(f), _) => format!("{name} {verb} {} at {}", times(*n), rfc3339(f.0, f.1)),
-            _ => format!("{name} {verb} {}", times(*n)),
+        .map(|(upstream, (failures, first, last))| Finding::Upstream {
+            upstream,
+            failures,
+            first: first.map(|f| rfc3339(f.0, f.1)),
+            last: last.filter(|l| first.is_some_and(|f| f.0 != l.0)).map(|l| rfc3339(l.0, l.1)),
         })
         .collect()
 }
 
 /// For timeouts: the request time of the failed requests is the timeout nginx applied, and the
 /// endpoints that hit it are the ones to profile.
-fn waited_before_giving_up(cause: Cause, events: &[&Event]) -> Option<String> {
-    let setting = match cause {
-        Cause::ReadTimeout => "proxy_read_timeout (or fastcgi_/uwsgi_/grpc_read_timeout)",
-        Cause::ConnectTimeout | Cause::SslHandshakeTimeout => "proxy_connect_timeout",
-        Cause::SendTimeout => "proxy_send_timeout",
-        _ => return None,
-    };
+fn waited_before_giving_up(cause: Cause, events: &[&Event]) -> Option<Finding> {
+    if !matches!(
+        cause,
+        Cause::ReadTimeout | Cause::ConnectTimeout | Cause::SslHandshakeTimeout | Cause::SendTimeout
+    ) {
+        return None;
+    }
     let mut times: Vec<f64> = events.iter().filter_map(|e| e.request.request_time).collect();
     if times.is_empty() {
         return None;
     }
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let median_seconds = times[times.len() / 2];
     let mut paths: BTreeMap<String, u64> = BTreeMap::new();
     for e in events {
         if let Some(r) = e.request.request.as_deref() {
             *paths.entry(lossless(request_path(r))).or_default() += 1;
         }
     }
-    let mut paths: Vec<_> = paths.into_iter().collect();
-    paths.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let slowest: Vec<String> = paths.iter().take(TOP).map(|(p, n)| format!("{p} ({n})")).collect();
-    Some(format!(
-        "nginx gave up after {median:.1}s (median request time of these failures): that is the {setting} in force; endpoints that hit it: {}",
-        slowest.join(", ")
-    ))
+    Some(Finding::GaveUpAfter { median_seconds, samples: times.len() as u64, endpoints: top(paths) })
+}
+
+/// The `TOP` entries with the highest counts (by name on a tie).
+pub fn top(counts: BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut rows: Vec<(String, u64)> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rows.truncate(TOP);
+    rows
 }
 
 /// When the first `no_live_upstreams` happened: by then every server of the block had been
 /// marked down, so the failures just before it on those servers are the real cause. The block's
 /// members are not in the logs, so the finding names the time to look at rather than guessing.
-fn before_no_live(events: &[&Event]) -> Option<String> {
+fn before_no_live(events: &[&Event]) -> Option<Finding> {
     let first = events.iter().filter_map(|e| when(e)).min_by_key(|t| t.0)?;
-    let block = events
-        .iter()
-        .find_map(|e| e.upstream.as_deref())
-        .map_or_else(|| "the upstream block".to_owned(), lossless);
-    Some(format!(
-        "every server of {block} was marked down by {}: the failures on its servers just before then are the real cause",
-        rfc3339(first.0, first.1)
-    ))
-}
-
-fn times(n: u64) -> String {
-    if n == 1 {
-        "once".to_owned()
-    } else {
-        format!("{n} times")
-    }
+    let block = events.iter().find_map(|e| e.upstream.as_deref()).map(lossless);
+    Some(Finding::AllServersDown { block, at: rfc3339(first.0, first.1) })
 }

@@ -12,6 +12,7 @@ use super::fmt::{
     HIDDEN_MEANS,
 };
 use super::schema::{ratio, Bucket, Report, UpstreamRow};
+use super::sentences;
 use crate::correlate::JoinMethod;
 use crate::escape::sanitize_str;
 use crate::incidents::{BASELINE_FACTOR, MIN_FAILURES, MIN_RATE};
@@ -475,7 +476,7 @@ fn evidence(out: &mut String, r: &Report, colors: &Colors) {
         if !c.findings.is_empty() {
             out.push_str("<div class=\"label\">Seen</div><ul class=\"findings\">");
             for finding in &c.findings {
-                let _ = write!(out, "<li>{}</li>", text(finding));
+                let _ = write!(out, "<li>{}</li>", text(&sentences::finding(c.cause, finding)));
             }
             out.push_str("</ul>");
         }
@@ -708,7 +709,7 @@ fn inputs(out: &mut String, r: &Report) {
                     "<p class=\"sub\"><span class=\"mono\">{}:{}</span> · {}</p><pre>{}</pre>",
                     text(&i.path),
                     m.line,
-                    escape_html(m.reason),
+                    escape_html(&m.reason),
                     text(&m.text)
                 );
             }
@@ -730,7 +731,7 @@ fn advice(out: &mut String, r: &Report) {
         );
     }
     for a in &r.advice {
-        let _ = write!(out, "<li>{}</li>", text(a));
+        let _ = write!(out, "<li>{}</li>", text(&sentences::advice(a)));
     }
     out.push_str("</ul></section>");
 }

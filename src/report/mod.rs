@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod model;
 pub mod prometheus;
 pub mod schema;
+pub mod sentences;
 pub mod table;
 pub mod text;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use super::schema::{
-    ratio, Bucket, CauseRow, InputRow, Latency, MalformedRow, PathRow, Period, Report, Totals, UpstreamRow,
+    ratio, Advice, Bucket, CauseRow, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
     OTHER_UPSTREAMS, SCHEMA, UNKNOWN_UPSTREAM,
 };
 use crate::access::request_path;
@@ -59,31 +59,25 @@ impl Report {
             if let crate::access::AccessFormat::Template(f) = format {
                 let missing = f.missing_for_exact_join();
                 if !missing.is_empty() {
-                    for m in missing {
-                        advice.push(format!("{}: {}", f.name, m));
+                    for lacks in missing {
+                        advice.push(Advice::FormatLacks { format: f.name.clone(), lacks });
                     }
-                    advice.push(format!(
-                        "Add to nginx.conf and use it in access_log: {}",
-                        crate::access::format::upstream_directive()
-                    ));
+                    advice.push(Advice::UseUpstreamFormat);
                 }
             }
         }
         advice.dedup();
         advice.extend(folded_advice(folded));
         if analysis.settled_unexplained > 0 {
-            advice.push(format!(
-                "{} failed request(s) waited for an error line their logs can no longer bring (the logs stopped growing, were compressed, or are older than the join's wait): counted without one.",
-                analysis.settled_unexplained
-            ));
+            advice.push(Advice::SettledWithoutErrorLine { requests: analysis.settled_unexplained });
         }
         if !access_logs && !analysis.errors.is_empty() {
-            advice.push("Pass the access log too, for client-facing counts.".into());
+            advice.push(Advice::PassAccessLog);
         }
 
         let lines_read = analysis.inputs.iter().map(|i| i.lines).sum();
         Report {
-            schema: SCHEMA,
+            schema: SCHEMA.to_owned(),
             totals: Totals {
                 requests: access.statuses.total(),
                 by_status: access.statuses.iter().map(|(s, n)| (status_key(s), n)).collect(),
@@ -317,11 +311,12 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
 }
 
 /// What the report says when [`cap_upstreams`] summed `folded` rows.
-pub fn folded_advice(folded: usize) -> Option<String> {
-    (folded > 0).then(|| format!(
-        "{} upstreams: the {MAX_UPSTREAM_ROWS} with the most failures are listed, the other {folded} are summed in the row {OTHER_UPSTREAMS}.",
-        MAX_UPSTREAM_ROWS + folded
-    ))
+fn folded_advice(folded: usize) -> Option<Advice> {
+    (folded > 0).then(|| Advice::UpstreamsFolded {
+        upstreams: (MAX_UPSTREAM_ROWS + folded) as u64,
+        listed: MAX_UPSTREAM_ROWS as u64,
+        folded: folded as u64,
+    })
 }
 
 /// Keeps the first `max` rows (sorted most failures first) and sums the others into one
@@ -473,23 +468,6 @@ pub fn input_rows(analysis: &Analysis) -> Vec<InputRow> {
         .inputs
         .iter()
         .enumerate()
-        .map(|(i, input)| InputRow {
-            path: input.origin.to_string(),
-            kind: input.kind,
-            format: input.format.clone(),
-            lines: input.lines,
-            parsed: input.parsed,
-            malformed: input.malformed,
-            filtered: input.filtered,
-            other: input.other,
-            malformed_examples: input
-                .malformed_examples
-                .iter()
-                .map(|m| MalformedRow { line: m.line, reason: m.reason, text: lossless(&m.text) })
-                .collect(),
-            problem: input.problem.clone(),
-            skipped: input.skipped,
-            join: join_of(i),
-        })
+        .map(|(i, input)| InputRow { join: join_of(i), ..input.clone() })
         .collect()
 }

@@ -1,9 +1,12 @@
-//! The report as data: what every output format renders, and the stable JSON contract.
+//! The report as data: what every output format renders, and the JSON contract `report` writes
+//! and `merge` reads back (one set of types, serialised and deserialised alike).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::format::Missing;
 use crate::correlate::JoinMethod;
 use crate::input::{Kind, Origin};
 use crate::summary::MalformedLine;
@@ -18,9 +21,14 @@ pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
 /// The row that sums the upstreams a report has no room to list (see [`super::model::MAX_UPSTREAM_ROWS`]).
 pub const OTHER_UPSTREAMS: &str = "(other upstreams)";
 
-#[derive(Debug, Serialize)]
+/// A cause slug (or other text of this version's own). An alias, so that serde reads it through
+/// [`slug`] instead of borrowing it from the input.
+pub type Slug = &'static str;
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    /// [`SCHEMA`] when written; a reader checks it before anything else.
+    pub schema: String,
     pub totals: Totals,
     pub causes: Vec<CauseRow>,
     pub upstreams: Vec<UpstreamRow>,
@@ -31,11 +39,11 @@ pub struct Report {
     /// Upstream error lines that no 5xx access line claimed (retries that recovered, or
     /// requests outside the access logs).
     pub unmatched_error_lines: u64,
-    /// What the access format lacks for an exact diagnosis, and the `log_format` to add.
-    pub advice: Vec<String>,
+    /// What to change for a more exact diagnosis (renderers word it).
+    pub advice: Vec<Advice>,
     pub period: Period,
     /// The filters in force (`path ~ ^/api/`, `status in 502,504`): counts are of what passed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
 }
 
@@ -53,13 +61,18 @@ pub struct Totals {
     pub access_logs: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CauseRow {
-    pub cause: &'static str,
+    #[serde(deserialize_with = "slug::one")]
+    pub cause: Slug,
     pub count: u64,
     pub share: f64,
     pub statuses: BTreeMap<String, u64>,
-    pub summary: &'static str,
+    /// The cause's summary and fix steps: written for readers of the JSON, restored from the
+    /// cause when read back (see [`Report::restore`]).
+    #[serde(default, deserialize_with = "slug::derived")]
+    pub summary: Slug,
+    #[serde(default, deserialize_with = "slug::derived")]
     pub fix: &'static [&'static str],
     /// Up to `top` error lines (or access lines) that show it.
     pub evidence: Vec<String>,
@@ -67,14 +80,47 @@ pub struct CauseRow {
     /// What these failures say concretely: which upstream and since when, the timeout nginx
     /// applied, what preceded them (see [`super::findings`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<String>,
+    pub findings: Vec<Finding>,
     /// With `--nginx-conf`: the directives that applied to these failures, at `FILE:LINE`, per
     /// location (see [`crate::cite`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub citations: Vec<crate::cite::Citation>,
 }
 
-#[derive(Debug, Serialize)]
+/// A concrete finding about one cause's failures: a kind, its numbers and its subjects. Only
+/// renderers word it, so a merged report recomputes findings from merged numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// An upstream failed `failures` times with this cause, from `first` to `last` (RFC 3339 in
+    /// the log's own offset; `last` absent when all were at one moment, both when none was timed).
+    Upstream { upstream: String, failures: u64, first: Option<String>, last: Option<String> },
+    /// A timeout: nginx gave up after the median request time of `samples` failures (the
+    /// timeout in force); `endpoints` are the paths that hit it, with their counts.
+    GaveUpAfter { median_seconds: f64, samples: u64, endpoints: Vec<(String, u64)> },
+    /// `no_live_upstreams`: every server of `block` had been marked down by `at`.
+    AllServersDown { block: Option<String>, at: String },
+}
+
+/// Advice for a more exact diagnosis: a kind and its subjects; renderers word it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Advice {
+    /// The access format named `format` does not log what an exact join needs.
+    FormatLacks { format: String, lacks: Missing },
+    /// Log in ngx502's `upstream` format (which logs all of it).
+    UseUpstreamFormat,
+    /// More upstreams failed than a report lists: `listed` are shown, `folded` are summed in
+    /// the row [`OTHER_UPSTREAMS`].
+    UpstreamsFolded { upstreams: u64, listed: u64, folded: u64 },
+    /// `requests` failed requests waited (`--state`) for an error line their logs can no longer
+    /// bring, and are counted without one.
+    SettledWithoutErrorLine { requests: u64 },
+    /// Only error logs were read: pass the access log too, for client-facing counts.
+    PassAccessLog,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct UpstreamRow {
     pub upstream: String,
     /// The nginx.conf `upstream {}` block the server belongs to, when `--nginx-conf` was given.
@@ -83,6 +129,7 @@ pub struct UpstreamRow {
     /// Attempts sent to it, when `$upstream_addr` is logged.
     pub requests: Option<u64>,
     /// Client-facing failures whose last attempt was this upstream, by cause.
+    #[serde(deserialize_with = "slug::map")]
     pub errors_by_cause: BTreeMap<&'static str, u64>,
     pub client_502: u64,
     pub client_504: u64,
@@ -97,14 +144,15 @@ pub struct UpstreamRow {
     pub latency: Option<Latency>,
     /// The sketch behind `latency`, so `ngx502 merge` can give exact fleet quantiles (quantiles
     /// themselves cannot be merged).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_sketch: Option<crate::sketch::Sketch>,
     /// Client-facing failures whose last attempt was this upstream, per `timeline` bucket (same
     /// length and order), so a report can draw each upstream's failures over time.
+    #[serde(default)]
     pub failures_over_time: Vec<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Latency {
     pub samples: u64,
     pub p50: f64,
@@ -127,56 +175,73 @@ impl Latency {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PathRow {
     pub path: String,
     pub count: u64,
+    #[serde(deserialize_with = "slug::map")]
     pub by_cause: BTreeMap<&'static str, u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Bucket {
     pub start: String,
+    /// `start` in UTC seconds, for arithmetic; restored from `start` when read back.
     #[serde(skip)]
     pub start_utc: i64,
     pub requests: u64,
     pub by_status: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "slug::map")]
     pub by_cause: BTreeMap<&'static str, u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Incident {
     pub start: String,
     pub end: String,
     pub failures: u64,
     pub peak_rate: f64,
-    pub cause: &'static str,
+    /// The dominant cause (`unattributed` when none had one).
+    #[serde(deserialize_with = "slug::one")]
+    pub cause: Slug,
     pub upstream: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// What happened to one input: counted while it is read, shown in the inputs table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InputRow {
     pub path: String,
-    pub kind: Option<crate::input::Kind>,
+    pub kind: Option<Kind>,
     pub format: Option<String>,
     pub lines: u64,
     pub parsed: u64,
     pub malformed: u64,
     pub filtered: u64,
     /// Other programs' lines in a stream: neither access nor error lines, and not malformed.
+    #[serde(default)]
     pub other: u64,
+    /// A few malformed lines as examples.
     pub malformed_examples: Vec<MalformedRow>,
+    /// Why the input was not (fully) read, if it was not.
     pub problem: Option<String>,
+    /// Skipped as not a log (found while walking a directory).
     pub skipped: bool,
-    /// How this input's 5xx lines were joined to error lines.
+    /// How this input's 5xx lines were joined to error lines (set once the join is done).
     pub join: Option<JoinMethod>,
 }
 
-#[derive(Debug, Serialize)]
+/// A malformed line kept as an example: where, why, and its first characters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MalformedRow {
     pub line: u64,
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
     pub text: String,
+}
+
+impl From<&MalformedLine> for MalformedRow {
+    fn from(m: &MalformedLine) -> Self {
+        MalformedRow { line: m.line, reason: Cow::Borrowed(m.reason), text: crate::escape::lossless(&m.text) }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -212,31 +277,11 @@ pub fn ratio(n: u64, d: u64) -> f64 {
     }
 }
 
-/// What happened to one input.
-#[derive(Clone, Debug)]
-pub struct InputReport {
-    pub origin: Origin,
-    pub kind: Option<Kind>,
-    pub format: Option<String>,
-    pub lines: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    /// Read but not requests or records: blank lines, error-log lines about other things.
-    pub filtered: u64,
-    /// Lines of other programs in a stream (entrypoint scripts, `nginx: [emerg]`, klog).
-    pub other: u64,
-    pub malformed_examples: Vec<MalformedLine>,
-    /// Why the input was not (fully) read, if it was not.
-    pub problem: Option<String>,
-    /// Skipped as not a log (found while walking a directory).
-    pub skipped: bool,
-}
-
-impl InputReport {
-    /// The report of an input nothing was read from yet.
-    pub fn new(origin: Origin) -> Self {
-        InputReport {
-            origin,
+impl InputRow {
+    /// The row of an input nothing was read from yet.
+    pub fn new(origin: &Origin) -> Self {
+        InputRow {
+            path: origin.to_string(),
             kind: None,
             format: None,
             lines: 0,
@@ -247,6 +292,58 @@ impl InputReport {
             malformed_examples: Vec::new(),
             problem: None,
             skipped: false,
+            join: None,
         }
+    }
+}
+
+impl Report {
+    /// What the JSON leaves out because it follows from the rest: each cause's summary and fix
+    /// steps, each bucket's start in UTC seconds. Fails with the text of a start that is not
+    /// RFC 3339.
+    pub fn restore(&mut self) -> Result<(), String> {
+        for c in &mut self.causes {
+            if let Some(cause) = crate::errorlog::Cause::from_slug(c.cause) {
+                c.summary = cause.info().summary;
+                c.fix = cause.info().fix;
+            }
+        }
+        for b in &mut self.timeline {
+            b.start_utc =
+                chrono::DateTime::parse_from_rfc3339(&b.start).map_err(|_| b.start.clone())?.timestamp();
+        }
+        Ok(())
+    }
+}
+
+/// Cause slugs as the contract writes them, read back as this version's own `&'static str`: a
+/// report naming a cause this version does not know is refused rather than miscounted.
+mod slug {
+    use std::collections::BTreeMap;
+
+    use serde::de::{Deserializer, Error};
+    use serde::Deserialize;
+
+    fn known<E: Error>(slug: &str) -> Result<&'static str, E> {
+        match crate::errorlog::Cause::from_slug(slug) {
+            Some(cause) => Ok(cause.slug()),
+            None => {
+                Err(E::custom(format!("unknown cause {slug:?} (was the report written by a newer ngx502?)")))
+            }
+        }
+    }
+
+    pub fn one<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        known(&String::deserialize(d)?)
+    }
+
+    /// A field that follows from the cause: read past, restored by [`super::Report::restore`].
+    pub fn derived<'de, D: Deserializer<'de>, T: Default>(d: D) -> Result<T, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(T::default())
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<&'static str, u64>, D::Error> {
+        BTreeMap::<String, u64>::deserialize(d)?.into_iter().map(|(slug, n)| Ok((known(&slug)?, n))).collect()
     }
 }

@@ -7,6 +7,7 @@ use super::fmt::{
     HIDDEN_MEANS,
 };
 use super::schema::{Report, UpstreamRow};
+use super::sentences;
 use super::table::{render as table, Align};
 use crate::correlate::JoinMethod;
 use crate::escape::sanitize_str;
@@ -73,7 +74,7 @@ pub fn render(r: &Report) -> String {
     if !r.advice.is_empty() {
         let _ = writeln!(out, "\nTo diagnose more exactly");
         for a in &r.advice {
-            let _ = writeln!(out, "  - {}", sanitize_str(a));
+            let _ = writeln!(out, "  - {}", sanitize_str(&sentences::advice(a)));
         }
     }
     out
@@ -136,7 +137,7 @@ fn causes(out: &mut String, r: &Report) {
     for c in &r.causes {
         let _ = writeln!(out, "\n  {} ({})", c.cause, c.count);
         for finding in &c.findings {
-            let _ = writeln!(out, "    seen:  {}", sanitize_str(finding));
+            let _ = writeln!(out, "    seen:  {}", sanitize_str(&sentences::finding(c.cause, finding)));
         }
         for citation in &c.citations {
             let (head, lines) = super::cite_text::sentences(citation);

@@ -16,7 +16,7 @@ pub mod wrap;
 use crate::access::AccessFormat;
 use crate::errorlog::{starts_record, Level};
 use crate::input::{sniff, InputSpec, Kind, Sniffed};
-use crate::report::schema::InputReport;
+use crate::report::schema::InputRow;
 use crate::window::TimeWindow;
 
 pub use read::{Read, StreamReader};
@@ -82,7 +82,7 @@ pub fn start(
 /// format (when it had access lines) and its error records.
 pub(crate) fn finish(
     reader: StreamReader,
-    report: &mut InputReport,
+    report: &mut InputRow,
 ) -> (crate::summary::AccessSummary, Option<AccessFormat>, Vec<crate::errorlog::ErrorRecord>) {
     let format = reader.format().cloned();
     let read = reader.finish();
@@ -122,7 +122,7 @@ pub fn missing_errors(read: &Read) -> Option<String> {
 }
 
 /// Counts what a stream yielded into its input's report, and names its wrappers and format.
-pub fn account(read: &Read, format: Option<&AccessFormat>, report: &mut InputReport) {
+pub fn account(read: &Read, format: Option<&AccessFormat>, report: &mut InputRow) {
     let (counts, summary) = (&read.counts, &read.summary);
     report.kind = Some(Kind::Stream);
     report.lines += counts.lines;
@@ -131,7 +131,7 @@ pub fn account(read: &Read, format: Option<&AccessFormat>, report: &mut InputRep
     report.filtered += counts.filtered + summary.filtered;
     report.other += counts.other;
     let room = crate::summary::MALFORMED_EXAMPLES.saturating_sub(report.malformed_examples.len());
-    report.malformed_examples.extend(summary.malformed_examples.iter().take(room).cloned());
+    report.malformed_examples.extend(summary.malformed_examples.iter().take(room).map(Into::into));
     let wrappers = if read.wrappers.is_empty() { "interleaved".to_owned() } else { read.wrappers.describe() };
     report.format = Some(match format {
         Some(f) => format!("{wrappers}; access {}", f.name()),

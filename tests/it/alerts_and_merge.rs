@@ -238,6 +238,41 @@ fn merging_the_reports_of_two_halves_gives_the_report_of_the_whole() {
 }
 
 #[test]
+fn merged_findings_and_advice_are_those_of_the_whole() {
+    let tmp = TempDir::new().unwrap();
+    let whole = report_json(
+        write_logs(&tmp.path().join("all"), 0..200).to_str().unwrap(),
+        &tmp.path().join("all.json"),
+    );
+    let (a, b) = (tmp.path().join("a.json"), tmp.path().join("b.json"));
+    report_json(write_logs(&tmp.path().join("first"), 0..100).to_str().unwrap(), &a);
+    report_json(write_logs(&tmp.path().join("second"), 100..200).to_str().unwrap(), &b);
+    let out = ngx502(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = |r: &Value| -> Vec<Value> {
+        r["causes"].as_array().unwrap().iter().map(|c| json!([c["cause"], c["findings"]])).collect()
+    };
+    assert_eq!(findings(&merged), findings(&whole));
+    assert_eq!(
+        whole["causes"][1]["findings"][2],
+        json!({"kind": "gave_up_after", "median_seconds": 60.001, "samples": 8,
+            "endpoints": [["/api/115", 1], ["/api/138", 1], ["/api/161", 1]]})
+    );
+    assert_eq!(merged["advice"], whole["advice"]);
+}
+
+#[test]
+fn a_json_report_reads_back_as_itself() {
+    let tmp = TempDir::new().unwrap();
+    let path = tmp.path().join("all.json");
+    let written = report_json(write_logs(&tmp.path().join("all"), 0..200).to_str().unwrap(), &path);
+    let read = ngx502::merge::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let again = ngx502::report::render(&read, ngx502::report::OutputFormat::Json).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), written);
+}
+
+#[test]
 fn merge_refuses_other_schemas_and_non_reports() {
     let tmp = TempDir::new().unwrap();
     let other = tmp.path().join("other.json");

@@ -25,7 +25,7 @@ use ngx502::input::PageRelease;
 use ngx502::lines::lines;
 use ngx502::nginx_conf::NginxConf;
 use ngx502::pipeline::{read_access, read_error_log};
-use ngx502::report::schema::InputReport;
+use ngx502::report::schema::InputRow;
 use ngx502::summary::nginx_escape;
 use ngx502::time::{parse_error_log_time, parse_msec, parse_time_iso8601, parse_time_local, Stamp};
 use ngx502::window::{parse_duration, parse_time, TimeWindow};
@@ -252,7 +252,7 @@ fn error_log_reader_accounts_for_every_hostile_line() {
     TestRunner::new(config(CASES / 4))
         .run(&proptest::collection::vec(hostile_line(), 0..12), |batch| {
             let buf = batch.join(&b'\n');
-            let mut report = InputReport::new(ngx502::input::Origin::Stdin);
+            let mut report = InputRow::new(&ngx502::input::Origin::Stdin);
             let _ = read_error_log(0, &buf, &mut report, 0);
             prop_assert_eq!(report.lines, lines(&buf).count() as u64);
             prop_assert_eq!(report.lines, report.parsed + report.malformed + report.filtered);
@@ -668,7 +668,7 @@ fn error_line_with_100k_context_keys_is_read_in_linear_time() {
     // A record continued by 100k lines (FastCGI stderr) is read once, not once per line.
     let mut log = line.clone();
     log.extend_from_slice(&b"\nPHP message: x".repeat(100_000));
-    let mut report = InputReport::new(ngx502::input::Origin::Stdin);
+    let mut report = InputRow::new(&ngx502::input::Origin::Stdin);
     let records = timed("record continued by 100k lines", || read_error_log(0, &log, &mut report, 0));
     assert_eq!((records.len(), report.lines, report.parsed), (1, 100_001, 100_001));
 }

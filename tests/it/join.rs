@@ -306,8 +306,9 @@ fn findings_name_the_upstream_the_window_and_the_timeout_in_force() {
     assert_eq!(
         r.report["causes"][0]["findings"],
         serde_json::json!([
-            "10.0.1.1:80 answered too slowly 2 times from 2024-05-14T10:00:31+00:00 to 2024-05-14T10:02:31+00:00",
-            "nginx gave up after 30.0s (median request time of these failures): that is the proxy_read_timeout (or fastcgi_/uwsgi_/grpc_read_timeout) in force; endpoints that hit it: /slow (2)"
+            {"kind": "upstream", "upstream": "10.0.1.1:80", "failures": 2,
+                "first": "2024-05-14T10:00:31+00:00", "last": "2024-05-14T10:02:31+00:00"},
+            {"kind": "gave_up_after", "median_seconds": 30.001, "samples": 2, "endpoints": [["/slow", 2]]}
         ])
     );
 }

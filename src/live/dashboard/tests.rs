@@ -15,7 +15,7 @@ use crate::live::ingest::{Arrivals, Source};
 use crate::live::tally::{Input, Tally};
 use crate::live::window::Window;
 use crate::pipeline::Analysis;
-use crate::report::schema::InputReport;
+use crate::report::schema::InputRow;
 
 use super::draw::draw;
 use super::ui::{Key, Pane, Ui};
@@ -38,7 +38,7 @@ impl Script {
         for name in ["access.log", "error.log"] {
             analysis
                 .inputs
-                .push(InputReport::new(Origin::File(PathBuf::from(format!("/var/log/nginx/{name}")))));
+                .push(InputRow::new(&Origin::File(PathBuf::from(format!("/var/log/nginx/{name}")))));
         }
         let wait = Duration::from_secs(3);
         let mut tally = Tally::new(start, keep_for(wait));
