@@ -78,7 +78,8 @@ pub struct BatchArgs {
     /// the `access_log`/`error_log` files it names are read, each access log in its own format.
     #[arg(long, value_name = "PATH")]
     pub nginx_conf: Option<PathBuf>,
-    /// Count only requests at or after TIME (RFC 3339, or 2024-05-14T10:00 in UTC).
+    /// Count only requests at or after TIME (RFC 3339, or 2024-05-14T10:00 in UTC). Lines
+    /// without a time (a log_format without $time_local) cannot be placed and are kept.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
     /// Count only requests before TIME.
@@ -116,7 +117,7 @@ pub struct ReportArgs {
     /// Timeline bucket: 1m, 5m, 1h... (default: chosen from the span).
     #[arg(long, value_name = "DURATION")]
     pub bucket: Option<String>,
-    /// Rows kept in top-N lists (paths, evidence).
+    /// Rows kept in top-N lists: failing paths, and per cause its paths and evidence lines.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
     /// After writing the report, exit 3 if RULE holds, e.g. 'rate_502>1%' or

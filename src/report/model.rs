@@ -138,15 +138,14 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
             }
             let mut evidence: Vec<String> = Vec::new();
             for e in &events {
-                if evidence.len() >= limits.top.min(3) {
+                if evidence.len() >= limits.top {
                     break;
                 }
                 if let Some(line) = evidence_line(analysis, e) {
                     evidence.push(line);
                 }
             }
-            let paths =
-                path_rows(&events, limits.top.min(5)).into_iter().map(|p| (p.path, p.count)).collect();
+            let paths = path_rows(&events, limits.top).into_iter().map(|p| (p.path, p.count)).collect();
             CauseRow {
                 cause: info.slug,
                 count: events.len() as u64,
@@ -198,11 +197,7 @@ fn error_only_cause_rows(analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
                 statuses,
                 summary: info.summary,
                 fix: info.fix,
-                evidence: lines
-                    .iter()
-                    .take(limits.top.min(3))
-                    .map(|&i| lossless(&analysis.errors[i].raw))
-                    .collect(),
+                evidence: lines.iter().take(limits.top).map(|&i| lossless(&analysis.errors[i].raw)).collect(),
                 top_paths: Vec::new(),
                 findings: Vec::new(),
                 citations: Vec::new(),

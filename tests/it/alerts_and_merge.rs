@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use crate::support::accounting::checked;
+
 const UPSTREAMS: [&str; 2] = ["10.0.1.11:8080", "10.0.1.12:8080"];
 
 /// Access and error lines of request `i`.
@@ -80,7 +82,7 @@ fn whole_log() -> (TempDir, String) {
 fn report_json(dir: &str, out: &Path) -> Value {
     let run = ngx502(&["report", "-q", "--output", "json", "-o", out.to_str().unwrap(), dir]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    checked(&std::fs::read(out).unwrap())
 }
 
 #[test]

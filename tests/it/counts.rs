@@ -79,3 +79,20 @@ fn merged_latency_samples_saturate_instead_of_wrapping() {
     let samples = &merged["upstreams"][0]["latency"]["samples"];
     assert_eq!(samples, &serde_json::json!(u64::MAX), "{:#}", merged["upstreams"][0]);
 }
+
+#[test]
+fn top_sets_the_length_of_every_list() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let (access, error) = (samples.join("access.log"), samples.join("error.log"));
+    let (access, error) = (access.to_str().unwrap(), error.to_str().unwrap());
+    for top in [1usize, 7, 12] {
+        let n = top.to_string();
+        let report = ngx502(&["report", "--output", "json", "-q", "--top", &n, access, error]);
+        let refused =
+            report["causes"].as_array().unwrap().iter().find(|c| c["cause"] == "connect_refused").unwrap();
+        assert_eq!(refused["count"], 12);
+        assert_eq!(refused["evidence"].as_array().unwrap().len(), top, "--top {top}: {refused:#}");
+        assert_eq!(refused["top_paths"].as_array().unwrap().len(), top, "--top {top}");
+        assert_eq!(report["top_paths"].as_array().unwrap().len(), top);
+    }
+}

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::accounting::checked;
+
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-logs");
 
 fn ngx502(args: &[&str]) -> Output {
@@ -17,7 +19,7 @@ fn report_json(extra: &[&str]) -> Value {
     args.extend_from_slice(extra);
     let out = ngx502(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    checked(&out.stdout)
 }
 
 /// `(cause, count)` of a report's causes, in its order.

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 use ngx502::access::presets::{Preset, PRESETS};
 use ngx502::access::{AccessFormat, AccessParser, Field, LogFormat};
 
+use crate::support::accounting::checked;
+
 fn ngx502(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ngx502")).args(args).output().unwrap()
 }
@@ -47,7 +49,7 @@ fn error_line_for(p: &Preset) -> (String, String) {
 fn json_report(dir: &Path) -> serde_json::Value {
     let out = ngx502(&["report", "--output", "json", "-q", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    checked(&out.stdout)
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::support::accounting::checked;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ngx502");
 
 fn corpus(name: &str) -> PathBuf {
@@ -23,7 +25,7 @@ fn run(args: &[&str], paths: &[&Path]) -> Output {
 fn json_report(paths: &[&Path]) -> Value {
     let out = run(&["report", "--output", "json"], paths);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("the report is JSON")
+    checked(&out.stdout)
 }
 
 fn n(v: &Value, key: &str) -> u64 {

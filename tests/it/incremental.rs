@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::accounting::check_report;
+use crate::support::accounting::{check_report, checked};
 
 /// When the logs start: now, so the wall clock does not settle their waiting lines (a line is
 /// settled once the clock is past its time plus the join's wait; see `old_logs_…` for that).
@@ -168,7 +168,7 @@ impl Site {
     fn run(&self) -> Value {
         let out = self.try_run(&[]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        checked(&out.stdout)
     }
 }
 

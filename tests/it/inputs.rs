@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::accounting::checked;
+
 fn ngx502(args: &[&str], paths: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ngx502")).args(args).args(paths).output().unwrap()
 }
@@ -12,7 +14,7 @@ fn ngx502(args: &[&str], paths: &[&Path]) -> Output {
 fn json_report(args: &[&str], paths: &[&Path]) -> serde_json::Value {
     let out = ngx502(&[&["report", "--output", "json", "-q"], args].concat(), paths);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    checked(&out.stdout)
 }
 
 fn sample(name: &str) -> std::path::PathBuf {

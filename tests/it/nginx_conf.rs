@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::accounting::checked;
 use serde_json::{json, Value};
 
 const MAIN_CONF: &str = r#"# main config: formats here, sites in conf.d/
@@ -126,7 +127,7 @@ impl Site {
 
 fn report(output: &Output) -> Value {
     assert!(output.status.success(), "ngx502 failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("report is JSON")
+    checked(&output.stdout)
 }
 
 /// `(path, kind, format, lines, parsed, malformed)` per input.

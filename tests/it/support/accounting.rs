@@ -62,20 +62,9 @@ pub fn check_report(report: &Value) {
     }
 }
 
-/// Checks a run's analysis: every terminal upstream error line is claimed by exactly one request
-/// or listed as unmatched, never both.
-pub fn check_analysis(analysis: &ngx502::pipeline::Analysis) {
-    let mut claims = vec![0u32; analysis.errors.len()];
-    for event in &analysis.correlation.events {
-        for &i in &event.evidence {
-            claims[i] += 1;
-        }
-    }
-    for &i in &analysis.correlation.unmatched {
-        assert_eq!(claims[i], 0, "error line {i} is both claimed and unmatched");
-        claims[i] += 1;
-    }
-    for (i, record) in analysis.errors.iter().enumerate() {
-        assert!(claims[i] <= 1, "error line {i} ({:?}) is claimed {} times", record.cause, claims[i]);
-    }
+/// Parses a JSON report and checks it with [`check_report`].
+pub fn checked(json: &[u8]) -> Value {
+    let report: Value = serde_json::from_slice(json).expect("a JSON report");
+    check_report(&report);
+    report
 }
