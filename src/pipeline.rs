@@ -277,7 +277,7 @@ fn read_stream(
         if outcome.is_none() {
             let Some(head) = carry.cut(buf, None, SNIFF_HEAD.min(options.block_size)) else { continue };
             buf = head;
-            outcome = start_stream(index, spec, options, &buf, report);
+            outcome = start_stream(index, spec, options, &buf, PageRelease::default(), report);
         }
         if let Some(Outcome::Stream(reader)) = outcome.as_mut() {
             reader.read(&buf);
@@ -302,7 +302,7 @@ fn read_stream(
         }
         // A stream shorter than the sniffing head.
         None => {
-            if let Some(stream) = start_stream(index, spec, options, &rest, report) {
+            if let Some(stream) = start_stream(index, spec, options, &rest, PageRelease::default(), report) {
                 return stream;
             }
         }
@@ -340,7 +340,7 @@ fn read_whole(
     if tail.is_empty() && spec.resume.bytes > 0 {
         return Outcome::Nothing;
     }
-    if let Some(stream) = start_stream(index, spec, options, tail, report) {
+    if let Some(stream) = start_stream(index, spec, options, tail, release, report) {
         return stream;
     }
     let sniffed = decide(spec, options, tail, None);
@@ -368,10 +368,11 @@ fn start_stream(
     spec: &InputSpec,
     options: &Options,
     head: &[u8],
+    release: PageRelease<'_>,
     report: &mut InputRow,
 ) -> Option<Outcome> {
     let candidates = spec.format.as_ref().map_or(&options.formats[..], std::slice::from_ref);
-    let reader = crate::stream::start(index, spec, candidates, options.window, head)?;
+    let reader = crate::stream::start(index, spec, candidates, options.window, head, release)?;
     report.kind = Some(Kind::Stream);
     Some(Outcome::Stream(Box::new(reader)))
 }

@@ -15,11 +15,14 @@ pub mod wrap;
 
 use crate::access::AccessFormat;
 use crate::errorlog::{starts_record, Level};
-use crate::input::{sniff, InputSpec, Kind, Sniffed};
+use crate::input::{sniff, InputSpec, Kind, PageRelease, Sniffed};
 use crate::report::schema::InputRow;
 use crate::window::TimeWindow;
 
 pub use read::{Read, StreamReader};
+
+/// Bytes of a mapped stream read between releases of its pages.
+const RELEASE_EVERY: usize = 64 << 20;
 
 /// Logical lines looked at to decide.
 const SAMPLE_LINES: usize = 256;
@@ -67,6 +70,7 @@ pub fn start(
     candidates: &[AccessFormat],
     window: TimeWindow,
     head: &[u8],
+    release: PageRelease<'_>,
 ) -> Option<StreamReader> {
     let format = match spec.forced {
         None => detect(head, candidates)?,
@@ -74,7 +78,11 @@ pub fn start(
         Some(_) => return None,
     };
     let mut reader = StreamReader::new(index, format, window, spec.source.as_deref());
-    reader.read(head);
+    // A mapped file's pages go back to the kernel as it is read, as the whole-file readers do.
+    for chunk in crate::lines::chunks_at_lines(head, head.len() / RELEASE_EVERY + 1) {
+        reader.read(chunk);
+        release.done(chunk);
+    }
     Some(reader)
 }
 
