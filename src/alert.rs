@@ -504,6 +504,8 @@ mod tests {
             advice: Vec::new(),
             period: Period { first: None, last: None, bucket_seconds: 60 },
             filters: Vec::new(),
+            labels: BTreeMap::new(),
+            by_label: BTreeMap::new(),
         }
     }
 

@@ -108,6 +108,8 @@ pub struct ReportArgs {
     pub batch: BatchArgs,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
+    #[command(flatten)]
+    pub labels: crate::labels::LabelArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -120,6 +122,9 @@ pub struct ReportArgs {
     /// Rows kept in top-N lists: failing paths, and per cause its paths and evidence lines.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
+    /// List paths as they are, without grouping ids into templates (/orders/{id}).
+    #[arg(long)]
+    pub raw_paths: bool,
     /// After writing the report, exit 3 if RULE holds, e.g. 'rate_502>1%' or
     /// 'count(read_timeout)>10' (repeatable; grammar in docs/alerts.md).
     #[arg(long = "fail-on", value_name = "RULE", value_parser = crate::alert::Rule::parse)]
@@ -150,6 +155,8 @@ pub struct ExportArgs {
     pub batch: BatchArgs,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
+    #[command(flatten)]
+    pub labels: crate::labels::LabelArgs,
     /// Table format.
     #[arg(long, value_enum, value_parser = crate::export::FormatParser, default_value_t = crate::export::ExportFormat::Ndjson)]
     pub format: crate::export::ExportFormat,
@@ -157,9 +164,10 @@ pub struct ExportArgs {
     /// buckets.<ext> (stdout gets the failures table alone).
     #[arg(short = 'o', long = "out", value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
-    /// Split the tables in DIR into hive-style date=YYYY-MM-DD/ directories (UTC days).
-    #[arg(long, value_enum, value_name = "BY", requires = "out")]
-    pub partition: Option<crate::export::Partition>,
+    /// Split the tables in DIR into hive-style directories, nested in the order given: `day`
+    /// (date=YYYY-MM-DD/, UTC days) and any --label KEY (label_KEY=VALUE/), e.g. day,host.
+    #[arg(long, value_name = "BY[,BY]", value_delimiter = ',', value_parser = crate::export::Partition::parse, requires = "out")]
+    pub partition: Vec<crate::export::Partition>,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +272,8 @@ pub struct LiveArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
+    #[command(flatten)]
+    pub labels: crate::labels::LabelArgs,
     /// Read what the files already hold first (default: start at their end, like `tail -F`).
     #[arg(long)]
     pub from_start: bool,

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::errorlog::Cause;
+use crate::fleet::HostCounts;
 use crate::report::findings::{top, TOP};
 use crate::report::model::{cap_upstreams, MAX_UPSTREAM_ROWS};
 use crate::report::schema::{
@@ -88,6 +89,16 @@ pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
     }
     let totals = merge_totals(hosts);
     let advice = merge_advice(hosts, totals.access_logs, &upstreams, folded);
+    let counts: Vec<HostCounts<'_>> = hosts
+        .iter()
+        .map(|h| HostCounts {
+            labels: &h.labels,
+            requests: h.totals.requests,
+            failures: h.totals.failures,
+            causes: h.causes.iter().map(|c| (c.cause, c.count)).collect(),
+        })
+        .collect();
+    let (labels, by_label) = crate::fleet::labels(&counts);
     Ok(Report {
         schema: SCHEMA.to_owned(),
         totals,
@@ -104,19 +115,10 @@ pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
         unmatched_error_lines: hosts.iter().map(|h| h.unmatched_error_lines).fold(0, u64::saturating_add),
         advice,
         period: merge_period(hosts, bucket_seconds)?,
-        filters: merged_filters(hosts),
+        filters: crate::fleet::filters(hosts.iter().map(|h| &h.filters[..])),
+        labels,
+        by_label,
     })
-}
-
-/// Each host's filters, once: hosts filtered alike give the fleet those filters.
-fn merged_filters(hosts: &[Report]) -> Vec<String> {
-    let mut filters: Vec<String> = Vec::new();
-    for f in hosts.iter().flat_map(|h| &h.filters) {
-        if !filters.contains(f) {
-            filters.push(f.clone());
-        }
-    }
-    filters
 }
 
 /// The coarsest bucket, which every other size must divide.
@@ -327,16 +329,15 @@ fn merge_upstreams(
 
 fn merge_paths(hosts: &[Report]) -> Vec<PathRow> {
     let kept = hosts.iter().map(|h| h.top_paths.len()).max().unwrap_or(0);
-    let mut paths: BTreeMap<&str, (u64, BTreeMap<&'static str, u64>)> = BTreeMap::new();
+    let mut paths: BTreeMap<&str, PathRow> = BTreeMap::new();
     for row in hosts.iter().flat_map(|h| &h.top_paths) {
-        let (count, by_cause) = paths.entry(&row.path).or_default();
-        *count = count.saturating_add(row.count);
-        add(by_cause, &row.by_cause);
+        let merged =
+            paths.entry(&row.path).or_insert_with(|| PathRow::new(row.path.clone(), 0, BTreeMap::new()));
+        merged.count = merged.count.saturating_add(row.count);
+        add(&mut merged.by_cause, &row.by_cause);
+        crate::path_template::add_examples(&mut merged.examples, &row.examples);
     }
-    let mut rows: Vec<PathRow> = paths
-        .into_iter()
-        .map(|(path, (count, by_cause))| PathRow { path: path.to_string(), count, by_cause })
-        .collect();
+    let mut rows: Vec<PathRow> = paths.into_values().collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
     rows.truncate(kept);
     rows

@@ -44,7 +44,9 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         (None, output) => output == LiveOutput::Text && stdout.is_terminal(),
     };
     let start = std::time::Instant::now();
-    let tally = Arc::new(Mutex::new(Tally::new(start, crate::live::correct::keep_for(config.join_wait))));
+    let mut tally = Tally::new(start, crate::live::correct::keep_for(config.join_wait));
+    tally.labels = crate::labels::Labels::new(&args.labels)?;
+    let tally = Arc::new(Mutex::new(tally));
     if let Some(addr) = args.metrics_listen {
         let bound =
             metrics::serve(addr, Arc::clone(&tally)).with_context(|| format!("--metrics-listen {addr}"))?;

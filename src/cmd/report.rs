@@ -12,10 +12,12 @@ use crate::window::parse_duration;
 pub fn run(args: ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let bucket = args.bucket.as_deref().map(parse_duration).transpose().context("--bucket")?;
     let filter = Filter::new(&args.filter)?;
+    let labels = crate::labels::Labels::new(&args.labels)?;
     let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
     filter.apply(&mut analysis);
-    let mut report = Report::build(&analysis, Limits { top: args.top }, bucket);
+    let mut report = Report::build(&analysis, Limits { top: args.top, templates: !args.raw_paths }, bucket);
     report.filters = filter.describe();
+    report.labels = labels.to_map();
     let text = crate::color::rendered(render(&report, args.output)?, args.output, color, args.out.is_none());
     super::write_output(args.out.as_deref(), text.as_bytes())?;
     if let Some(run) = incremental {

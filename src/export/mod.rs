@@ -14,6 +14,7 @@ mod polars_tables;
 #[cfg(feature = "parquet")]
 mod table_files;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -21,17 +22,34 @@ use serde::Serialize;
 use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::escape::lossless;
+use crate::labels::Labels;
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
 
 pub use format::{ExportFormat, FormatParser, NO_PARQUET};
 
-/// How `-o DIR` splits the tables into directories.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// One level of the directories `-o DIR` splits the tables into.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Partition {
     /// `failures/date=YYYY-MM-DD/part-0.<ext>` per UTC day, so DuckDB, Spark or Trino read the
     /// exports of many days and hosts as one table with a `date` column.
     Day,
+    /// `failures/label_KEY=VALUE/…` by a `--label`, so a fleet's exports land in one tree and
+    /// read as one table with a `label_KEY` column.
+    Label(String),
+}
+
+impl Partition {
+    /// `day`, or a label key.
+    pub fn parse(text: &str) -> Result<Partition, String> {
+        match text {
+            "day" => Ok(Partition::Day),
+            key if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                Ok(Partition::Label(key.to_owned()))
+            }
+            _ => Err(format!("{text:?}: partition by day or by a --label KEY")),
+        }
+    }
 }
 
 /// One upstream attempt in a row.
@@ -62,6 +80,9 @@ pub struct FailureRow {
     /// The input's path, with the stream's container, pod or host in parentheses when it named one.
     pub source: String,
     pub line: u64,
+    /// `--label KEY=VALUE` as `label_KEY` fields.
+    #[serde(flatten)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl FailureRow {
@@ -101,6 +122,7 @@ impl FailureRow {
                 }
             },
             line: c.line,
+            labels: BTreeMap::new(),
         }
     }
 }
@@ -112,20 +134,24 @@ pub fn failure_events(analysis: &Analysis) -> impl Iterator<Item = &Event> {
 
 /// The client-facing failures of `analysis`, rendered in `format` as one stream (for stdout or
 /// one file): ndjson rows, or the failures table alone.
-pub fn render(analysis: &Analysis, format: ExportFormat) -> anyhow::Result<Vec<u8>> {
+pub fn render(analysis: &Analysis, format: ExportFormat, labels: &Labels) -> anyhow::Result<Vec<u8>> {
     match format {
         ExportFormat::Ndjson => {
             let mut out = Vec::new();
             for event in failure_events(analysis) {
-                serde_json::to_writer(&mut out, &FailureRow::from_event(event, analysis))?;
+                let mut row = FailureRow::from_event(event, analysis);
+                row.labels = labels.columns().map(|(k, v)| (k, v.to_owned())).collect();
+                serde_json::to_writer(&mut out, &row)?;
                 out.push(b'\n');
             }
             Ok(out)
         }
         #[cfg(feature = "parquet")]
-        ExportFormat::Parquet => table_files::render_failures(analysis, table_files::Encoding::Parquet),
+        ExportFormat::Parquet => {
+            table_files::render_failures(analysis, table_files::Encoding::Parquet, labels)
+        }
         #[cfg(feature = "parquet")]
-        ExportFormat::Csv => table_files::render_failures(analysis, table_files::Encoding::Csv),
+        ExportFormat::Csv => table_files::render_failures(analysis, table_files::Encoding::Csv, labels),
     }
 }
 
@@ -133,9 +159,20 @@ pub fn render(analysis: &Analysis, format: ExportFormat) -> anyhow::Result<Vec<u
 pub fn check_destination(
     format: ExportFormat,
     out: Option<&Path>,
-    partition: Option<Partition>,
+    partition: &[Partition],
+    labels: &Labels,
 ) -> anyhow::Result<()> {
-    if partition.is_some() && (!format.is_table() || out.is_none()) {
+    for (i, p) in partition.iter().enumerate() {
+        if partition[..i].contains(p) {
+            anyhow::bail!("--partition names {p:?} twice");
+        }
+        if let Partition::Label(key) = p {
+            if labels.get(key).is_none() {
+                anyhow::bail!("--partition {key}: no --label {key}=VALUE was given");
+            }
+        }
+    }
+    if !partition.is_empty() && (!format.is_table() || out.is_none()) {
         anyhow::bail!(
             "--partition writes directories of tables: use it with --format parquet or csv and -o DIR"
         );
@@ -150,7 +187,8 @@ pub fn write_tables(
     analysis: &Analysis,
     format: ExportFormat,
     dir: &Path,
-    partition: Option<Partition>,
+    partition: &[Partition],
+    labels: &Labels,
 ) -> anyhow::Result<()> {
     match format {
         ExportFormat::Ndjson => {
@@ -158,9 +196,11 @@ pub fn write_tables(
         }
         #[cfg(feature = "parquet")]
         ExportFormat::Parquet => {
-            table_files::write_dir(analysis, table_files::Encoding::Parquet, dir, partition)
+            table_files::write_dir(analysis, table_files::Encoding::Parquet, dir, partition, labels)
         }
         #[cfg(feature = "parquet")]
-        ExportFormat::Csv => table_files::write_dir(analysis, table_files::Encoding::Csv, dir, partition),
+        ExportFormat::Csv => {
+            table_files::write_dir(analysis, table_files::Encoding::Csv, dir, partition, labels)
+        }
     }
 }

@@ -5,8 +5,9 @@
 //! UTC date of `time` (`bucket_start` for buckets) so hosts in different zones agree on what a
 //! day is; rows without a time go to `date=__HIVE_DEFAULT_PARTITION__`, Hive's name for null.
 //! The `date` column lives in the path only, as readers expect (`hive_partitioning` in DuckDB).
-//! A table without rows writes no partition. For a fleet, give each host its own directory
-//! (`-o exports/host=web1`) and read `exports/*/failures/*/*.parquet` as one table.
+//! A table without rows writes no partition. `--partition` also takes `--label` keys: for a
+//! fleet, each host writes into one tree (`--label host=web1 --partition day,host` writes
+//! `failures/date=…/label_host=web1/`), read as one table with `date` and `label_host` columns.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use super::buckets::{buckets, BucketRow};
 use super::polars_tables::{buckets_frame, failures_frame};
 use super::{failure_events, Partition};
 use crate::correlate::Event;
+use crate::labels::{self, Labels};
 use crate::pipeline::Analysis;
 
 /// The file formats polars writes for `ngx502 export`.
@@ -50,37 +52,61 @@ impl Encoding {
 }
 
 /// The failures table alone, for stdout or one file.
-pub fn render_failures(analysis: &Analysis, encoding: Encoding) -> anyhow::Result<Vec<u8>> {
+pub fn render_failures(analysis: &Analysis, encoding: Encoding, labels: &Labels) -> anyhow::Result<Vec<u8>> {
     let events: Vec<&Event> = failure_events(analysis).collect();
-    Ok(encoding.encode(failures_frame(analysis, &events)?)?)
+    Ok(encoding.encode(with_labels(failures_frame(analysis, &events)?, labels, &[])?)?)
 }
 
-/// Writes both tables into `dir`, split by day when asked.
+/// Writes both tables into `dir`, split into the directories `partition` names, in its order.
 pub fn write_dir(
     analysis: &Analysis,
     encoding: Encoding,
     dir: &Path,
-    partition: Option<Partition>,
+    partition: &[Partition],
+    labels: &Labels,
 ) -> anyhow::Result<()> {
     let events: Vec<&Event> = failure_events(analysis).collect();
     let buckets = buckets(analysis);
     let rows: Vec<&BucketRow> = buckets.rows.iter().collect();
     let ext = encoding.extension();
+    // A label the tree is split by lives in the path only, as `date` does.
+    let in_path: Vec<&str> = partition
+        .iter()
+        .filter_map(|p| match p {
+            Partition::Label(key) => Some(key.as_str()),
+            Partition::Day => None,
+        })
+        .collect();
+    let file = |table: &str, day: &str| {
+        if partition.is_empty() {
+            return dir.join(format!("{table}.{ext}"));
+        }
+        let mut path = dir.join(table);
+        for p in partition {
+            match p {
+                Partition::Day => path.push(day),
+                Partition::Label(key) => path.push(format!(
+                    "{}={}",
+                    labels::column(key),
+                    hive_value(labels.get(key).unwrap_or_default())
+                )),
+            }
+        }
+        path.join(format!("part-0.{ext}"))
+    };
+    let by_days = partition.contains(&Partition::Day);
     let mut files: Vec<(PathBuf, DataFrame)> = Vec::new();
-    match partition {
-        None => {
-            files.push((dir.join(format!("failures.{ext}")), failures_frame(analysis, &events)?));
-            files.push((dir.join(format!("buckets.{ext}")), buckets_frame(buckets.seconds, &rows)?));
-        }
-        Some(Partition::Day) => {
-            let part = |table: &str, day: &str| dir.join(table).join(day).join(format!("part-0.{ext}"));
-            for (day, group) in by_day(&events, |e| e.request.time) {
-                files.push((part("failures", &day), failures_frame(analysis, &group)?));
-            }
-            for (day, group) in by_day(&rows, |r| Some(r.start)) {
-                files.push((part("buckets", &day), buckets_frame(buckets.seconds, &group)?));
-            }
-        }
+    for (day, group) in groups(&events, by_days, |e| e.request.time) {
+        files.push((
+            file("failures", &day),
+            with_labels(failures_frame(analysis, &group)?, labels, &in_path)?,
+        ));
+    }
+    for (day, group) in groups(&rows, by_days, |r| Some(r.start)) {
+        files.push((
+            file("buckets", &day),
+            with_labels(buckets_frame(buckets.seconds, &group)?, labels, &in_path)?,
+        ));
     }
     for (path, frame) in files {
         let bytes = encoding.encode(frame)?;
@@ -90,6 +116,45 @@ pub fn write_dir(
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// All of `items` as one group (written even when empty), or grouped by day.
+fn groups<T: Copy>(items: &[T], by_days: bool, utc: impl Fn(T) -> Option<i64>) -> BTreeMap<String, Vec<T>> {
+    if by_days {
+        by_day(items, utc)
+    } else {
+        BTreeMap::from([(String::new(), items.to_vec())])
+    }
+}
+
+/// `frame` with a `label_KEY` column per label, except those the directories hold.
+fn with_labels(mut frame: DataFrame, labels: &Labels, in_path: &[&str]) -> PolarsResult<DataFrame> {
+    let height = frame.height();
+    for (key, value) in labels.iter().filter(|(k, _)| !in_path.contains(k)) {
+        frame.with_column(Column::new(labels::column(key).into(), vec![value; height]))?;
+    }
+    Ok(frame)
+}
+
+/// A label value as a directory name: `/` and the characters hive escapes become `%XX`.
+fn hive_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control()
+            || matches!(
+                c,
+                '/' | '\\' | '%' | '=' | ':' | '"' | '\'' | '#' | '*' | '?' | '[' | ']' | '{' | '}' | '^'
+            )
+            || (c == '.' && out.is_empty())
+        {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `items` grouped by the hive directory of their UTC day, days ascending, order kept within.
@@ -163,6 +228,13 @@ mod tests {
         ] {
             assert_eq!(defuse_formula(cell), safe);
         }
+    }
+
+    #[test]
+    fn label_values_are_safe_directory_names() {
+        assert_eq!(hive_value("web1"), "web1");
+        assert_eq!(hive_value("../etc"), "%2E.%2Fetc");
+        assert_eq!(hive_value("a/b=c%"), "a%2Fb%3Dc%25");
     }
 
     #[test]

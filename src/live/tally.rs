@@ -177,6 +177,8 @@ pub struct Input {
 #[derive(Clone, Debug)]
 pub struct Tally {
     start: Instant,
+    /// `--label KEY=VALUE`, on every metric.
+    pub labels: crate::labels::Labels,
     /// Changes on every update, so a reader knows when to look again.
     pub version: u64,
     pub requests: u64,
@@ -211,6 +213,7 @@ impl Tally {
     pub fn new(start: Instant, settle_after: Duration) -> Tally {
         Tally {
             start,
+            labels: crate::labels::Labels::default(),
             version: 0,
             requests: 0,
             failures: 0,
@@ -417,6 +420,7 @@ impl Tally {
                 .iter()
                 .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered, i.other]))
                 .collect(),
+            labels: self.labels.iter().collect(),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::errorlog::{Cause, Role};
 use crate::escape::lossless;
+use crate::path_template::PathTally;
 use crate::pipeline::Analysis;
 use crate::time::{bucket_for_span, rfc3339};
 
@@ -25,6 +26,8 @@ pub const MAX_UPSTREAM_ROWS: usize = 100;
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub top: usize,
+    /// Group ids in paths into templates (`/orders/{id}`); `--raw-paths` turns it off.
+    pub templates: bool,
 }
 
 fn status_key(status: u16) -> String {
@@ -90,7 +93,7 @@ impl Report {
             },
             causes,
             upstreams,
-            top_paths: path_rows(&client, limits.top),
+            top_paths: path_rows(&client, limits),
             timeline,
             incidents,
             inputs: input_rows(analysis),
@@ -102,6 +105,8 @@ impl Report {
                 bucket_seconds,
             },
             filters: Vec::new(),
+            labels: BTreeMap::new(),
+            by_label: BTreeMap::new(),
         }
     }
 }
@@ -145,7 +150,7 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
                     evidence.push(line);
                 }
             }
-            let paths = path_rows(&events, limits.top).into_iter().map(|p| (p.path, p.count)).collect();
+            let paths = path_rows(&events, limits).into_iter().map(|p| (p.path, p.count)).collect();
             CauseRow {
                 cause: info.slug,
                 count: events.len() as u64,
@@ -396,21 +401,12 @@ fn fill_failures_over_time(rows: &mut [UpstreamRow], client: &[&Event], timeline
     }
 }
 
-fn path_rows(events: &[&Event], top: usize) -> Vec<PathRow> {
-    let mut paths: FxHashMap<&[u8], (u64, BTreeMap<&'static str, u64>)> = FxHashMap::default();
+fn path_rows(events: &[&Event], limits: Limits) -> Vec<PathRow> {
+    let mut tally = PathTally::new(limits.templates);
     for e in events {
-        let path = e.request.request.as_deref().map_or(&b"-"[..], request_path);
-        let entry = paths.entry(path).or_default();
-        entry.0 += 1;
-        *entry.1.entry(e.cause.slug()).or_insert(0) += 1;
+        tally.add(e.request.request.as_deref().map_or(&b"-"[..], request_path), e.cause.slug());
     }
-    let mut rows: Vec<PathRow> = paths
-        .into_iter()
-        .map(|(p, (count, by_cause))| PathRow { path: lossless(p), count, by_cause })
-        .collect();
-    rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.path.cmp(&b.path)));
-    rows.truncate(top);
-    rows
+    tally.top(limits.top)
 }
 
 fn timeline(analysis: &Analysis, client: &[&Event], bucket: i64, offset: i32) -> Vec<Bucket> {

@@ -18,20 +18,28 @@ use crate::escape::sanitize_str;
 struct Family<'o> {
     out: &'o mut String,
     name: &'static str,
+    /// `--label`s, on every sample after its own labels.
+    common: &'o [(&'o str, &'o str)],
 }
 
 impl<'o> Family<'o> {
-    fn new(out: &'o mut String, name: &'static str, kind: &str, help: &str) -> Self {
+    fn new(
+        out: &'o mut String,
+        common: &'o [(&'o str, &'o str)],
+        name: &'static str,
+        kind: &str,
+        help: &str,
+    ) -> Self {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
-        Family { out, name }
+        Family { out, name, common }
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: &str) {
         self.out.push_str(self.name);
-        if !labels.is_empty() {
+        if !labels.is_empty() || !self.common.is_empty() {
             self.out.push('{');
-            for (i, (key, val)) in labels.iter().enumerate() {
+            for (i, (key, val)) in labels.iter().chain(self.common).enumerate() {
                 if i > 0 {
                     self.out.push(',');
                 }
@@ -96,6 +104,8 @@ pub struct Metrics<'a> {
     pub latency: Vec<(&'a str, [f64; 3])>,
     /// Lines per input: parsed, malformed, filtered, other.
     pub lines: Vec<(&'a str, [u64; 4])>,
+    /// `--label KEY=VALUE`, on every series.
+    pub labels: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Metrics<'a> {
@@ -138,6 +148,7 @@ impl<'a> Metrics<'a> {
                 .filter(|i| !i.skipped)
                 .map(|i| (i.path.as_str(), [i.parsed, i.malformed, i.filtered, i.other]))
                 .collect(),
+            labels: r.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
         }
     }
 }
@@ -150,10 +161,12 @@ pub fn render(r: &Report) -> String {
 /// Writes `m` in the exposition format: every family once, its samples together.
 pub fn write(m: &Metrics<'_>) -> String {
     let mut out = String::new();
-    responses(&mut out, &m.responses);
+    let common = &m.labels[..];
+    responses(&mut out, common, &m.responses);
 
     let mut f = Family::new(
         &mut out,
+        common,
         "ngx502_failures_total",
         "counter",
         "Client-facing failures by cause and by the upstream of their last attempt.",
@@ -164,6 +177,7 @@ pub fn write(m: &Metrics<'_>) -> String {
 
     let mut f = Family::new(
         &mut out,
+        common,
         "ngx502_upstream_attempts_total",
         "counter",
         "Attempts nginx sent to each upstream (from $upstream_addr).",
@@ -174,6 +188,7 @@ pub fn write(m: &Metrics<'_>) -> String {
 
     let mut f = Family::new(
         &mut out,
+        common,
         "ngx502_upstream_hidden_failures_total",
         "counter",
         "Failed attempts on each upstream that a retry recovered, so the client never saw them.",
@@ -184,6 +199,7 @@ pub fn write(m: &Metrics<'_>) -> String {
 
     let mut f = Family::new(
         &mut out,
+        common,
         "ngx502_failure_rate",
         "gauge",
         "Client-facing 5xx per attempt sent to each upstream (0 to 1).",
@@ -194,6 +210,7 @@ pub fn write(m: &Metrics<'_>) -> String {
 
     let mut f = Family::new(
         &mut out,
+        common,
         "ngx502_upstream_latency_seconds",
         "gauge",
         "Upstream response time quantiles per upstream, within the report's stated relative error.",
@@ -206,6 +223,7 @@ pub fn write(m: &Metrics<'_>) -> String {
 
     let mut f = Family::new(
         &mut out,
+        common,
         "ngx502_lines_total",
         "counter",
         "Log lines read per input, by result: parsed, malformed, filtered or other (other programs' lines in a stream).",
@@ -220,9 +238,10 @@ pub fn write(m: &Metrics<'_>) -> String {
 
 /// `ngx502_responses_total`: a status split by upstream where it is attributed, and the rest
 /// without an `upstream` label, so `sum by (status)` is always the access log's own count.
-fn responses(out: &mut String, responses: &[Responses<'_>]) {
+fn responses(out: &mut String, common: &[(&str, &str)], responses: &[Responses<'_>]) {
     let mut f = Family::new(
         out,
+        common,
         "ngx502_responses_total",
         "counter",
         "Responses in the access logs by status; client-facing 502/504 also by upstream.",

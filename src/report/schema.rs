@@ -45,6 +45,24 @@ pub struct Report {
     /// The filters in force (`path ~ ^/api/`, `status in 502,504`): counts are of what passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
+    /// `--label KEY=VALUE`: what the report is about (`host` = `web1`); in a fleet report, the
+    /// labels every host shares.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// A fleet report's breakdown by each label whose value differs between hosts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_label: BTreeMap<String, Vec<LabelRow>>,
+}
+
+/// The hosts of a fleet with one value of a label, and what they counted.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LabelRow {
+    pub value: String,
+    pub hosts: u64,
+    pub requests: u64,
+    pub failures: u64,
+    pub failure_rate: f64,
+    pub by_cause: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -177,10 +195,21 @@ impl Latency {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PathRow {
+    /// The path, or its template (`/orders/{id}`) when ids were grouped.
     pub path: String,
     pub count: u64,
     #[serde(deserialize_with = "slug::map")]
     pub by_cause: BTreeMap<&'static str, u64>,
+    /// Two of the paths a template stands for (none for a plain path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+impl PathRow {
+    /// A row without examples (a plain path, or one merged from host reports).
+    pub fn new(path: String, count: u64, by_cause: BTreeMap<&'static str, u64>) -> PathRow {
+        PathRow { path, count, by_cause, examples: Vec::new() }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ const WIDE: usize = 70;
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     headline(&mut out, r);
+    by_label(&mut out, r);
     causes(&mut out, r);
     upstreams(&mut out, r);
     if !r.top_paths.is_empty() {
@@ -27,12 +28,17 @@ pub fn render(r: &Report) -> String {
             .iter()
             .map(|p| {
                 let causes: Vec<String> = p.by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
-                vec![p.path.clone(), p.count.to_string(), causes.join(", ")]
+                vec![p.path.clone(), p.count.to_string(), causes.join(", "), p.examples.join(", ")]
             })
             .collect();
         let _ = writeln!(out, "\nTop failing paths");
         out.push_str(&table(
-            &[("path", Align::Left), ("failures", Align::Right), ("causes", Align::Left)],
+            &[
+                ("path", Align::Left),
+                ("failures", Align::Right),
+                ("causes", Align::Left),
+                ("e.g.", Align::Left),
+            ],
             &rows,
             WIDE,
         ));
@@ -100,6 +106,43 @@ fn headline(out: &mut String, r: &Report) {
     }
     if let Some(note) = filters_note(r, sanitize_str) {
         let _ = writeln!(out, "  {note}");
+    }
+    if !r.labels.is_empty() {
+        let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={}", sanitize_str(v))).collect();
+        let _ = writeln!(out, "  Labels: {}", labels.join(", "));
+    }
+}
+
+/// A fleet report's failures by each label whose value differs between hosts.
+fn by_label(out: &mut String, r: &Report) {
+    for (key, rows) in &r.by_label {
+        let _ = writeln!(out, "\nFailures by {}", sanitize_str(key));
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                let causes: Vec<String> = row.by_cause.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                vec![
+                    row.value.clone(),
+                    row.hosts.to_string(),
+                    row.requests.to_string(),
+                    row.failures.to_string(),
+                    pct(row.failure_rate),
+                    causes.join(", "),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                (key.as_str(), Align::Left),
+                ("hosts", Align::Right),
+                ("requests", Align::Right),
+                ("failures", Align::Right),
+                ("rate", Align::Right),
+                ("causes", Align::Left),
+            ],
+            &rows,
+            WIDE,
+        ));
     }
 }
 

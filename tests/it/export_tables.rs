@@ -371,6 +371,42 @@ fn partition_day_writes_hive_directories_by_utc_date() -> TestResult {
 }
 
 #[test]
+fn partition_by_day_and_label_puts_a_fleet_in_one_tree() -> TestResult {
+    let fixture = Fixture::new()?;
+    let out = fixture.path("fleet");
+    for host in ["web1", "web2"] {
+        let label = format!("host={host}");
+        let args = [
+            "--label",
+            &label,
+            "--label",
+            "dc=fra",
+            "--partition",
+            "day,host",
+            "-o",
+            out.to_str().ok_or("path")?,
+        ];
+        fixture.run(&[&["export", "--format", "parquet"][..], &args[..]].concat())?;
+    }
+    let failures =
+        |day: &str, host: &str| out.join(format!("failures/date={day}/label_host={host}/part-0.parquet"));
+    for host in ["web1", "web2"] {
+        let first = read_parquet(&failures("2024-05-14", host))?;
+        assert_eq!(first.height(), 5);
+        assert_eq!(read_parquet(&failures("2024-05-15", host))?.height(), 1);
+        assert_eq!(strings(&first, "label_dc")?, vec![Some("fra".to_owned()); 5]);
+        let names: Vec<String> = first.get_column_names().iter().map(|n| n.to_string()).collect();
+        assert!(!names.contains(&"label_host".to_owned()), "the partition's label lives in the path");
+        assert!(out.join(format!("buckets/date=2024-05-14/label_host={host}/part-0.parquet")).is_file());
+    }
+    // Without --partition, the label is a column of every row.
+    let csv = String::from_utf8(fixture.run(&["export", "--format", "csv", "--label", "host=web1"])?)?;
+    assert!(csv.lines().next().is_some_and(|h| h.ends_with(",label_host")), "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.ends_with(",web1")));
+    Ok(())
+}
+
+#[test]
 fn stdout_gets_the_failures_table_alone() -> TestResult {
     let fixture = Fixture::new()?;
     let csv = String::from_utf8(fixture.run(&["export", "--format", "csv"])?)?;

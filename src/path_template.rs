@@ -1,0 +1,212 @@
+//! Path templates: `/orders/1041` and `/orders/1042` are one endpoint, `/orders/{id}`.
+//!
+//! On real traffic the ids in paths make a list of top failing paths a list of ones; grouped by
+//! template, one line `/orders/{id} (312)` is the finding. A path segment (or the part of it
+//! before an extension, `/files/9f86d081884c7d65.json`) that is an id becomes a placeholder:
+//! decimal numbers `{id}`, UUIDs `{uuid}`, dates `{date}`, long hex `{hex}`, base64-like tokens
+//! `{token}`. Words, slugs (`my-first-post`) and short codes (`v2`, `en-US`) stay as they are.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use crate::escape::lossless;
+use crate::report::schema::PathRow;
+
+/// One path's (or template's) failures, failures by cause, and up to two example paths.
+type Tallied = (u64, BTreeMap<&'static str, u64>, Vec<String>);
+
+/// Failures per path, or per template when ids are grouped, for the top-paths lists.
+#[derive(Debug, Default)]
+pub struct PathTally {
+    templates: bool,
+    rows: FxHashMap<String, Tallied>,
+}
+
+impl PathTally {
+    /// A tally grouping ids into templates when `templates` (off with `--raw-paths`).
+    pub fn new(templates: bool) -> PathTally {
+        PathTally { templates, rows: FxHashMap::default() }
+    }
+
+    /// Counts one failure on `path` (raw bytes, without the query string).
+    pub fn add(&mut self, path: &[u8], cause: &'static str) {
+        let raw = lossless(path);
+        let template = if self.templates { template(&raw) } else { None };
+        let is_template = template.is_some();
+        let (count, by_cause, examples) =
+            self.rows.entry(template.unwrap_or_else(|| raw.clone())).or_default();
+        *count += 1;
+        *by_cause.entry(cause).or_insert(0) += 1;
+        if is_template {
+            add_examples(examples, std::slice::from_ref(&raw));
+        }
+    }
+
+    /// The `top` rows with the most failures (ties by path).
+    pub fn top(self, top: usize) -> Vec<PathRow> {
+        let mut rows: Vec<PathRow> = self
+            .rows
+            .into_iter()
+            .map(|(path, (count, by_cause, examples))| PathRow { path, count, by_cause, examples })
+            .collect();
+        rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
+        rows.truncate(top);
+        rows
+    }
+}
+
+/// Adds to a template's `examples` those of `more` it lacks, up to [`EXAMPLES`].
+pub fn add_examples(examples: &mut Vec<String>, more: &[String]) {
+    for example in more {
+        if examples.len() < EXAMPLES && !examples.contains(example) {
+            examples.push(example.clone());
+        }
+    }
+}
+
+/// Example paths kept per template.
+const EXAMPLES: usize = 2;
+/// Shortest hex string taken for an id (shorter ones are too often words: `cafe`, `decade`).
+const MIN_HEX: usize = 12;
+/// Shortest base64-like token.
+const MIN_TOKEN: usize = 16;
+
+/// The template of `path` (a path without its query string), or `None` when no segment is an id.
+pub fn template(path: &str) -> Option<String> {
+    let mut changed = false;
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let (stem, extension) = split_extension(segment);
+            match placeholder(stem) {
+                Some(p) => {
+                    changed = true;
+                    format!("{p}{extension}")
+                }
+                None => segment.to_owned(),
+            }
+        })
+        .collect();
+    changed.then(|| segments.join("/"))
+}
+
+/// `report.json` → (`report`, `.json`): an extension is 1 to 5 alphanumerics after the last dot.
+fn split_extension(segment: &str) -> (&str, &str) {
+    match segment.rfind('.') {
+        Some(i)
+            if i > 0
+                && (2..=6).contains(&(segment.len() - i))
+                && segment[i + 1..].bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            segment.split_at(i)
+        }
+        _ => (segment, ""),
+    }
+}
+
+/// The placeholder an id segment becomes.
+fn placeholder(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        None
+    } else if is_date(s) {
+        Some("{date}")
+    } else if s.bytes().all(|b| b.is_ascii_digit()) {
+        Some("{id}")
+    } else if is_uuid(s) {
+        Some("{uuid}")
+    } else if s.len() >= MIN_HEX
+        && s.bytes().all(|b| b.is_ascii_hexdigit())
+        && s.bytes().any(|b| b.is_ascii_digit())
+    {
+        Some("{hex}")
+    } else if is_token(s) {
+        Some("{token}")
+    } else {
+        None
+    }
+}
+
+/// `2024-05-14`, or `20240514` with a plausible year, month and day.
+fn is_date(s: &str) -> bool {
+    let digits: String = match s.len() {
+        10 if s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' => s.replace('-', ""),
+        8 => s.to_owned(),
+        _ => return false,
+    };
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| digits[range].parse::<u32>().unwrap_or(0);
+    (1970..=2099).contains(&number(0..4))
+        && (1..=12).contains(&number(4..6))
+        && (1..=31).contains(&number(6..8))
+}
+
+/// 8-4-4-4-12 hex digits.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A long run of base64 (or base64url) characters that looks random rather than like words: a
+/// digit and both cases, or (without separators) at least a quarter digits.
+fn is_token(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    if bytes.len() < MIN_TOKEN || !bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_+=~".contains(&b)) {
+        return false;
+    }
+    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+    let upper = bytes.iter().any(u8::is_ascii_uppercase);
+    let lower = bytes.iter().any(u8::is_ascii_lowercase);
+    let separators = bytes.iter().any(|b| b"-_".contains(b));
+    digits > 0 && ((upper && lower) || (!separators && digits * 4 >= bytes.len() && (upper || lower)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_placeholders() {
+        let cases = [
+            ("/orders/1041", "/orders/{id}"),
+            ("/orders/1041/items/7", "/orders/{id}/items/{id}"),
+            ("/u/123e4567-e89b-12d3-a456-426614174000/avatar", "/u/{uuid}/avatar"),
+            ("/blobs/9f86d081884c7d659a2feaa0c55ad015", "/blobs/{hex}"),
+            ("/files/9f86d081884c7d65.json", "/files/{hex}.json"),
+            ("/reports/2024-05-14", "/reports/{date}"),
+            ("/reports/20240514/summary", "/reports/{date}/summary"),
+            ("/s/eyJhbGciOiJIUzI1NiJ9", "/s/{token}"),
+            ("/reset/k3j4h5g6f7d8s9a0q1w2", "/reset/{token}"),
+            ("/img/42.png", "/img/{id}.png"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(template(path).as_deref(), Some(want), "{path}");
+        }
+    }
+
+    #[test]
+    fn words_slugs_and_short_codes_stay() {
+        for path in [
+            "/",
+            "",
+            "/api/v2/users",
+            "/blog/my-first-post-of-2024-is-here",
+            "/en-US/checkout",
+            "/cafe/decade",
+            "/deadbeefcafebabe",
+            "/static/app.min.js",
+            "/ReadTheDocsPageForUs",
+            "/a//b",
+            "/99999999",
+        ] {
+            let got = template(path);
+            assert!(got.is_none() || path == "/99999999", "{path} → {got:?}");
+        }
+        // Eight digits that are no date are an id.
+        assert_eq!(template("/99999999").as_deref(), Some("/{id}"));
+    }
+}
