@@ -598,3 +598,53 @@ fn a_log_rotated_and_compressed_settles_what_waited_from_it() {
     assert_eq!(next["totals"]["failures"], 1, "{:#}", next["totals"]);
     assert_eq!(next["causes"][0]["cause"], "unattributed");
 }
+
+/// Runs at random cut points, each followed by a random rotation of both logs (none, rename +
+/// create, copytruncate, or rename + gzip), add up to one run over the whole log once the logs
+/// stop growing. nginx reopens both logs at one instant, so a rotation cuts them at the same
+/// request (an error line is written before its access line, never after).
+#[test]
+fn runs_across_random_rotations_add_up_to_one_run_over_the_whole_log() {
+    let total = 300 + QUIET;
+    let whole = Site::new();
+    let (access, error) = batch(0, total);
+    append(&whole.log("access.log"), &access);
+    append(&whole.log("error.log"), &error);
+    let once = whole.run();
+    let mut expected = Tally::default();
+    expected.add(&once);
+    assert_eq!(expected, Tally::truth(total));
+
+    for seed in [3, 2024, 77_777] {
+        let mut rng = Seeded(seed);
+        let mut cuts: Vec<u64> = (0..5).map(|_| 1 + rng.below(total as usize - 1) as u64).collect();
+        cuts.extend([0, total]);
+        cuts.sort_unstable();
+        cuts.dedup();
+        let site = Site::new();
+        let mut summed = Tally::default();
+        let mut kinds = Vec::new();
+        for run in 1..cuts.len() {
+            site.append(cuts[run - 1], cuts[run]);
+            summed.add(&site.run());
+            let kind = rng.below(4);
+            kinds.push(kind);
+            for log in ["access.log", "error.log"] {
+                let old = format!("{log}.{run}");
+                match kind {
+                    1 => rename(&site, log, &old),
+                    2 => {
+                        std::fs::copy(site.log(log), site.log(&old)).unwrap();
+                        OpenOptions::new().write(true).open(site.log(log)).unwrap().set_len(0).unwrap();
+                    }
+                    3 => {
+                        rename(&site, log, &old);
+                        gzip(&site.log(&old), &site.log(&format!("{old}.gz")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(summed, expected, "seed {seed}, cuts {cuts:?}, rotations {kinds:?}");
+    }
+}
