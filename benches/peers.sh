@@ -1,156 +1,158 @@
 #!/usr/bin/env bash
-# Times ngx502 against its peers and the I/O floors on one generated nginx access log.
+# The benchmark matrix: ngx502 against the I/O floors and its peers on every data shape.
 #
-#   bash benches/peers.sh                      # ~1 GB, best of 3
-#   SIZE=200M RUNS=5 bash benches/peers.sh     # smaller / more runs
-#   INSTALL_PEERS=1 bash benches/peers.sh      # apt-get install goaccess hyperfine; cargo install rhit
+#   bash benches/peers.sh                         # 64 MB per cell, best of 3: a few minutes on 2 cores
+#   SIZE=256M RUNS=5 bash benches/peers.sh        # larger cells / more runs
+#   INSTALL_PEERS=1 bash benches/peers.sh         # apt-get install goaccess hyperfine time; cargo install rhit
+#
+# Cells: access-log FORMATS (combined, upstream, json) × failure RATES (0.5 %, 5 %, 30 % of requests
+# end in 502/504) × the plain log and its .gz, each with its error log; plus one error-log-only row
+# (an error-heavy incident log: 30 % failures, FastCGI stderr traces, retries).
+# Each cell times `ngx502 report ACCESS ERROR` with -j2 and -j1 next to the floor: `wc -l` of the plain
+# access log, `zcat | wc -l` of the .gz. The peers (mawk one-liner, rhit, GoAccess) read the plain
+# access log; rhit and GoAccess only the formats they can parse (combined, upstream).
 #
 # Environment:
-#   SIZE          access.log size for examples/genlogs (default 1G; e.g. 200M, 2G)
-#   RUNS          timed runs per tool; the best (lowest wall time) is reported (default 3)
-#   FORMAT        genlogs --format: combined (default; what GoAccess/rhit read) or upstream
-#   SEED          genlogs --seed (default 42)
-#   DATA          where the logs go (default /tmp/ngx502-bench); reused when size/format/seed match
-#   REGEN=1       regenerate the logs even if DATA already holds matching ones
-#   INSTALL_PEERS=1  install the missing peers (goaccess, hyperfine via apt; rhit via cargo)
-#   OUT           also write the markdown table here (default $DATA/results.md)
+#   SIZE      access.log size per cell (genlogs --size; default 64M)
+#   RUNS      hyperfine runs per command, the fastest is reported (default 3)
+#   FORMATS   default "combined upstream json"
+#   RATES     genlogs --failure-rate values, default "0.005 0.05 0.3"
+#   PEERS=0   skip mawk, rhit and GoAccess (ngx502 and the floors only)
+#   DATA      where the logs go (default /tmp/ngx502-bench); a cell is regenerated only when missing
+#   OUT       the markdown tables (default $DATA/results.md)
 #
-# Wall time and peak RSS come from /usr/bin/time (GNU time, `%e %M`). Each tool reads a file that is
-# already in the page cache (the script cats every input once first), so the numbers are CPU-bound
-# throughput, not disk speed. MB/s and lines/s are always relative to the *uncompressed* access.log,
-# also for the rows that read the .gz.
+# Wall times come from hyperfine (the minimum of RUNS runs after one warm-up, so every input is in
+# the page cache: CPU-bound throughput, not disk speed); peak RSS from one run under GNU time. MB/s
+# and lines/s are of the uncompressed access log (of the error log in its own row), also for .gz.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SIZE="${SIZE:-1G}"
+SIZE="${SIZE:-64M}"
 RUNS="${RUNS:-3}"
-FORMAT="${FORMAT:-combined}"
-SEED="${SEED:-42}"
+FORMATS="${FORMATS:-combined upstream json}"
+RATES="${RATES:-0.005 0.05 0.3}"
+PEERS="${PEERS:-1}"
 DATA="${DATA:-/tmp/ngx502-bench}"
 OUT="${OUT:-$DATA/results.md}"
 
 say() { printf '>> %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# --- peers ---------------------------------------------------------------------------------------
 if [[ "${INSTALL_PEERS:-0}" == 1 ]]; then
   missing=()
   have goaccess || missing+=(goaccess)
   have hyperfine || missing+=(hyperfine)
+  have mawk || missing+=(mawk)
   [[ -x /usr/bin/time ]] || missing+=(time)
   if ((${#missing[@]})); then
     say "installing ${missing[*]} (apt)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if ! have rhit; then
-    say "installing rhit (cargo install --locked rhit)"
-    cargo install --locked --quiet rhit || say "rhit did not install; it will be listed as not installed"
-  fi
+  have rhit || nice cargo install --locked --quiet rhit || say "rhit did not install; its column stays empty"
 fi
-if [[ ! -x /usr/bin/time ]]; then
-  echo "benches/peers.sh needs GNU time at /usr/bin/time (apt-get install time, or INSTALL_PEERS=1)" >&2
-  exit 2
-fi
+for tool in hyperfine /usr/bin/time; do
+  have "$tool" || { echo "benches/peers.sh needs $tool (INSTALL_PEERS=1 installs it)" >&2; exit 2; }
+done
 
-# --- build ----------------------------------------------------------------------------------------
-say "building ngx502 and genlogs (release)"
-(cd "$ROOT" && cargo build --release --quiet && cargo build --release --quiet --example genlogs)
+# --- build (the report needs no polars: it is only the Parquet/CSV export) -----------------------
+say "building ngx502 and genlogs (release, --no-default-features)"
+(cd "$ROOT" && cargo build --release --quiet --no-default-features --bin ngx502 --example genlogs)
 TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
 NGX="$TARGET_DIR/release/ngx502"
 GENLOGS="$TARGET_DIR/release/examples/genlogs"
 
-# --- data -----------------------------------------------------------------------------------------
-stamp="size=$SIZE format=$FORMAT seed=$SEED"
-if [[ "${REGEN:-0}" == 1 || ! -f "$DATA/access.log.gz" || "$(cat "$DATA/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-  say "generating $SIZE of $FORMAT logs into $DATA"
-  mkdir -p "$DATA"
-  "$GENLOGS" --size "$SIZE" --out "$DATA" --format "$FORMAT" --seed "$SEED" --gzip
-  echo "$stamp" >"$DATA/.stamp"
-else
-  say "reusing $DATA ($stamp)"
-fi
-ACCESS="$DATA/access.log"
-GZ="$DATA/access.log.gz"
-ERRLOG="$DATA/error.log"
-BYTES=$(stat -c %s "$ACCESS")
-LINES=$(wc -l <"$ACCESS")
+# --- data ----------------------------------------------------------------------------------------
+cell_dir() { echo "$DATA/$SIZE-$1-$2${3:+-$3}"; }
+generate() { # FORMAT RATE [heavy]
+  local dir; dir="$(cell_dir "$@")"
+  if [[ ! -f "$dir/truth.json" ]]; then
+    say "generating $dir"
+    mkdir -p "$dir"
+    "$GENLOGS" --size "$SIZE" --out "$dir" --format "$1" --failure-rate "$2" --gzip --quiet ${3:+--error-heavy}
+  fi
+  cat "$dir"/access.log "$dir"/access.log.gz "$dir"/error.log >/dev/null
+}
 
-say "warming the page cache"
-cat "$ACCESS" "$GZ" "$ERRLOG" >/dev/null
-
-# --- timing ---------------------------------------------------------------------------------------
-# run NAME CMD...: best-of-RUNS wall time and that run's peak RSS, appended to RESULTS.
-RESULTS=()
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-run() {
-  local name="$1"; shift
-  local best="" rss="" i
-  for ((i = 1; i <= RUNS; i++)); do
-    if ! /usr/bin/time -f '%e %M' -o "$TMP/time" bash -c "$*" >/dev/null 2>"$TMP/stderr"; then
-      say "$name failed: $(tail -n 3 "$TMP/stderr")"
-      RESULTS+=("$name|failed||||")
-      return
-    fi
-    read -r wall kb <"$TMP/time"
-    if [[ -z "$best" ]] || awk "BEGIN{exit !($wall < $best)}"; then best="$wall"; rss="$kb"; fi
-  done
-  say "$(printf '%-34s %8.2fs %8.1f MB' "$name" "$best" "$(awk "BEGIN{print $rss/1024}")")"
-  RESULTS+=("$name|$best|$rss")
-}
-missing() { RESULTS+=("$1|not installed"); say "$1: not installed"; }
-
-say "timing (best of $RUNS)"
 q() { printf '%q' "$1"; }
-run "ngx502 report (access + error)" "$(q "$NGX") report $(q "$ACCESS") $(q "$ERRLOG")"
-run "ngx502 report (access.gz + error)" "$(q "$NGX") report $(q "$GZ") $(q "$ERRLOG")"
-run "zcat access.log.gz (gzip floor)" "zcat $(q "$GZ")"
-if have goaccess; then
-  run "goaccess --log-format=COMBINED" "goaccess $(q "$ACCESS") --log-format=COMBINED --no-global-config -o $(q "$TMP/goaccess.json")"
-else
-  missing "goaccess"
-fi
-if have rhit; then
-  run "rhit" "rhit $(q "$ACCESS")"
-else
-  missing "rhit"
-fi
-run "awk (count 502/504 by \$9)" "awk '\$9==502||\$9==504{c[\$9]++} END{for(s in c) print s, c[s]}' $(q "$ACCESS")"
-run "wc -l" "wc -l $(q "$ACCESS")"
-run "cat > /dev/null" "cat $(q "$ACCESS")"
 
-# --- table ----------------------------------------------------------------------------------------
-ref=""
-for r in "${RESULTS[@]}"; do
-  IFS='|' read -r name secs _ <<<"$r"
-  if [[ "$name" == "ngx502 report (access + error)" && "$secs" =~ ^[0-9.]+$ ]]; then ref="$secs"; fi
-done
-{
-  echo "| tool | seconds | MB/s | lines/s | peak RSS MB | time vs ngx502 |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  for r in "${RESULTS[@]}"; do
-    IFS='|' read -r name secs kb <<<"$r"
-    if [[ ! "$secs" =~ ^[0-9.]+$ ]]; then
-      echo "| $name | $secs | | | | |"
-      continue
+# best CMD: the fastest of RUNS runs, in seconds.
+best() {
+  hyperfine --style none --warmup 1 --runs "$RUNS" --export-json "$TMP/h.json" "$1" >/dev/null 2>"$TMP/err" ||
+    { say "failed: $1: $(tail -n 2 "$TMP/err")"; echo "-"; return; }
+  sed -n 's/.*"min": *\([0-9.e+-]*\).*/\1/p' "$TMP/h.json" | head -n 1
+}
+# rss CMD: peak RSS in MB of one run.
+rss() { /usr/bin/time -f '%M' -o "$TMP/rss" bash -c "$1" >/dev/null 2>&1 && awk '{printf "%.0f", $1 / 1024}' "$TMP/rss"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) print "-"; else printf "%.1fx", a / b }'; }
+rate() { awk -v s="$1" -v n="$2" -v d="$3" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.0f", n / s / d }'; }
+secs() { [[ "$1" == "-" ]] && echo "-" || printf '%.3f' "$1"; }
+
+ROWS=()
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+for format in $FORMATS; do
+  for r in $RATES; do
+    generate "$format" "$r"
+    dir="$(cell_dir "$format" "$r")"
+    access="$dir/access.log" gz="$dir/access.log.gz" err="$dir/error.log"
+    bytes=$(stat -c %s "$access") lines=$(wc -l <"$access") err_mb=$(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$err")/1e6}")
+    failed=$(sed -n 's/.*"client_failures": *\([0-9]*\).*/\1/p' "$dir/truth.json" | head -n 1)
+    share=$(awk -v f="$failed" -v n="$lines" 'BEGIN{printf "%.1f%%", 100 * f / n}')
+    mawk_s="-" rhit_s="-" goaccess_s="-"
+    if [[ "$PEERS" == 1 ]]; then
+      have mawk && mawk_s=$(best "mawk '\$9==502||\$9==504{c[\$9]++} END{for(s in c) print s, c[s]}' $(q "$access")")
+      if [[ "$format" != json ]]; then
+        have rhit && rhit_s=$(best "rhit $(q "$access") >/dev/null")
+        have goaccess && goaccess_s=$(best "goaccess $(q "$access") --log-format=COMBINED --no-global-config -o $(q "$TMP/goaccess.json")")
+      fi
     fi
-    awk -v n="$name" -v s="$secs" -v kb="$kb" -v b="$BYTES" -v l="$LINES" -v ref="$ref" 'BEGIN {
-      t = (s > 0) ? s : 0.005
-      ratio = (ref != "" && ref > 0) ? sprintf("%.2fx", s / ref) : "-"
-      printf "| %s | %.2f | %.0f | %.2fM | %.0f | %s |\n", n, s, b / 1e6 / t, l / t / 1e6, kb / 1024, ratio
-    }'
+    for input in plain gz; do
+      if [[ "$input" == plain ]]; then
+        a="$access" floor_cmd="wc -l $(q "$access")"
+      else
+        a="$gz" floor_cmd="zcat $(q "$gz") | wc -l"
+      fi
+      say "$format $r $input"
+      floor=$(best "$floor_cmd")
+      j2=$(best "$(q "$NGX") report -j2 $(q "$a") $(q "$err")")
+      j1=$(best "$(q "$NGX") report -j1 $(q "$a") $(q "$err")")
+      mb=$(rss "$(q "$NGX") report -j2 $(q "$a") $(q "$err")")
+      peers="| - | - | -"
+      [[ "$input" == plain ]] && peers="| $(secs "$mawk_s") | $(secs "$rhit_s") | $(secs "$goaccess_s")"
+      ROWS+=("$(ratio "$j2" "$floor")|| $format | $share | $input | $((bytes / 1000000)) MB + $err_mb MB | $(ratio "$j2" "$floor") | $(secs "$j2") | $(secs "$j1") | $(ratio "$j1" "$j2") | $(rate "$j2" "$bytes" 1e6) | $(rate "$j2" "$lines" 1e6) | $(secs "$floor") | $mb $peers |")
+    done
   done
-} >"$TMP/table.md"
+done
+
+# The error-log-only row: an incident's error log (30 % failures, error-heavy), no access log.
+generate upstream 0.3 heavy
+dir="$(cell_dir upstream 0.3 heavy)" err="$dir/error.log"
+ebytes=$(stat -c %s "$err") elines=$(wc -l <"$err")
+say "error log alone"
+efloor=$(best "wc -l $(q "$err")")
+ej2=$(best "$(q "$NGX") report -j2 $(q "$err")")
+ej1=$(best "$(q "$NGX") report -j1 $(q "$err")")
+emb=$(rss "$(q "$NGX") report -j2 $(q "$err")")
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 {
-  echo "Machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr)"
-  echo "Input: $ACCESS ($FORMAT, $(awk "BEGIN{printf \"%.0f\", $BYTES/1e6}") MB, $LINES lines; .gz $(awk "BEGIN{printf \"%.0f\", $(stat -c %s "$GZ")/1e6}") MB), error.log $(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$ERRLOG")/1e6}") MB; best of $RUNS, warm cache"
-  echo "Versions: $("$NGX" --version 2>/dev/null | head -n 1 || echo ngx502 ?)$(have goaccess && echo ", goaccess $(goaccess --version 2>/dev/null | sed -n 's/.*GoAccess - \([0-9][0-9.]*[0-9]\).*/\1/p' | head -n 1)")$(have rhit && echo ", $(rhit --version 2>/dev/null | head -n 1)"), awk = $(basename "$(readlink -f "$(command -v awk)")")"
+  echo "Machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr); load average $LOAD_START at the start, $LOAD_END at the end"
+  echo "Cells: $SIZE of access log each (genlogs --failure-rate, seed 42) with its error log; best of $RUNS (hyperfine), warm cache"
+  echo "Versions: $("$NGX" --version | head -n 1), $(hyperfine --version)$(have goaccess && echo ", goaccess $(goaccess --version | sed -n 's/.*GoAccess - \([0-9][0-9.]*[0-9]\).*/\1/p' | head -n 1)")$(have rhit && echo ", $(rhit --version | head -n 1)"), awk = mawk"
   echo
-  cat "$TMP/table.md"
+  echo "| format | 502/504 | input | size (access + error) | vs floor | -j2 s | -j1 s | -j1/-j2 | MB/s | M lines/s | floor s | RSS MB | mawk s | rhit s | GoAccess s |"
+  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${ROWS[@]}" | sort -t'|' -k1,1 -g -r | sed 's/^[^|]*|//'
+  echo
+  echo "Floor: \`wc -l access.log\` for plain cells, \`zcat access.log.gz | wc -l\` for .gz cells."
+  echo
+  echo "| error log alone | size | -j2 s | -j1 s | -j1/-j2 | MB/s | M lines/s | wc -l s | vs wc -l | RSS MB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| upstream, 30 %, --error-heavy | $((ebytes / 1000000)) MB | $(secs "$ej2") | $(secs "$ej1") | $(ratio "$ej1" "$ej2") | $(rate "$ej2" "$ebytes" 1e6) | $(rate "$ej2" "$elines" 1e6) | $(secs "$efloor") | $(ratio "$ej2" "$efloor") | $emb |"
 } | tee "$OUT"
-say "table written to $OUT"
+say "tables written to $OUT"

@@ -2,8 +2,14 @@
 //! known exactly.
 //!
 //! ```text
-//! cargo run --release --example genlogs -- --size 1G --out DIR [--format combined|upstream] [--seed N] [--gzip]
+//! cargo run --release --example genlogs -- --size 1G --out DIR [--format combined|upstream|json] [--seed N] [--gzip]
+//!     [--failure-rate 0.05] [--error-heavy]
 //! ```
+//!
+//! `--failure-rate R` adds background failures until about `R` of all requests end in 502/504 (the
+//! outage bursts alone give about 0.6 %, so a lower rate is that); `--error-heavy` makes the error
+//! log as busy as an incident day's: FastCGI stderr traces of several lines on many PHP requests
+//! and an `upstream server temporarily disabled` warning after every refused connection.
 //!
 //! Writes `DIR/access.log`, `DIR/error.log`, `DIR/truth.json` (and `DIR/access.log.gz` with `--gzip`).
 //!
@@ -175,21 +181,26 @@ fn error_stamp(b: &mut Vec<u8>, local_sec: i64) {
 
 fn iso_local(local_sec: i64) -> String {
     let mut b = Vec::new();
+    iso_stamp(&mut b, local_sec);
+    String::from_utf8(b).unwrap()
+}
+
+/// Local seconds → `2024-05-14T10:22:31+02:00` (`$time_iso8601`).
+fn iso_stamp(b: &mut Vec<u8>, local_sec: i64) {
     let (y, m, d) = civil_from_days(local_sec.div_euclid(86400));
     let s = local_sec.rem_euclid(86400) as u32;
-    push_u64(&mut b, y as u64);
+    push_u64(b, y as u64);
     b.push(b'-');
-    push_2(&mut b, m);
+    push_2(b, m);
     b.push(b'-');
-    push_2(&mut b, d);
+    push_2(b, d);
     b.push(b'T');
-    push_2(&mut b, s / 3600);
+    push_2(b, s / 3600);
     b.push(b':');
-    push_2(&mut b, s / 60 % 60);
+    push_2(b, s / 60 % 60);
     b.push(b':');
-    push_2(&mut b, s % 60);
+    push_2(b, s % 60);
     b.extend_from_slice(b"+02:00");
-    String::from_utf8(b).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -406,6 +417,8 @@ struct Truth {
     peers: [PeerTruth; 6],
     hidden_failure_requests: u64,
     retried_requests: u64,
+    /// Requests whose client status is 502/504.
+    client_failures: u64,
     err_records: u64,
     err_physical_lines: u64,
     err_by_kind: BTreeMap<&'static str, u64>,
@@ -444,9 +457,37 @@ impl Sink {
     }
 }
 
+/// The access-log format written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Combined,
+    /// `combined` plus `host= cid= rt= ua= us= urt= uct= uht=`.
+    Upstream,
+    /// `log_format escape=json` with the fields named like their variables.
+    Json,
+}
+
+impl Format {
+    /// Whether the format logs `$upstream_status` (so backend-sent 502/504 are attributed).
+    fn has_upstream_status(self) -> bool {
+        self != Format::Combined
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Combined => "combined",
+            Format::Upstream => "upstream",
+            Format::Json => "json",
+        }
+    }
+}
+
 struct Gen {
     rng: Rng,
-    upstream_fmt: bool,
+    format: Format,
+    /// `--failure-rate`: the share of requests that should end in 502/504.
+    failure_rate: Option<f64>,
+    error_heavy: bool,
     target: u64,
     ips: Vec<Vec<u8>>,
     clients: Vec<Client>,
@@ -461,6 +502,8 @@ struct Gen {
     now_ms: i64,
     stamp_sec: i64,
     stamp: Vec<u8>,
+    /// The same second as `$time_iso8601` (for `--format json`).
+    iso_stamp: Vec<u8>,
     uri: Vec<u8>,
     req: Vec<u8>,
     attempts: Vec<Attempt>,
@@ -509,6 +552,21 @@ impl Gen {
             self.stamp_sec = sec;
             self.stamp.clear();
             access_stamp(&mut self.stamp, sec);
+            self.iso_stamp.clear();
+            iso_stamp(&mut self.iso_stamp, sec);
+        }
+    }
+
+    /// Chance that a proxied request without an outage failure fails anyway: 0.2 % by default, so
+    /// small files cover every cause; with `--failure-rate`, whatever keeps the share of 502/504
+    /// near the rate asked for (only part of these failures reach the client: retries recover some).
+    fn background_failure_chance(&self) -> f64 {
+        match self.failure_rate {
+            None => 0.002,
+            Some(r) if (self.truth.client_failures as f64) < r * (self.truth.requests + 1) as f64 => {
+                (4.0 * r).min(1.0)
+            }
+            Some(_) => 0.0,
         }
     }
 
@@ -847,7 +905,7 @@ impl Gen {
             }
             _ => {}
         }
-        if fail.is_none() && self.rng.chance(0.002) {
+        if fail.is_none() && self.rng.chance(self.background_failure_chance()) {
             // Background: rare failures of every kind, so small files cover every cause.
             let c = if php {
                 self.rng.pick(&[
@@ -1234,7 +1292,8 @@ impl Gen {
                 rt_ms = self.attempts.iter().map(|a| a.resp_ms).sum::<u64>() + self.rng.range(0, 2);
                 let last = *self.attempts.last().unwrap();
                 if last.cause.is_none() && status != 499 {
-                    if req.route == Route::Php && status == 200 && self.rng.chance(0.02) {
+                    let stderr_chance = if self.error_heavy { 0.5 } else { 0.02 };
+                    if req.route == Route::Php && status == 200 && self.rng.chance(stderr_chance) {
                         noise = Some(("error", Noise::FastcgiStderr, "fastcgi_stderr"));
                     } else if req.special == Special::Export && status == 200 && self.rng.chance(0.5) {
                         noise = Some(("warn", Noise::UpstreamBuffered, "noise_buffered_warn"));
@@ -1318,7 +1377,8 @@ impl Gen {
                             if c == Cause::UnixMissing { "crit" } else { "error" },
                             1,
                         );
-                        if c == Cause::ConnectRefused && self.rng.chance(0.3) {
+                        let disabled_chance = if self.error_heavy { 1.0 } else { 0.3 };
+                        if c == Cause::ConnectRefused && self.rng.chance(disabled_chance) {
                             let sec2 = sec;
                             let l = self.err_line(
                                 sec2,
@@ -1363,18 +1423,15 @@ impl Gen {
                     ),
                     Noise::FastcgiStderr => {
                         // Raw backend text with embedded newlines: continuation lines.
-                        let n = self.rng.range(1, 3);
+                        let n = if self.error_heavy { self.rng.range(2, 12) } else { self.rng.range(1, 3) };
                         let mut m = b"FastCGI sent in stderr: \"".to_vec();
                         for k in 0..n {
                             if k > 0 {
                                 m.push(b'\n');
                             }
-                            m.extend_from_slice(self.rng.pick(&[
-                                &b"PHP message: PHP Warning:  Undefined array key \"id\" in /var/www/html/product.php on line "[..],
-                                b"PHP message: PHP Deprecated:  Creation of dynamic property Cart::$items is deprecated in /var/www/html/lib/Cart.php on line ",
-                                b"PHP message: PHP Notice:  Trying to access array offset on value of type null in /var/www/html/index.php on line ",
-                                b"PHP message: PHP Warning:  file_get_contents(/var/cache/app/menu.json): Failed to open stream: No such file or directory in /var/www/html/inc/menu.php on line ",
-                            ]));
+                            let lines =
+                                if self.error_heavy && k > 0 { &TRACE[..] } else { &PHP_MESSAGES[..] };
+                            m.extend_from_slice(self.rng.pick(lines));
                             let line_no = self.rng.range(3, 400);
                             push_u64(&mut m, line_no);
                         }
@@ -1441,9 +1498,12 @@ impl Gen {
         *t.by_status.entry(status).or_default() += 1;
         let client_failed = status == 502 || status == 504;
         if client_failed {
+            t.client_failures += 1;
             let last = self.attempts.last().unwrap().cause.unwrap();
             let slug = match last {
-                Cause::Returned502 | Cause::Returned504 if !self.upstream_fmt => "unattributed",
+                Cause::Returned502 | Cause::Returned504 if !self.format.has_upstream_status() => {
+                    "unattributed"
+                }
                 c => c.slug(),
             };
             *t.causes.entry(slug).or_default().entry(status).or_default() += 1;
@@ -1486,81 +1546,71 @@ impl Gen {
 
         // Access line.
         let b = &mut self.access.buf;
-        b.extend_from_slice(&self.ips[client.ip]);
-        b.extend_from_slice(b" - ");
-        if client.ip % 97 == 5 && req.route != Route::Bad {
-            b.extend_from_slice(b"alice");
+        let ip = &self.ips[client.ip];
+        let user: &[u8] = if client.ip % 97 == 5 && req.route != Route::Bad { b"alice" } else { b"-" };
+        if self.format == Format::Json {
+            let field = |b: &mut Vec<u8>, key: &str| {
+                b.extend_from_slice(if key == "time_iso8601" { b"{\"" } else { b"\",\"" });
+                b.extend_from_slice(key.as_bytes());
+                b.extend_from_slice(b"\":\"");
+            };
+            field(b, "time_iso8601");
+            b.extend_from_slice(&self.iso_stamp);
+            field(b, "remote_addr");
+            b.extend_from_slice(ip);
+            field(b, "remote_user");
+            b.extend_from_slice(user);
+            field(b, "request");
+            push_json_escaped(b, &self.req);
+            field(b, "status");
+            push_u64(b, status as u64);
+            field(b, "body_bytes_sent");
+            push_u64(b, body);
+            field(b, "http_referer");
+            b.extend_from_slice(referer.as_bytes());
+            field(b, "http_user_agent");
+            b.extend_from_slice(ua.as_bytes());
+            field(b, "host");
+            b.extend_from_slice(vhost.host().as_bytes());
+            field(b, "connection");
+            push_u64(b, cid);
+            field(b, "request_time");
+            push_ms(b, rt_ms);
+            for (_, variable, list) in UPSTREAM_LISTS {
+                field(b, variable);
+                list(b, &self.attempts);
+            }
+            b.extend_from_slice(b"\"}");
         } else {
-            b.push(b'-');
+            b.extend_from_slice(ip);
+            b.extend_from_slice(b" - ");
+            b.extend_from_slice(user);
+            b.extend_from_slice(b" [");
+            b.extend_from_slice(&self.stamp);
+            b.extend_from_slice(b"] \"");
+            b.extend_from_slice(&self.req);
+            b.extend_from_slice(b"\" ");
+            push_u64(b, status as u64);
+            b.push(b' ');
+            push_u64(b, body);
+            b.extend_from_slice(b" \"");
+            b.extend_from_slice(referer.as_bytes());
+            b.extend_from_slice(b"\" \"");
+            b.extend_from_slice(ua.as_bytes());
+            b.push(b'"');
         }
-        b.extend_from_slice(b" [");
-        b.extend_from_slice(&self.stamp);
-        b.extend_from_slice(b"] \"");
-        b.extend_from_slice(&self.req);
-        b.extend_from_slice(b"\" ");
-        push_u64(b, status as u64);
-        b.push(b' ');
-        push_u64(b, body);
-        b.extend_from_slice(b" \"");
-        b.extend_from_slice(referer.as_bytes());
-        b.extend_from_slice(b"\" \"");
-        b.extend_from_slice(ua.as_bytes());
-        b.push(b'"');
-        if self.upstream_fmt {
+        if self.format == Format::Upstream {
             b.extend_from_slice(b" host=\"");
             b.extend_from_slice(vhost.host().as_bytes());
             b.extend_from_slice(b"\" cid=");
             push_u64(b, cid);
             b.extend_from_slice(b" rt=");
             push_ms(b, rt_ms);
-            if self.attempts.is_empty() {
-                b.extend_from_slice(b" ua=\"-\" us=\"-\" urt=\"-\" uct=\"-\" uht=\"-\"");
-            } else {
-                b.extend_from_slice(b" ua=\"");
-                for (i, a) in self.attempts.iter().enumerate() {
-                    if i > 0 {
-                        b.extend_from_slice(b", ");
-                    }
-                    b.extend_from_slice(PEERS[a.peer as usize].as_bytes());
-                }
-                b.extend_from_slice(b"\" us=\"");
-                for (i, a) in self.attempts.iter().enumerate() {
-                    if i > 0 {
-                        b.extend_from_slice(b", ");
-                    }
-                    if a.status == 0 {
-                        b.push(b'-');
-                    } else {
-                        push_u64(b, a.status as u64);
-                    }
-                }
-                b.extend_from_slice(b"\" urt=\"");
-                for (i, a) in self.attempts.iter().enumerate() {
-                    if i > 0 {
-                        b.extend_from_slice(b", ");
-                    }
-                    push_ms(b, a.resp_ms);
-                }
-                b.extend_from_slice(b"\" uct=\"");
-                for (i, a) in self.attempts.iter().enumerate() {
-                    if i > 0 {
-                        b.extend_from_slice(b", ");
-                    }
-                    match a.connect_ms {
-                        Some(v) => push_ms(b, v),
-                        None => b.push(b'-'),
-                    }
-                }
-                b.extend_from_slice(b"\" uht=\"");
-                for (i, a) in self.attempts.iter().enumerate() {
-                    if i > 0 {
-                        b.extend_from_slice(b", ");
-                    }
-                    match a.header_ms {
-                        Some(v) => push_ms(b, v),
-                        None => b.push(b'-'),
-                    }
-                }
+            for (name, _, list) in UPSTREAM_LISTS {
+                b.push(b' ');
+                b.extend_from_slice(name.as_bytes());
+                b.extend_from_slice(b"=\"");
+                list(b, &self.attempts);
                 b.push(b'"');
             }
         }
@@ -1577,7 +1627,72 @@ impl Gen {
     }
 }
 
+/// What PHP writes to FastCGI stderr (each followed by a line number).
+const PHP_MESSAGES: [&[u8]; 4] = [
+    b"PHP message: PHP Warning:  Undefined array key \"id\" in /var/www/html/product.php on line ",
+    b"PHP message: PHP Deprecated:  Creation of dynamic property Cart::$items is deprecated in /var/www/html/lib/Cart.php on line ",
+    b"PHP message: PHP Notice:  Trying to access array offset on value of type null in /var/www/html/index.php on line ",
+    b"PHP message: PHP Warning:  file_get_contents(/var/cache/app/menu.json): Failed to open stream: No such file or directory in /var/www/html/inc/menu.php on line ",
+];
+
+/// Stack-trace lines of a PHP fatal (`--error-heavy`), each followed by a line number.
+const TRACE: [&[u8]; 4] = [
+    b"PHP message: PHP Fatal error:  Uncaught PDOException: SQLSTATE[HY000] [2002] Connection refused in /var/www/html/lib/Db.php:",
+    b"#0 /var/www/html/lib/Db.php(41): PDO->__construct('mysql:host=db;...', 'app', Object(SensitiveParameterValue)) /var/www/html/lib/Db.php:",
+    b"#1 /var/www/html/lib/Cart.php(88): Db::connect() /var/www/html/lib/Cart.php:",
+    b"#2 /var/www/html/index.php(17): Cart->load() /var/www/html/index.php:",
+];
+
 const JOIN_GUARD_MS: i64 = 300_000;
+
+/// The `$upstream_*` lists, one element per attempt joined by `, ` (`-` without attempts): their
+/// name in the `upstream` format, their variable name (also their JSON key), and their writer.
+type UpstreamList = fn(&mut Vec<u8>, &[Attempt]);
+const UPSTREAM_LISTS: [(&str, &str, UpstreamList); 5] = [
+    ("ua", "upstream_addr", |b, a| {
+        push_list(b, a, |b, a| b.extend_from_slice(PEERS[a.peer as usize].as_bytes()))
+    }),
+    ("us", "upstream_status", |b, a| {
+        push_list(b, a, |b, a| if a.status == 0 { b.push(b'-') } else { push_u64(b, a.status as u64) })
+    }),
+    ("urt", "upstream_response_time", |b, a| push_list(b, a, |b, a| push_ms(b, a.resp_ms))),
+    ("uct", "upstream_connect_time", |b, a| push_list(b, a, |b, a| push_opt_ms(b, a.connect_ms))),
+    ("uht", "upstream_header_time", |b, a| push_list(b, a, |b, a| push_opt_ms(b, a.header_ms))),
+];
+
+fn push_list(b: &mut Vec<u8>, attempts: &[Attempt], item: impl Fn(&mut Vec<u8>, &Attempt)) {
+    if attempts.is_empty() {
+        b.push(b'-');
+    }
+    for (i, a) in attempts.iter().enumerate() {
+        if i > 0 {
+            b.extend_from_slice(b", ");
+        }
+        item(b, a);
+    }
+}
+
+fn push_opt_ms(b: &mut Vec<u8>, ms: Option<u64>) {
+    match ms {
+        Some(v) => push_ms(b, v),
+        None => b.push(b'-'),
+    }
+}
+
+/// A string as nginx's `escape=json` writes it: `"` and `\` escaped, control bytes as `\u00XX`.
+fn push_json_escaped(b: &mut Vec<u8>, text: &[u8]) {
+    for &c in text {
+        match c {
+            b'"' | b'\\' => b.extend_from_slice(&[b'\\', c]),
+            0..=0x1f => {
+                b.extend_from_slice(b"\\u00");
+                push_hex(b, u64::from(c >> 4), 1);
+                push_hex(b, u64::from(c & 15), 1);
+            }
+            _ => b.push(c),
+        }
+    }
+}
 
 fn fnv(a: &[u8], b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -1611,7 +1726,9 @@ fn parse_size(s: &str) -> Result<u64> {
 struct Args {
     size: u64,
     out: PathBuf,
-    upstream_fmt: bool,
+    format: Format,
+    failure_rate: Option<f64>,
+    error_heavy: bool,
     seed: u64,
     gzip: bool,
     quiet: bool,
@@ -1621,7 +1738,9 @@ fn parse_args() -> Result<Args> {
     let mut a = Args {
         size: 1 << 30,
         out: PathBuf::from("genlogs-out"),
-        upstream_fmt: false,
+        format: Format::Combined,
+        failure_rate: None,
+        error_heavy: false,
         seed: 42,
         gzip: false,
         quiet: false,
@@ -1633,19 +1752,31 @@ fn parse_args() -> Result<Args> {
             "--size" => a.size = parse_size(&val("--size")?)?,
             "--out" => a.out = PathBuf::from(val("--out")?),
             "--format" => {
-                a.upstream_fmt = match val("--format")?.as_str() {
-                    "combined" => false,
-                    "upstream" => true,
-                    f => bail!("unknown --format {f:?} (combined | upstream)"),
+                a.format = match val("--format")?.as_str() {
+                    "combined" => Format::Combined,
+                    "upstream" => Format::Upstream,
+                    "json" => Format::Json,
+                    f => bail!("unknown --format {f:?} (combined | upstream | json)"),
                 }
             }
+            "--failure-rate" => {
+                let v = val("--failure-rate")?;
+                let r: f64 = v.trim_end_matches('%').parse().context("--failure-rate takes a number")?;
+                let r = if v.ends_with('%') { r / 100.0 } else { r };
+                if !(0.0..=1.0).contains(&r) {
+                    bail!("--failure-rate {v:?} is not between 0 and 1 (or 0% and 100%)");
+                }
+                a.failure_rate = Some(r);
+            }
+            "--error-heavy" => a.error_heavy = true,
             "--seed" => a.seed = val("--seed")?.parse().context("--seed takes an integer")?,
             "--gzip" => a.gzip = true,
             "--quiet" | "-q" => a.quiet = true,
             "-h" | "--help" => {
                 println!(
                     "genlogs: deterministic nginx access/error logs with known 502/504 causes\n\n\
-                     usage: genlogs --size 1G --out DIR [--format combined|upstream] [--seed N] [--gzip] [--quiet]\n\n\
+                     usage: genlogs --size 1G --out DIR [--format combined|upstream|json] [--seed N] [--gzip] [--quiet]\n\
+                     \x20             [--failure-rate 0.05] [--error-heavy]\n\n\
                      writes DIR/access.log, DIR/error.log, DIR/truth.json (+ DIR/access.log.gz with --gzip)"
                 );
                 std::process::exit(0);
@@ -1699,7 +1830,9 @@ fn main() -> Result<()> {
     let start_sec = days_from_civil(2024, 5, 14) * 86400;
     let mut g = Gen {
         rng,
-        upstream_fmt: args.upstream_fmt,
+        format: args.format,
+        failure_rate: args.failure_rate,
+        error_heavy: args.error_heavy,
         target: args.size.max(1),
         ips,
         clients,
@@ -1711,6 +1844,7 @@ fn main() -> Result<()> {
         now_ms: start_sec * 1000,
         stamp_sec: i64::MIN,
         stamp: Vec::with_capacity(32),
+        iso_stamp: Vec::with_capacity(32),
         uri: Vec::with_capacity(256),
         req: Vec::with_capacity(256),
         attempts: Vec::with_capacity(4),
@@ -1754,7 +1888,7 @@ fn main() -> Result<()> {
         if p.attempts == 0 {
             continue;
         }
-        let (failed, hidden, by_cause) = if args.upstream_fmt {
+        let (failed, hidden, by_cause) = if args.format.has_upstream_status() {
             (p.failed_attempts_status, p.hidden_status, &p.errors_by_cause_status)
         } else {
             (p.failed_attempts_logged, p.hidden_logged, &p.errors_by_cause_logged)
@@ -1781,7 +1915,9 @@ fn main() -> Result<()> {
         "generator": "genlogs",
         "truth_version": 1,
         "seed": args.seed,
-        "format": if args.upstream_fmt { "upstream" } else { "combined" },
+        "format": args.format.name(),
+        "failure_rate": args.failure_rate,
+        "error_heavy": args.error_heavy,
         "size_target": args.size,
         "notes": [
             "causes: per client response with status 502/504; the cause is the last attempt's.",

@@ -99,7 +99,9 @@ struct ErrorIndex<'e> {
 /// The part of a request line the join compares: method and URI. The protocol is left out, as
 /// formats that log `$request_method` and `$request_uri` apart (Nginx Proxy Manager) lack it.
 fn request_key(request: &[u8]) -> &[u8] {
-    memchr::memmem::rfind(request, b" HTTP/").map_or(request, |i| &request[..i])
+    static PROTOCOL: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b" HTTP/"));
+    PROTOCOL.rfind(request).map_or(request, |i| &request[..i])
 }
 
 /// How far back, in seconds, a request's error lines may be: its `$request_time` (bounded, as
@@ -339,6 +341,11 @@ pub fn correlate(
     errors: &[ErrorRecord],
     forced_offset: Option<i32>,
 ) -> Correlation {
+    let terminal = |i: &usize| errors[*i].cause.role() == Role::Terminal;
+    if candidates.is_empty() {
+        // An error log alone: no request claims a line, so no index is built.
+        return Correlation { events: Vec::new(), unmatched: (0..errors.len()).filter(terminal).collect() };
+    }
     candidates.sort_by_key(|c| (c.time, c.input, c.line));
     let mut index = ErrorIndex::new(errors, forced_offset);
     // The access times of the requests still to be served, per join key.
@@ -355,8 +362,7 @@ pub fn correlate(
         let (evidence, method) = index.claim(&c, waiting);
         events.push(diagnose(c, evidence, method, errors));
     }
-    let unmatched =
-        (0..errors.len()).filter(|&i| !index.used[i] && errors[i].cause.role() == Role::Terminal).collect();
+    let unmatched = (0..errors.len()).filter(|i| !index.used[*i] && terminal(i)).collect();
     Correlation { events, unmatched }
 }
 

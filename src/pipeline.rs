@@ -4,8 +4,7 @@ use rayon::prelude::*;
 
 use crate::access::{AccessFormat, AccessParser, LogFormat};
 use crate::correlate::{correlate, Correlation};
-use crate::errorlog::{parse_line, starts_record, ErrorRecord, Role};
-use crate::escape::lossless;
+use crate::errorlog::{starts_record, ErrorRecord};
 use crate::input::carry::{record_edge, Carry};
 use crate::input::open::MAX_LINE;
 use crate::input::sniff::SNIFF_HEAD;
@@ -425,7 +424,7 @@ fn read_block(
             report.kind = Some(Kind::Error);
             report.format = Some("nginx error log".into());
             let first_line = report.lines;
-            Some(Outcome::Error(read_error_log(index, block, report, first_line)))
+            Some(Outcome::Error(read_error_chunks(index, block, release, report, first_line)))
         }
         Sniffed::Unknown(reason) => {
             if from_walk {
@@ -446,9 +445,7 @@ pub fn read_access(
     window: &TimeWindow,
     release: PageRelease<'_>,
 ) -> AccessSummary {
-    let per_thread = rayon::current_num_threads() * CHUNKS_PER_THREAD;
-    let chunk_count = per_thread.max(buf.len() / MAX_CHUNK).min(buf.len() / MIN_CHUNK).max(1);
-    chunks_at_lines(buf, chunk_count)
+    chunks_at_lines(buf, chunk_count(buf.len()))
         .into_par_iter()
         .map(|chunk| {
             let mut parser = AccessParser::new(format);
@@ -462,71 +459,38 @@ pub fn read_access(
         .reduce(AccessSummary::default, AccessSummary::merge)
 }
 
+/// How many chunks a buffer of `len` bytes is read in.
+fn chunk_count(len: usize) -> usize {
+    let per_thread = rayon::current_num_threads() * CHUNKS_PER_THREAD;
+    per_thread.max(len / MAX_CHUNK).min(len / MIN_CHUNK).max(1)
+}
+
 /// The upstream-related records of an error-log buffer of whole lines, counted into `report`
 /// (also used by `live` on each chunk a follower reads).
 pub fn read_error_log(index: usize, buf: &[u8], report: &mut InputRow, first_line: u64) -> Vec<ErrorRecord> {
-    let mut records = Vec::new();
-    // The record being read: byte range and the number of its first line.
-    let mut open: Option<(usize, usize, u64)> = None;
-    let mut offset = 0;
-    let mut line_no = first_line;
-    for line in lines(buf) {
-        line_no += 1;
-        report.lines += 1;
-        let (start, end) = (offset, offset + line.len());
-        offset = end + 1;
-        if starts_record(line) {
-            if let Some(record) = open.take() {
-                finish_error_record(index, buf, record, report, &mut records);
-            }
-            open = Some((start, end, line_no));
-        } else if let Some(record) = open.as_mut().filter(|_| !line.is_empty()) {
-            // A continuation of the record above (FastCGI stderr relays newlines).
-            record.1 = end;
-            report.parsed += 1;
-        } else if line.iter().all(u8::is_ascii_whitespace) {
-            report.filtered += 1;
-        } else {
-            report.malformed += 1;
-            note_malformed(report, line_no, "not an nginx error-log line", line);
-        }
-    }
-    if let Some(record) = open {
-        finish_error_record(index, buf, record, report, &mut records);
-    }
-    records
+    read_error_chunks(index, buf, PageRelease::default(), report, first_line)
 }
 
-fn finish_error_record(
+/// [`read_error_log`] on a buffer read in parallel chunks, each chunk's pages released after it.
+fn read_error_chunks(
     index: usize,
     buf: &[u8],
-    (start, end, line_no): (usize, usize, u64),
+    release: PageRelease<'_>,
     report: &mut InputRow,
-    records: &mut Vec<ErrorRecord>,
-) {
-    let raw = &buf[start..end];
-    match parse_line(raw) {
-        Some(line) => match line.cause() {
-            Some(cause) if cause.role() != Role::AccessOnly => {
-                report.parsed += 1;
-                records.push(line.to_record(index, line_no, cause));
-            }
-            // Lines about other things (static files, startup): read, not about upstreams.
-            _ => report.filtered += 1,
-        },
-        None => {
-            report.malformed += 1;
-            note_malformed(report, line_no, "not an nginx error-log line", raw);
-        }
-    }
-}
-
-fn note_malformed(report: &mut InputRow, line: u64, reason: &'static str, text: &[u8]) {
-    if report.malformed_examples.len() < MALFORMED_EXAMPLES {
-        report.malformed_examples.push(MalformedRow {
-            line,
-            reason: reason.into(),
-            text: lossless(&text[..text.len().min(300)]),
-        });
-    }
+    first_line: u64,
+) -> Vec<ErrorRecord> {
+    let mut read = crate::errorlog::read::read_chunks(index, buf, chunk_count(buf.len()), release);
+    read.records.iter_mut().for_each(|r| r.line += first_line);
+    report.lines += read.lines;
+    report.parsed += read.parsed;
+    report.malformed += read.malformed;
+    report.filtered += read.filtered;
+    let room = MALFORMED_EXAMPLES.saturating_sub(report.malformed_examples.len());
+    report.malformed_examples.extend(
+        read.malformed_examples
+            .into_iter()
+            .take(room)
+            .map(|m| MalformedRow { line: m.line + first_line, ..(&m).into() }),
+    );
+    read.records
 }

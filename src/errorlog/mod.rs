@@ -14,6 +14,7 @@ pub mod cause;
 pub mod negative;
 pub mod parse;
 pub mod paste;
+pub mod read;
 
 pub use cause::{classify, Cause, CauseInfo, Role};
 pub use parse::{parse_line, starts_record, upstream_peer, ErrorLine, ErrorRecord, Level};

@@ -48,10 +48,11 @@ fn genlogs() -> &'static Path {
     })
 }
 
-fn generate(dir: &Path, format: &str, size: &str, seed: &str) -> Value {
+pub(crate) fn generate(dir: &Path, format: &str, size: &str, seed: &str, extra: &[&str]) -> Value {
     let out = Command::new(genlogs())
         .args(["--size", size, "--seed", seed, "--format", format, "--quiet", "--out"])
         .arg(dir)
+        .args(extra)
         .output()
         .expect("running genlogs");
     assert!(out.status.success(), "genlogs failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -128,9 +129,9 @@ impl Diff {
     }
 }
 
-fn check_format(format: &str) {
+fn check_format(format: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let truth = generate(dir.path(), format, SIZE, SEED);
+    let truth = generate(dir.path(), format, SIZE, SEED, extra);
     let report = report(dir.path());
     let mut d = Diff::default();
 
@@ -172,7 +173,8 @@ fn check_format(format: &str) {
 
     if !d.0.is_empty() {
         // Keep the logs for a look: copy them next to the target dir.
-        let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("generator_truth-{format}"));
+        let keep = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("generator_truth-{format}{}", extra.concat().replace(['-', '.'], "")));
         let _ = std::fs::create_dir_all(&keep);
         for f in ["access.log", "error.log", "truth.json"] {
             let _ = std::fs::copy(dir.path().join(f), keep.join(f));
@@ -182,8 +184,9 @@ fn check_format(format: &str) {
             serde_json::to_string_pretty(&report).unwrap_or_default(),
         );
         panic!(
-            "ngx502 disagrees with genlogs' truth ({format} format, --size {SIZE} --seed {SEED}); logs, truth and \
+            "ngx502 disagrees with genlogs' truth ({format} format, --size {SIZE} --seed {SEED} {}); logs, truth and \
              report kept in {}:\n  {}",
+            extra.join(" "),
             keep.display(),
             d.0.join("\n  ")
         );
@@ -192,12 +195,24 @@ fn check_format(format: &str) {
 
 #[test]
 fn report_matches_truth_combined_format() {
-    check_format("combined");
+    check_format("combined", &[]);
 }
 
 #[test]
 fn report_matches_truth_upstream_format() {
-    check_format("upstream");
+    check_format("upstream", &[]);
+}
+
+#[test]
+fn report_matches_truth_json_format() {
+    check_format("json", &[]);
+}
+
+/// An incident day: a third of the requests fail and the error log is as busy as the access log.
+#[test]
+fn report_matches_truth_at_a_high_failure_rate() {
+    check_format("upstream", &["--failure-rate", "0.3", "--error-heavy"]);
+    check_format("json", &["--failure-rate", "30%", "--error-heavy"]);
 }
 
 /// The generator itself: deterministic, internally consistent, and covering the causes it promises.
@@ -205,8 +220,8 @@ fn report_matches_truth_upstream_format() {
 fn genlogs_is_deterministic_and_covers_every_cause() {
     let a = tempfile::tempdir().expect("tempdir");
     let b = tempfile::tempdir().expect("tempdir");
-    let ta = generate(a.path(), "upstream", "1M", "3");
-    let tb = generate(b.path(), "upstream", "1M", "3");
+    let ta = generate(a.path(), "upstream", "1M", "3", &[]);
+    let tb = generate(b.path(), "upstream", "1M", "3", &[]);
     for f in ["access.log", "error.log"] {
         let (x, y) = (std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap());
         assert!(x == y, "{f} differs between two runs with the same seed");
@@ -215,7 +230,7 @@ fn genlogs_is_deterministic_and_covers_every_cause() {
 
     for format in ["upstream", "combined"] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let truth = generate(dir.path(), format, SIZE, SEED);
+        let truth = generate(dir.path(), format, SIZE, SEED, &[]);
         let access = std::fs::read(dir.path().join("access.log")).unwrap();
         let error = std::fs::read(dir.path().join("error.log")).unwrap();
         let requests = u(&truth["totals"]["requests"]);

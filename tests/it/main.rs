@@ -36,3 +36,4 @@ mod readers;
 mod report_formats;
 mod signatures;
 mod streams;
+mod threads;

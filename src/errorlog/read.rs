@@ -1,0 +1,195 @@
+//! Reading a whole error log (or a block of one) into the records the join needs, in parallel
+//! chunks like access logs. A chunk starts at a line that starts a record (nginx's date header),
+//! so no record is split between two chunks and every chunk reads as it would in one pass: the
+//! records, counts and examples of `-j1` and `-jN` are the same, in the same order.
+
+use rayon::prelude::*;
+
+use super::parse::{parse_line, starts_record, ErrorRecord};
+use super::Role;
+use crate::input::PageRelease;
+use crate::summary::{MalformedLine, MALFORMED_EXAMPLES};
+
+/// What one chunk (or, merged, one buffer) of an error log held. Line numbers count from the
+/// chunk's first line (1-based); [`read_chunks`] renumbers them for the whole buffer.
+#[derive(Debug, Default)]
+pub struct ErrorChunk {
+    pub lines: u64,
+    /// Records about upstreams, and their continuation lines.
+    pub parsed: u64,
+    pub malformed: u64,
+    /// Blank lines and records about other things (static files, startup).
+    pub filtered: u64,
+    pub malformed_examples: Vec<MalformedLine>,
+    pub records: Vec<ErrorRecord>,
+}
+
+impl ErrorChunk {
+    /// Appends the chunk that follows this one in the input.
+    fn append(mut self, mut next: ErrorChunk) -> ErrorChunk {
+        let before = self.lines;
+        next.records.iter_mut().for_each(|r| r.line += before);
+        let room = MALFORMED_EXAMPLES.saturating_sub(self.malformed_examples.len());
+        self.malformed_examples.extend(
+            next.malformed_examples
+                .into_iter()
+                .take(room)
+                .map(|m| MalformedLine { line: m.line + before, ..m }),
+        );
+        self.records.append(&mut next.records);
+        self.lines += next.lines;
+        self.parsed += next.parsed;
+        self.malformed += next.malformed;
+        self.filtered += next.filtered;
+        self
+    }
+
+    fn note_malformed(&mut self, line: u64, text: &[u8]) {
+        self.malformed += 1;
+        if self.malformed_examples.len() < MALFORMED_EXAMPLES {
+            self.malformed_examples.push(MalformedLine {
+                line,
+                offset: 0,
+                reason: "not an nginx error-log line",
+                text: text[..text.len().min(300)].to_vec(),
+            });
+        }
+    }
+
+    /// Classifies one whole record: kept when it is about an upstream, counted either way.
+    fn finish_record(&mut self, index: usize, raw: &[u8], line_no: u64) {
+        match parse_line(raw) {
+            Some(line) => match line.cause() {
+                Some(cause) if cause.role() != Role::AccessOnly => {
+                    self.parsed += 1;
+                    self.records.push(line.to_record(index, line_no, cause));
+                }
+                _ => self.filtered += 1,
+            },
+            None => self.note_malformed(line_no, raw),
+        }
+    }
+}
+
+/// Reads `buf` (whole lines) in about `chunks` parallel pieces cut at record starts; `release`
+/// gives each piece's pages back once it is read.
+pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease<'_>) -> ErrorChunk {
+    let parts: Vec<ErrorChunk> = chunks_at_records(buf, chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let part = read_chunk(index, chunk);
+            release.done(chunk);
+            part
+        })
+        .collect();
+    parts.into_iter().fold(ErrorChunk::default(), ErrorChunk::append)
+}
+
+/// Reads one piece in order: a line that starts a record closes the one before; a non-empty
+/// line that does not continues it (FastCGI stderr relays the application's newlines).
+fn read_chunk(index: usize, buf: &[u8]) -> ErrorChunk {
+    let mut out = ErrorChunk::default();
+    // The record being read: byte range and the number of its first line.
+    let mut open: Option<(usize, usize, u64)> = None;
+    let mut offset = 0;
+    for line in crate::lines::lines(buf) {
+        out.lines += 1;
+        let (start, end) = (offset, offset + line.len());
+        offset = end + 1;
+        if starts_record(line) {
+            if let Some((s, e, n)) = open.take() {
+                out.finish_record(index, &buf[s..e], n);
+            }
+            open = Some((start, end, out.lines));
+        } else if let Some(record) = open.as_mut().filter(|_| !line.is_empty()) {
+            record.1 = end;
+            out.parsed += 1;
+        } else if line.iter().all(u8::is_ascii_whitespace) {
+            out.filtered += 1;
+        } else {
+            out.note_malformed(out.lines, line);
+        }
+    }
+    if let Some((s, e, n)) = open {
+        out.finish_record(index, &buf[s..e], n);
+    }
+    out
+}
+
+/// Splits `buf` into about `n` pieces; every piece but the first starts at a line that starts a
+/// record, so the lines between two record starts (a record and its continuation lines, or
+/// lines no record claims) stay in one piece.
+pub fn chunks_at_records(buf: &[u8], n: usize) -> Vec<&[u8]> {
+    let target = buf.len().div_ceil(n.max(1)).max(1);
+    let mut chunks = Vec::with_capacity(n);
+    let mut start = 0;
+    while start < buf.len() {
+        let end = next_record_start(buf, (start + target).min(buf.len()));
+        chunks.push(&buf[start..end]);
+        start = end;
+    }
+    chunks
+}
+
+/// The start of the first line after `from` that starts a record, or the end of `buf`.
+fn next_record_start(buf: &[u8], mut from: usize) -> usize {
+    while let Some(nl) = memchr::memchr(b'\n', &buf[from..]) {
+        let line_start = from + nl + 1;
+        let line_end = memchr::memchr(b'\n', &buf[line_start..]).map_or(buf.len(), |i| line_start + i);
+        let line = &buf[line_start..line_end];
+        if starts_record(line.strip_suffix(b"\r").unwrap_or(line)) {
+            return line_start;
+        }
+        from = line_start;
+    }
+    buf.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &[u8] = b"junk before\n\
+        2024/05/14 10:22:31 [error] 1#1: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.1:80/\", host: \"a\"\n\
+        2024/05/14 10:22:32 [error] 1#1: *2 FastCGI sent in stderr: \"PHP message: one\n\
+        PHP message: two\" while reading response header from upstream, client: 1.2.3.4, server: a, request: \"GET /x HTTP/1.1\", upstream: \"fastcgi://unix:/run/php.sock:\", host: \"a\"\n\
+        \n\
+        2024/05/14 10:22:33 [notice] 1#1: signal process started\n\
+        2024/05/14 10:22:34 [error] 1#1: *3 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 1.2.3.4, server: a, request: \"GET /y HTTP/1.1\", upstream: \"http://10.0.0.2:80/y\", host: \"a\"\n\
+        stray\n";
+
+    #[test]
+    fn chunks_start_at_records_and_cover_the_buffer() {
+        for n in 1..12 {
+            let chunks = chunks_at_records(LOG, n);
+            assert_eq!(chunks.concat(), LOG);
+            for c in &chunks[1..] {
+                assert!(starts_record(c), "{n}: {:?}", String::from_utf8_lossy(c));
+            }
+        }
+        assert!(chunks_at_records(b"", 4).is_empty());
+    }
+
+    #[test]
+    fn any_cut_reads_like_one_pass() {
+        let whole = read_chunk(0, LOG);
+        assert_eq!((whole.lines, whole.parsed, whole.malformed, whole.filtered), (8, 5, 1, 2));
+        let lines: Vec<u64> = whole.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 7]);
+        for n in 1..12 {
+            let merged = chunks_at_records(LOG, n)
+                .into_iter()
+                .map(|c| read_chunk(0, c))
+                .fold(ErrorChunk::default(), ErrorChunk::append);
+            assert_eq!(
+                (merged.lines, merged.parsed, merged.malformed, merged.filtered),
+                (whole.lines, whole.parsed, whole.malformed, whole.filtered)
+            );
+            let got: Vec<(u64, &[u8])> = merged.records.iter().map(|r| (r.line, &r.raw[..])).collect();
+            let want: Vec<(u64, &[u8])> = whole.records.iter().map(|r| (r.line, &r.raw[..])).collect();
+            assert_eq!(got, want, "{n} chunks");
+            let examples = |c: &ErrorChunk| c.malformed_examples.iter().map(|m| m.line).collect::<Vec<_>>();
+            assert_eq!(examples(&merged), examples(&whole));
+        }
+    }
+}
