@@ -92,7 +92,8 @@ fn top_sets_the_length_of_every_list() {
             report["causes"].as_array().unwrap().iter().find(|c| c["cause"] == "connect_refused").unwrap();
         assert_eq!(refused["count"], 12);
         assert_eq!(refused["evidence"].as_array().unwrap().len(), top, "--top {top}: {refused:#}");
-        assert_eq!(refused["top_paths"].as_array().unwrap().len(), top, "--top {top}");
-        assert_eq!(report["top_paths"].as_array().unwrap().len(), top);
+        // Paths are grouped into templates (/refused/{n}): at most --top of them.
+        assert!(refused["top_paths"].as_array().unwrap().len() <= top, "--top {top}");
+        assert!(report["top_paths"].as_array().unwrap().len() <= top);
     }
 }
