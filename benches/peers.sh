@@ -20,6 +20,7 @@
 #   PEERS=0   skip mawk, rhit and GoAccess (ngx502 and the floors only)
 #   DATA      where the logs go (default /tmp/ngx502-bench); a cell is regenerated only when missing
 #   OUT       the markdown tables (default $DATA/results.md)
+#   NGX, GENLOGS  binaries to use instead of building them (both must be given)
 #
 # Wall times come from hyperfine (the minimum of RUNS runs after one warm-up, so every input is in
 # the page cache: CPU-bound throughput, not disk speed); peak RSS from one run under GNU time. MB/s
@@ -55,13 +56,15 @@ for tool in hyperfine /usr/bin/time; do
 done
 
 # --- build (the report needs no polars: it is only the Parquet/CSV export) -----------------------
-say "building ngx502 and genlogs (release, --no-default-features)"
-(cd "$ROOT" && cargo build --release --quiet --no-default-features --bin ngx502 --example genlogs)
-TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
-NGX="$TARGET_DIR/release/ngx502"
-GENLOGS="$TARGET_DIR/release/examples/genlogs"
+if [[ -z "${NGX:-}" || -z "${GENLOGS:-}" ]]; then
+  say "building ngx502 and genlogs (release, --no-default-features)"
+  (cd "$ROOT" && cargo build --release --quiet --no-default-features --bin ngx502 --example genlogs)
+  TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
+  NGX="$TARGET_DIR/release/ngx502"
+  GENLOGS="$TARGET_DIR/release/examples/genlogs"
+fi
 
 # --- data ----------------------------------------------------------------------------------------
 cell_dir() { echo "$DATA/$SIZE-$1-$2${3:+-$3}"; }
@@ -89,6 +92,7 @@ best() {
 rss() { /usr/bin/time -f '%M' -o "$TMP/rss" bash -c "$1" >/dev/null 2>&1 && awk '{printf "%.0f", $1 / 1024}' "$TMP/rss"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) print "-"; else printf "%.1fx", a / b }'; }
 rate() { awk -v s="$1" -v n="$2" -v d="$3" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.0f", n / s / d }'; }
+rate2() { awk -v s="$1" -v n="$2" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.2f", n / s / 1e6 }'; }
 secs() { [[ "$1" == "-" ]] && echo "-" || printf '%.3f' "$1"; }
 
 ROWS=()
@@ -122,7 +126,7 @@ for format in $FORMATS; do
       mb=$(rss "$(q "$NGX") report -j2 $(q "$a") $(q "$err")")
       peers="| - | - | -"
       [[ "$input" == plain ]] && peers="| $(secs "$mawk_s") | $(secs "$rhit_s") | $(secs "$goaccess_s")"
-      ROWS+=("$(ratio "$j2" "$floor")|| $format | $share | $input | $((bytes / 1000000)) MB + $err_mb MB | $(ratio "$j2" "$floor") | $(secs "$j2") | $(secs "$j1") | $(ratio "$j1" "$j2") | $(rate "$j2" "$bytes" 1e6) | $(rate "$j2" "$lines" 1e6) | $(secs "$floor") | $mb $peers |")
+      ROWS+=("$(ratio "$j2" "$floor")|| $format | $share | $input | $((bytes / 1000000)) MB + $err_mb MB | $(ratio "$j2" "$floor") | $(secs "$j2") | $(secs "$j1") | $(ratio "$j1" "$j2") | $(rate "$j2" "$bytes" 1e6) | $(rate2 "$j2" "$lines") | $(secs "$floor") | $mb $peers |")
     done
   done
 done
@@ -153,6 +157,6 @@ mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   echo
   echo "| error log alone | size | -j2 s | -j1 s | -j1/-j2 | MB/s | M lines/s | wc -l s | vs wc -l | RSS MB |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  echo "| upstream, 30 %, --error-heavy | $((ebytes / 1000000)) MB | $(secs "$ej2") | $(secs "$ej1") | $(ratio "$ej1" "$ej2") | $(rate "$ej2" "$ebytes" 1e6) | $(rate "$ej2" "$elines" 1e6) | $(secs "$efloor") | $(ratio "$ej2" "$efloor") | $emb |"
+  echo "| upstream, 30 %, --error-heavy | $((ebytes / 1000000)) MB | $(secs "$ej2") | $(secs "$ej1") | $(ratio "$ej1" "$ej2") | $(rate "$ej2" "$ebytes" 1e6) | $(rate2 "$ej2" "$elines") | $(secs "$efloor") | $(ratio "$ej2" "$efloor") | $emb |"
 } | tee "$OUT"
 say "tables written to $OUT"
