@@ -1,3 +1,5 @@
+//! Tests of the citations: which directives applied to a cause's failures, and the change they support.
+
 use super::*;
 use crate::correlate::JoinMethod;
 use crate::summary::Candidate;

@@ -6,6 +6,7 @@
 //! out the rare 5xx; [`correlate`] joins them with error lines; [`report`] and [`export`] render.
 
 pub mod access;
+pub mod aggregate;
 pub mod alert;
 pub mod cite;
 pub mod cli;
@@ -18,7 +19,6 @@ pub mod exit;
 pub mod export;
 pub mod filter;
 pub mod fleet;
-pub mod incidents;
 pub mod input;
 pub mod labels;
 pub mod lines;
@@ -30,7 +30,6 @@ pub mod path_template;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
-pub mod sketch;
 pub mod state;
 pub mod stream;
 pub mod summary;

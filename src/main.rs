@@ -1,3 +1,6 @@
+//! The `ngx502` binary: parses the command line, runs it, and maps an error to one message and
+//! exit code 2 (a broken pipe is success).
+
 use std::process::ExitCode;
 
 use clap::Parser;

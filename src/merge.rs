@@ -27,15 +27,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::aggregate::build::{cap_upstreams, MAX_UPSTREAM_ROWS};
+use crate::aggregate::findings::{top, TOP};
+use crate::aggregate::sketch::Sketch;
 use crate::errorlog::Cause;
 use crate::fleet::HostCounts;
-use crate::report::findings::{top, TOP};
-use crate::report::model::{cap_upstreams, MAX_UPSTREAM_ROWS};
 use crate::report::schema::{
     ratio, Advice, Bucket, CauseRow, Finding, Incident, InputRow, Latency, PathRow, Period, Report, Totals,
     UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
 };
-use crate::sketch::Sketch;
 use crate::time::rfc3339;
 
 /// Why a report cannot be merged.
@@ -83,7 +83,7 @@ pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
     // The fleet's rows are capped as one report's are.
     let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
     let offset = starts.iter().flatten().next().map_or(0, |&(_, offset)| offset);
-    let mut incidents = crate::incidents::detect(&timeline, &[], bucket_seconds, offset);
+    let mut incidents = crate::aggregate::incidents::detect(&timeline, &[], bucket_seconds, offset);
     for incident in &mut incidents {
         incident.upstream = dominant_upstream(incident, hosts)?;
     }

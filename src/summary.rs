@@ -10,8 +10,8 @@ use crate::access::attempts::{attempt_status, entries};
 use crate::access::format::Escape;
 use crate::access::json::unescape;
 use crate::access::{AccessRecord, Field, Mismatch};
+use crate::aggregate::sketch::Sketch;
 use crate::number::parse_seconds;
-use crate::sketch::Sketch;
 use crate::window::TimeWindow;
 
 /// How many malformed lines are kept as examples per input.

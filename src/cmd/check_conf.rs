@@ -15,7 +15,7 @@ use crate::nginx_conf::Problem;
 pub const SCHEMA: &str = "ngx502-check-conf/1";
 
 pub fn run(args: CheckConfArgs) -> anyhow::Result<Exit> {
-    let conf = super::load_nginx_conf(&args.path)?;
+    let conf = crate::input::resolve::load_nginx_conf(&args.path)?;
     let risks = check(&conf);
     // Regexes ngx502 cannot evaluate make its location matching approximate: say so too.
     let unmatched = Router::new(&conf).problems;

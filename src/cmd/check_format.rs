@@ -39,7 +39,8 @@ pub fn run(args: CheckFormatArgs) -> anyhow::Result<Exit> {
         super::write_output(None, infer(&head, args.lines)?.as_bytes())?;
         return Ok(Exit::Ok);
     }
-    let candidates = super::access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?;
+    let candidates =
+        crate::input::resolve::access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?;
     match sniff(&head, Some(crate::input::Kind::Access), &candidates) {
         Sniffed::Access(_) => {}
         Sniffed::Error => anyhow::bail!("{origin} is an error log, not an access log"),

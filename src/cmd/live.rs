@@ -24,7 +24,10 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
     paths.extend(input.error.iter().map(|p| (p.clone(), Some(Kind::Error))));
     let config = Config {
         paths,
-        formats: super::access_formats(input.log_format.as_deref(), input.log_format_name.as_deref())?,
+        formats: crate::input::resolve::access_formats(
+            input.log_format.as_deref(),
+            input.log_format_name.as_deref(),
+        )?,
         error_utc_offset: input.error_log_offset.as_deref().map(super::parse_offset).transpose()?,
         from_start: args.from_start,
         join_wait: seconds("--join-wait", args.join_wait)?,

@@ -2,11 +2,12 @@
 
 use anyhow::Context;
 
+use crate::aggregate::Limits;
 use crate::cli::ReportArgs;
 use crate::color::ColorChoice;
 use crate::exit::Exit;
 use crate::filter::Filter;
-use crate::report::{render, Limits, Report};
+use crate::report::{render, Report};
 use crate::window::parse_duration;
 
 pub fn run(args: ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {

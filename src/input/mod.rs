@@ -5,6 +5,7 @@ pub mod carry;
 pub mod detect;
 pub mod infer;
 pub mod open;
+pub mod resolve;
 pub mod sniff;
 pub mod walk;
 

@@ -5,6 +5,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::access::AccessFormat;
+
 use crate::errorlog::{starts_record, ErrorRecord};
 use crate::input::carry::{record_edge, Carry};
 use crate::input::open::MAX_LINE;

@@ -23,10 +23,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::access::AccessFormat;
+use crate::aggregate::build::input_rows;
 use crate::escape::sanitize_str;
 use crate::input::{expand, Kind, Origin};
 use crate::pipeline::Analysis;
-use crate::report::model::input_rows;
 use crate::report::schema::InputRow;
 
 use correct::Corrector;

@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::aggregate::sketch::Sketch;
 use crate::correlate::Event;
 use crate::escape::lossless;
 use crate::input::Kind;
 use crate::pipeline::Analysis;
 use crate::report::prometheus::Metrics;
 use crate::report::schema::UNKNOWN_UPSTREAM;
-use crate::sketch::Sketch;
 use crate::summary::is_failure_status;
 use crate::time::rfc3339;
 

@@ -18,7 +18,7 @@ pub const SCHEMA: &str = "ngx502/1";
 /// without `$upstream_addr`).
 pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
 
-/// The row that sums the upstreams a report has no room to list (see [`super::model::MAX_UPSTREAM_ROWS`]).
+/// The row that sums the upstreams a report has no room to list (see [`crate::aggregate::build::MAX_UPSTREAM_ROWS`]).
 pub const OTHER_UPSTREAMS: &str = "(other upstreams)";
 
 /// A cause slug (or other text of this version's own). An alias, so that serde reads it through
@@ -96,7 +96,7 @@ pub struct CauseRow {
     pub evidence: Vec<String>,
     pub top_paths: Vec<(String, u64)>,
     /// What these failures say concretely: which upstream and since when, the timeout nginx
-    /// applied, what preceded them (see [`super::findings`]).
+    /// applied, what preceded them (see [`crate::aggregate::findings`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     /// With `--nginx-conf`: the directives that applied to these failures, at `FILE:LINE`, per
@@ -163,7 +163,7 @@ pub struct UpstreamRow {
     /// The sketch behind `latency`, so `ngx502 merge` can give exact fleet quantiles (quantiles
     /// themselves cannot be merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_sketch: Option<crate::sketch::Sketch>,
+    pub latency_sketch: Option<crate::aggregate::sketch::Sketch>,
     /// Client-facing failures whose last attempt was this upstream, per `timeline` bucket (same
     /// length and order), so a report can draw each upstream's failures over time.
     #[serde(default)]
@@ -182,7 +182,7 @@ pub struct Latency {
 
 impl Latency {
     /// The quantiles of `sketch`, or `None` when it holds no sample.
-    pub fn from_sketch(sketch: &crate::sketch::Sketch) -> Option<Latency> {
+    pub fn from_sketch(sketch: &crate::aggregate::sketch::Sketch) -> Option<Latency> {
         Some(Latency {
             samples: sketch.count(),
             p50: sketch.quantile(0.5)?,

@@ -9,9 +9,9 @@ use super::fmt::{
 use super::schema::{Report, UpstreamRow};
 use super::sentences;
 use super::table::{render as table, Align};
+use crate::aggregate::incidents::{BASELINE_FACTOR, MIN_RATE};
 use crate::correlate::JoinMethod;
 use crate::escape::sanitize_str;
-use crate::incidents::{BASELINE_FACTOR, MIN_RATE};
 
 const WIDE: usize = 70;
 

@@ -55,7 +55,7 @@ impl Script {
             .into();
         Script {
             start,
-            formats: crate::cmd::access_formats(None, Some("upstream")).unwrap(),
+            formats: crate::input::resolve::access_formats(None, Some("upstream")).unwrap(),
             sources: [Source::new(0, Some(Kind::Access), false), Source::new(1, Some(Kind::Error), false)],
             analysis,
             window: Window::new(wait),

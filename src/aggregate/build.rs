@@ -4,16 +4,16 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use super::schema::{
-    ratio, Advice, Bucket, CauseRow, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
-    OTHER_UPSTREAMS, SCHEMA, UNKNOWN_UPSTREAM,
-};
 use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::errorlog::{Cause, Role};
 use crate::escape::lossless;
 use crate::path_template::PathTally;
 use crate::pipeline::Analysis;
+use crate::report::schema::{
+    ratio, Advice, Bucket, CauseRow, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
+    OTHER_UPSTREAMS, SCHEMA, UNKNOWN_UPSTREAM,
+};
 use crate::time::{bucket_for_span, rfc3339};
 
 /// Most upstream rows a report lists. A log can name hundreds of thousands of distinct
@@ -55,7 +55,7 @@ impl Report {
         let timeline = timeline(analysis, &client, bucket_seconds, offset);
         fill_failures_over_time(&mut upstreams, &client, &timeline);
         let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
-        let incidents = crate::incidents::detect(&timeline, &client, bucket_seconds, offset);
+        let incidents = crate::aggregate::incidents::detect(&timeline, &client, bucket_seconds, offset);
 
         let mut advice = Vec::new();
         for format in &analysis.access_formats {
@@ -350,7 +350,7 @@ pub fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
         failures_over_time: vec![0; buckets],
     };
     let (mut counted_502, mut counted_5xx) = (0u64, 0u64);
-    let mut sketch = crate::sketch::Sketch::default();
+    let mut sketch = crate::aggregate::sketch::Sketch::default();
     for row in folded {
         if let Some(r) = row.requests {
             other.requests = Some(other.requests.unwrap_or(0).saturating_add(r));

@@ -1,15 +1,15 @@
 //! Concrete findings per cause, from the failures themselves: which upstream failed and since
 //! when, how long nginx waited before a timeout, which endpoints were slow, what came before a
 //! `no_live_upstreams`. They turn a generic checklist into "127.0.0.1:8080 refused connections
-//! from 10:02:11 to 10:07:40" (renderers word them; see [`super::schema::Finding`]).
+//! from 10:02:11 to 10:07:40" (renderers word them; see [`crate::report::schema::Finding`]).
 
 use std::collections::BTreeMap;
 
-use super::schema::{Finding, UNKNOWN_UPSTREAM};
 use crate::access::request_path;
 use crate::correlate::Event;
 use crate::errorlog::Cause;
 use crate::escape::lossless;
+use crate::report::schema::{Finding, UNKNOWN_UPSTREAM};
 use crate::time::rfc3339;
 
 /// Upstreams and endpoints named per finding.
