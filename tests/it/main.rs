@@ -35,5 +35,6 @@ mod path_templates;
 mod readers;
 mod report_formats;
 mod signatures;
+mod snapshots;
 mod streams;
 mod threads;
