@@ -57,6 +57,15 @@ pub fn unmatched_note(r: &Report) -> Option<String> {
     })
 }
 
+/// The note on inputs that were not nginx logs, when any were skipped.
+pub fn skipped_note(r: &Report) -> Option<String> {
+    match r.inputs.iter().filter(|i| i.skipped).count() {
+        0 => None,
+        1 => Some("1 file skipped: not an nginx log".to_owned()),
+        n => Some(format!("{n} files skipped: not nginx logs")),
+    }
+}
+
 /// The line saying which filters chose the failures, when any did; `escape` makes each filter
 /// (user text) safe for the format.
 pub fn filters_note(r: &Report, escape: impl Fn(&str) -> String) -> Option<String> {

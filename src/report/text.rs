@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use super::fmt::{
-    cut, failure_statuses, filters_note, ms, pct, pct_whole, unmatched_note, upstream_label, ERROR_LOG_ONLY,
-    HIDDEN_MEANS,
+    cut, failure_statuses, filters_note, ms, pct, pct_whole, skipped_note, unmatched_note, upstream_label,
+    ERROR_LOG_ONLY, HIDDEN_MEANS,
 };
 use super::schema::{Report, UpstreamRow};
 use super::sentences;
@@ -276,9 +276,8 @@ fn inputs(out: &mut String, r: &Report) {
         &rows,
         WIDE * 2,
     ));
-    let skipped = r.inputs.iter().filter(|i| i.skipped).count();
-    if skipped > 0 {
-        let _ = writeln!(out, "  ({skipped} files skipped: not nginx logs)");
+    if let Some(note) = skipped_note(r) {
+        let _ = writeln!(out, "  ({note})");
     }
     for i in &r.inputs {
         for m in &i.malformed_examples {

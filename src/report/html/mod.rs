@@ -10,8 +10,8 @@ mod chart;
 use std::fmt::Write;
 
 use super::fmt::{
-    failure_statuses, filters_note, ms, pct, pct_whole, thousands, upstream_label, ERROR_LOG_ONLY,
-    HIDDEN_MEANS,
+    failure_statuses, filters_note, ms, pct, pct_whole, skipped_note, thousands, upstream_label,
+    ERROR_LOG_ONLY, HIDDEN_MEANS,
 };
 use super::schema::{ratio, Report};
 use super::sentences;
@@ -511,9 +511,8 @@ fn inputs(out: &mut String, r: &Report) {
         );
     }
     table_end(out);
-    let skipped = r.inputs.iter().filter(|i| i.skipped).count();
-    if skipped > 0 {
-        let _ = write!(out, "<p class=\"sub\">{skipped} files skipped: not nginx logs.</p>");
+    if let Some(note) = skipped_note(r) {
+        let _ = write!(out, "<p class=\"sub\">{note}.</p>");
     }
     if r.inputs.iter().any(|i| !i.malformed_examples.is_empty()) {
         out.push_str("<div class=\"label\">Malformed lines</div>");
