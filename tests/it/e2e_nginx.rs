@@ -94,7 +94,10 @@ fn check_with_ngx502(
         p.push(format!("[{} report] {}", f.name(), report.diag));
     } else {
         match serde_json::from_str::<Value>(&report.stdout) {
-            Ok(v) => verify::check_report(&v, sent, f, error_lines, p),
+            Ok(v) => {
+                support::accounting::check_report(&v);
+                verify::check_report(&v, sent, f, error_lines, p)
+            }
             Err(e) => {
                 p.push(format!("[{} report] stdout is not JSON ({e}): {:.300}", f.name(), report.stdout))
             }

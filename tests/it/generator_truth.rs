@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::support::accounting::check_report;
+
 /// Small enough for a debug build to generate in about a second, large enough that every outage
 /// burst holds a few dozen requests.
 const SIZE: &str = "3M";
@@ -73,12 +75,14 @@ fn report(dir: &Path) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "ngx502 printed no JSON ({e}):\n{}",
             String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(2000)])
         )
-    })
+    });
+    check_report(&report);
+    report
 }
 
 fn u(v: &Value) -> u64 {

@@ -4,6 +4,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::accounting::checked;
+
 struct Run {
     report: Value,
     rows: Vec<Value>,
@@ -24,7 +26,7 @@ fn run(access: &str, error: &str, extra: &[&str]) -> Run {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    let report = serde_json::from_str(&args(&["report", "--output", "json"])).unwrap();
+    let report = checked(args(&["report", "--output", "json"]).as_bytes());
     let rows = args(&["export"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     Run { report, rows }
 }
@@ -262,7 +264,7 @@ fn error_log_alone_reports_failed_attempts() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = checked(&out.stdout);
     assert_eq!(report["totals"]["access_logs"], false);
     let causes: Vec<(String, u64)> = report["causes"]
         .as_array()
