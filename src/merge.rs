@@ -177,6 +177,7 @@ fn merge_totals(hosts: &[Report]) -> Totals {
         parsed: 0,
         malformed_lines: 0,
         filtered: 0,
+        other: 0,
         access_logs: false,
     };
     for h in hosts {
@@ -188,6 +189,7 @@ fn merge_totals(hosts: &[Report]) -> Totals {
         t.parsed = t.parsed.saturating_add(other.parsed);
         t.malformed_lines = t.malformed_lines.saturating_add(other.malformed_lines);
         t.filtered = t.filtered.saturating_add(other.filtered);
+        t.other = t.other.saturating_add(other.other);
         t.access_logs |= other.access_logs;
     }
     t

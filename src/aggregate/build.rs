@@ -89,6 +89,7 @@ impl Report {
                 parsed: analysis.inputs.iter().map(|i| i.parsed).sum(),
                 malformed_lines: analysis.inputs.iter().map(|i| i.malformed).sum(),
                 filtered: analysis.inputs.iter().map(|i| i.filtered).sum(),
+                other: analysis.inputs.iter().map(|i| i.other).sum(),
                 access_logs,
             },
             causes,

@@ -40,6 +40,7 @@ fn report() -> Report {
             parsed: 1000,
             malformed_lines: 5,
             filtered: 0,
+            other: 0,
             access_logs: true,
         },
         causes: vec![CauseRow {

@@ -75,6 +75,10 @@ pub struct Totals {
     pub parsed: u64,
     pub malformed_lines: u64,
     pub filtered: u64,
+    /// Other programs' lines in streams (see [`InputRow::other`]), so that lines read are
+    /// parsed + malformed + filtered + other.
+    #[serde(default)]
+    pub other: u64,
     /// Whether access logs were read: without them, client-facing counts are unknown.
     pub access_logs: bool,
 }

@@ -69,6 +69,7 @@ fn files_and_other_formats_get_no_colour() {
     assert!(written.starts_with("264 requests") && !written.contains(ESC));
     let json = stdout(&ngx502(&["report", SAMPLE, "-q", "--color", "always", "--output", "json"]));
     assert!(!json.contains(ESC));
+    crate::support::accounting::checked(json.as_bytes());
 }
 
 #[test]

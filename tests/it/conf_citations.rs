@@ -49,7 +49,7 @@ fn every_cause_cites_the_directive_that_applied_at_its_line() {
     let error = tmp.path().join("error.log").display().to_string();
     let run =
         |output: &str| ngx502(&["report", "--nginx-conf", &conf, "--output", output, "-q", &access, &error]);
-    let report: Value = serde_json::from_str(&run("json")).expect("JSON report");
+    let report = crate::support::accounting::checked(run("json").as_bytes());
     let at = |text: &str| json!({"file": conf, "line": lab.conf_line(text)});
 
     // Inherited from http: the timeout and the failures that ended on it.

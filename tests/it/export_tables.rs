@@ -16,6 +16,8 @@ use std::process::Command;
 use polars::prelude::*;
 use serde_json::Value;
 
+use crate::support::accounting::checked;
+
 type TestResult = Result<(), Box<dyn Error>>;
 
 const ACCESS: &str = r#"203.0.113.7 - - [14/May/2024:10:00:01 +0200] "GET /v1/items HTTP/1.1" 200 512 "-" "curl/8.0" host="api.example.com" cid=100 rt=0.010 ua="10.0.1.11:80" us="200" urt="0.009" uct="0.001" uht="0.009"
@@ -85,7 +87,7 @@ impl Fixture {
     }
 
     fn report(&self) -> Result<Value, Box<dyn Error>> {
-        Ok(serde_json::from_slice(&self.run(&["report", "--output", "json"])?)?)
+        Ok(checked(&self.run(&["report", "--output", "json"])?))
     }
 }
 

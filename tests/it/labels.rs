@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::accounting::checked;
+
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-logs");
 
 fn ngx502(args: &[&str]) -> Output {
@@ -18,7 +20,7 @@ fn ngx502(args: &[&str]) -> Output {
 fn report_json_and_text_carry_the_labels() {
     let out =
         ngx502(&["report", SAMPLE, "-q", "--output", "json", "--label", "host=web1", "--label", "dc=fra"]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = checked(&out.stdout);
     assert_eq!(report["labels"], serde_json::json!({"dc": "fra", "host": "web1"}));
     assert!(report.get("by_label").is_none());
     let text = String::from_utf8(ngx502(&["report", SAMPLE, "-q", "--label", "host=web1"]).stdout).unwrap();
@@ -84,7 +86,10 @@ fn merge_keeps_the_failures_by_host() {
     host_report(w1, "web1", &[]);
     // web2 saw only the refused connections (the same logs, filtered).
     host_report(w2, "web2", &["--path", "^/refused/"]);
-    let merged: Value = serde_json::from_slice(&ngx502(&["merge", w1, w2]).stdout).unwrap();
+    for host in [&web1, &web2] {
+        checked(&std::fs::read(host).unwrap());
+    }
+    let merged = checked(&ngx502(&["merge", w1, w2]).stdout);
     assert_eq!(merged["labels"], serde_json::json!({"dc": "fra"}), "shared labels stay");
     assert_eq!(merged["totals"]["failures"], 156 + 18);
     let hosts: Vec<(String, u64, u64)> = merged["by_label"]["host"]

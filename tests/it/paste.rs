@@ -140,7 +140,7 @@ fn negatives_stay_negative_in_classify_and_report() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = crate::support::accounting::checked(&out.stdout);
     assert_eq!(report["inputs"][0]["parsed"], 0);
     assert_eq!(report["inputs"][0]["filtered"], NEGATIVES.len());
     assert_eq!(report["inputs"][0]["malformed"], 0);

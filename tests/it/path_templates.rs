@@ -5,6 +5,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::accounting::checked;
+
 /// A combined-format access log: 502s on three orders, two users' avatars (UUIDs), a report by
 /// date with a query string, and one plain path.
 fn access_log(dir: &std::path::Path) -> String {
@@ -39,7 +41,7 @@ fn report(args: &[&str]) -> Value {
     all.extend_from_slice(args);
     let out = Command::new(env!("CARGO_BIN_EXE_ngx502")).args(&all).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    checked(&out.stdout)
 }
 
 /// `(path, count, examples)` of the top paths.

@@ -74,6 +74,17 @@ fn report(access: &Path, error: &Path, format: &str) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// The report every format renders balances: each line, failure and error line counted once.
+#[test]
+fn the_report_behind_the_formats_balances() {
+    let (_dir, access, error) = fixture();
+    let report = crate::support::accounting::checked(report(&access, &error, "json").as_bytes());
+    let totals = &report["totals"];
+    assert_eq!((totals["requests"].as_u64(), totals["failures"].as_u64()), (Some(6), Some(3)));
+    assert_eq!((totals["lines_read"].as_u64(), totals["malformed_lines"].as_u64()), (Some(10), Some(1)));
+    assert_eq!(report["unmatched_error_lines"], 0);
+}
+
 #[test]
 fn markdown_tables_escape_log_text() {
     let (_dir, access, error) = fixture();

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::accounting::check_report;
+
 fn run(args: &[&str], path: &Path) -> (Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ngx502")).args(args).arg(path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -33,7 +35,9 @@ fn run(args: &[&str], path: &Path) -> (Value, String) {
 }
 
 fn report(path: &Path) -> Value {
-    run(&["report", "--output", "json", "-q"], path).0
+    let report = run(&["report", "--output", "json", "-q"], path).0;
+    check_report(&report);
+    report
 }
 
 /// `(source, cause)` per failed request, from `export --format ndjson`.

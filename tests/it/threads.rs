@@ -27,6 +27,9 @@ fn same_with_any_thread_count(format: &str, rate: &str) {
         for error_only in [false, true] {
             let one = report(dir.path(), "1", output, error_only);
             let four = report(dir.path(), "4", output, error_only);
+            if output == "json" {
+                crate::support::accounting::checked(&one);
+            }
             assert!(
                 one == four,
                 "{format} at {rate}, --output {output}{}: -j1 and -j4 differ",

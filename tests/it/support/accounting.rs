@@ -39,6 +39,7 @@ pub fn check_report(report: &Value) {
         assert_eq!(count(totals, "parsed"), sum("parsed"), "parsed lines of the inputs");
         assert_eq!(count(totals, "malformed_lines"), sum("malformed"), "malformed lines of the inputs");
         assert_eq!(count(totals, "filtered"), sum("filtered"), "filtered lines of the inputs");
+        assert_eq!(other(totals), inputs.iter().map(other).sum::<u64>(), "other lines of the inputs");
     }
     let causes = report["causes"].as_array().unwrap_or_else(|| panic!("no causes in {report:#}"));
     let mut seen = HashSet::new();
