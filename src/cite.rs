@@ -237,7 +237,7 @@ fn cite(
             }
             if let Some(pass) = pass.as_ref().filter(|p| p.target.starts_with("https://")) {
                 let plain =
-                    |i: &usize| memchr::memmem::find(&errors[*i].raw, b"wrong version number").is_some();
+                    |i: &usize| memchr::memmem::find(errors[*i].raw(), b"wrong version number").is_some();
                 citation.plain_http = events.iter().any(|e| e.evidence.iter().any(plain));
                 if citation.plain_http {
                     citation.fix = Some(Fix {

@@ -5,6 +5,17 @@
 //! [`errorlog`] parse lines on bytes; [`summary`] counts access lines in parallel chunks and copies
 //! out the rare 5xx; [`correlate`] joins them with error lines; [`report`] and [`export`] render.
 
+/// A substring searcher for a literal, built on first use and kept for the life of the process:
+/// building a searcher costs more than searching one log line with it, so no line pays for it
+/// (every per-line search of the error-log and stream readers goes through one).
+macro_rules! finder {
+    ($needle:expr) => {{
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new($needle));
+        &*FINDER
+    }};
+}
+
 pub mod access;
 pub mod aggregate;
 pub mod alert;

@@ -114,7 +114,7 @@ impl Report {
 
 fn evidence_line(analysis: &Analysis, event: &Event) -> Option<String> {
     match event.evidence.iter().rev().find(|&&i| analysis.errors[i].cause.role() == Role::Terminal) {
-        Some(&i) => Some(lossless(&analysis.errors[i].raw)),
+        Some(&i) => Some(lossless(analysis.errors[i].raw())),
         None => event.request.request.as_deref().map(|r| {
             format!(
                 "{} {} (access log line {}, no error line)",
@@ -203,7 +203,11 @@ fn error_only_cause_rows(analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
                 statuses,
                 summary: info.summary,
                 fix: info.fix,
-                evidence: lines.iter().take(limits.top).map(|&i| lossless(&analysis.errors[i].raw)).collect(),
+                evidence: lines
+                    .iter()
+                    .take(limits.top)
+                    .map(|&i| lossless(analysis.errors[i].raw()))
+                    .collect(),
                 top_paths: Vec::new(),
                 findings: Vec::new(),
                 citations: Vec::new(),

@@ -196,8 +196,7 @@ pub struct ErrorRecord {
     pub pid: u32,
     pub cid: Option<u64>,
     pub cause: Cause,
-    /// The whole record as written, for evidence.
-    pub raw: Box<[u8]>,
+    raw: Box<[u8]>,
     /// The container, pod or host a stream named for this line (see `Candidate::source`).
     pub source: Option<Box<str>>,
     client: Span,
@@ -234,6 +233,11 @@ impl Span {
 }
 
 impl ErrorRecord {
+    /// The whole record as written (continuation lines included), for evidence.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     pub fn client(&self) -> Option<&[u8]> {
         self.client.get(&self.raw)
     }

@@ -185,8 +185,8 @@ mod tests {
                 (merged.lines, merged.parsed, merged.malformed, merged.filtered),
                 (whole.lines, whole.parsed, whole.malformed, whole.filtered)
             );
-            let got: Vec<(u64, &[u8])> = merged.records.iter().map(|r| (r.line, &r.raw[..])).collect();
-            let want: Vec<(u64, &[u8])> = whole.records.iter().map(|r| (r.line, &r.raw[..])).collect();
+            let got: Vec<(u64, &[u8])> = merged.records.iter().map(|r| (r.line, r.raw())).collect();
+            let want: Vec<(u64, &[u8])> = whole.records.iter().map(|r| (r.line, r.raw())).collect();
             assert_eq!(got, want, "{n} chunks");
             let examples = |c: &ErrorChunk| c.malformed_examples.iter().map(|m| m.line).collect::<Vec<_>>();
             assert_eq!(examples(&merged), examples(&whole));

@@ -111,7 +111,7 @@ impl FailureRow {
                 .collect(),
             request_time: c.request_time,
             upstream_response_time: text(&c.upstream_response_time),
-            evidence: e.evidence.iter().map(|&i| lossless(&analysis.errors[i].raw)).collect(),
+            evidence: e.evidence.iter().map(|&i| lossless(analysis.errors[i].raw())).collect(),
             join: e.join,
             source: {
                 let path = analysis.inputs.get(c.input).map_or_else(String::new, |i| i.path.clone());

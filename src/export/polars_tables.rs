@@ -72,7 +72,7 @@ fn deciding_line(event: &Event, analysis: &Analysis) -> Option<String> {
         .filter_map(record)
         .find(|r| r.cause.role() == Role::Terminal)
         .or_else(|| event.evidence.first().and_then(record))
-        .map(|r| lossless(&r.raw))
+        .map(|r| lossless(r.raw()))
 }
 
 /// The failures table for `events` (client-facing events of `analysis`).

@@ -476,7 +476,7 @@ impl Failure {
             cause: event.cause.slug(),
             upstream: crate::escape::sanitize_str(&upstream),
             request: c.request.as_deref().map_or_else(|| "-".to_owned(), text),
-            evidence: event.evidence.last().and_then(|&i| analysis.errors.get(i)).map(|r| text(&r.raw)),
+            evidence: event.evidence.last().and_then(|&i| analysis.errors.get(i)).map(|r| text(r.raw())),
         }
     }
 }

@@ -133,7 +133,7 @@ impl Incremental {
         let errors = waiting
             .errors
             .into_iter()
-            .map(|r| file::PendingError { log: r.input, line: r.line, raw: r.raw.into_vec() })
+            .map(|r| file::PendingError { log: r.input, line: r.line, raw: r.raw().to_vec() })
             .collect();
         self.next = Some(State {
             runs: run,

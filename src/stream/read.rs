@@ -243,9 +243,7 @@ impl Router {
 pub(crate) fn is_foreign(body: &[u8]) -> bool {
     const PREFIXES: [&[u8]; 5] =
         [b"nginx: [", b"/docker-entrypoint", b"-----", b"NGINX Ingress controller", b"  Release:"];
-    PREFIXES.iter().any(|p| body.starts_with(p))
-        || is_klog(body)
-        || memchr::memmem::find(body, b".sh: ").is_some()
+    PREFIXES.iter().any(|p| body.starts_with(p)) || is_klog(body) || finder!(b".sh: ").find(body).is_some()
 }
 
 /// `Lmmdd hh:mm:ss.uuuuuu `: the klog/glog header.
