@@ -27,14 +27,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::aggregate::build::{cap_upstreams, MAX_UPSTREAM_ROWS};
+use crate::aggregate::build::{cap_upstreams, sort_upstreams, MAX_UPSTREAM_ROWS};
 use crate::aggregate::findings::{top, TOP};
-use crate::aggregate::sketch::Sketch;
 use crate::errorlog::Cause;
 use crate::fleet::HostCounts;
 use crate::report::schema::{
-    ratio, Advice, Bucket, CauseRow, Finding, Incident, InputRow, Latency, PathRow, Period, Report, Totals,
-    UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
+    add_counts, ratio, Advice, Bucket, CauseRow, Finding, Incident, InputRow, PathRow, Period, Report,
+    Totals, UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
 };
 use crate::time::rfc3339;
 
@@ -79,7 +78,7 @@ pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
         .map(|h| h.timeline.iter().map(|b| rebucket(&b.start, bucket_seconds)).collect())
         .collect::<Result<Vec<Vec<(i64, i32)>>, _>>()?;
     let timeline = merge_timeline(hosts, &starts);
-    let mut upstreams = merge_upstreams(hosts, &starts, &timeline)?;
+    let mut upstreams = merge_upstreams(hosts, &starts, &timeline);
     // The fleet's rows are capped as one report's are.
     let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
     let offset = starts.iter().flatten().next().map_or(0, |&(_, offset)| offset);
@@ -133,9 +132,7 @@ fn bucket_size(hosts: &[Report]) -> Result<i64, MergeError> {
 
 /// `(utc seconds, offset seconds)` of an RFC 3339 time.
 fn instant(text: &str) -> Result<(i64, i32), MergeError> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| (t.timestamp(), t.offset().local_minus_utc()))
-        .map_err(|_| MergeError::Time(text.to_string()))
+    crate::time::parse_rfc3339(text).ok_or_else(|| MergeError::Time(text.to_string()))
 }
 
 /// The start (UTC) of the `size`-second bucket holding `start`, aligned in its own zone as the
@@ -161,13 +158,6 @@ fn keep_extreme(
     Ok(())
 }
 
-fn add<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
-    for (k, n) in from {
-        let slot = into.entry(k.clone()).or_insert(0);
-        *slot = slot.saturating_add(*n);
-    }
-}
-
 fn merge_totals(hosts: &[Report]) -> Totals {
     let mut t = Totals {
         requests: 0,
@@ -183,7 +173,7 @@ fn merge_totals(hosts: &[Report]) -> Totals {
     for h in hosts {
         let other = &h.totals;
         t.requests = t.requests.saturating_add(other.requests);
-        add(&mut t.by_status, &other.by_status);
+        add_counts(&mut t.by_status, &other.by_status);
         t.failures = t.failures.saturating_add(other.failures);
         t.lines_read = t.lines_read.saturating_add(other.lines_read);
         t.parsed = t.parsed.saturating_add(other.parsed);
@@ -205,10 +195,10 @@ fn merge_causes(hosts: &[Report]) -> Result<Vec<CauseRow>, MergeError> {
         let (count, statuses, evidence, paths, findings) = causes.entry(row.cause).or_default();
         findings.extend(&row.findings);
         *count = count.saturating_add(row.count);
-        add(statuses, &row.statuses);
+        add_counts(statuses, &row.statuses);
         let room = evidence_kept.saturating_sub(evidence.len());
         evidence.extend(row.evidence.iter().take(room).cloned());
-        add(paths, &row.top_paths.iter().cloned().collect());
+        add_counts(paths, &row.top_paths.iter().cloned().collect());
     }
     let total = causes.values().map(|acc| acc.0).fold(0, u64::saturating_add);
     let mut out: Vec<CauseRow> = Vec::with_capacity(causes.len());
@@ -236,97 +226,24 @@ fn merge_causes(hosts: &[Report]) -> Result<Vec<CauseRow>, MergeError> {
     Ok(out)
 }
 
-#[derive(Default)]
-struct UpstreamAcc {
-    /// The nginx.conf block the first host that knew it named.
-    block: Option<String>,
-    requests: Option<u64>,
-    errors_by_cause: BTreeMap<&'static str, u64>,
-    client_502: u64,
-    client_504: u64,
-    failed: u64,
-    hidden: u64,
-    first: Option<(i64, String)>,
-    last: Option<(i64, String)>,
-    sketch: Sketch,
-    /// A host gave quantiles without the sketch behind them.
-    latency_lost: bool,
-    /// Failures per merged bucket start.
-    over_time: BTreeMap<i64, u64>,
-}
-
-impl UpstreamAcc {
-    fn add(&mut self, row: &UpstreamRow, starts: &[(i64, i32)]) -> Result<(), MergeError> {
-        if self.block.is_none() {
-            self.block.clone_from(&row.block);
-        }
-        if let Some(r) = row.requests {
-            self.requests = Some(self.requests.unwrap_or(0).saturating_add(r));
-        }
-        add(&mut self.errors_by_cause, &row.errors_by_cause);
-        self.client_502 = self.client_502.saturating_add(row.client_502);
-        self.client_504 = self.client_504.saturating_add(row.client_504);
-        self.failed = self.failed.saturating_add(row.failed_attempts);
-        self.hidden = self.hidden.saturating_add(row.hidden_failures);
-        keep_extreme(&mut self.first, row.first_failure.as_ref(), Ordering::Less)?;
-        keep_extreme(&mut self.last, row.last_failure.as_ref(), Ordering::Greater)?;
-        match (&row.latency, &row.latency_sketch) {
-            (_, Some(sketch)) => self.sketch.merge(sketch),
-            (Some(_), None) => self.latency_lost = true,
-            (None, None) => {}
-        }
-        for (&(start, _), &n) in starts.iter().zip(&row.failures_over_time) {
-            let slot = self.over_time.entry(start).or_insert(0);
-            *slot = slot.saturating_add(n);
-        }
-        Ok(())
-    }
-
-    fn finish(self, upstream: String, timeline: &[Bucket]) -> UpstreamRow {
-        let failures = self.errors_by_cause.values().fold(0u64, |a, &b| a.saturating_add(b));
-        let sketch = Some(self.sketch).filter(|s| !self.latency_lost && s.count() > 0);
-        UpstreamRow {
-            block: self.block,
-            upstream,
-            requests: self.requests,
-            client_502: self.client_502,
-            client_504: self.client_504,
-            failed_attempts: self.failed,
-            hidden_failures: self.hidden,
-            rate_502: self.requests.map(|r| ratio(self.client_502, r)),
-            rate_5xx: self.requests.map(|r| ratio(failures, r)),
-            first_failure: self.first.map(|(_, text)| text),
-            last_failure: self.last.map(|(_, text)| text),
-            latency: sketch.as_ref().and_then(Latency::from_sketch),
-            latency_sketch: sketch,
-            failures_over_time: timeline
-                .iter()
-                .map(|b| self.over_time.get(&b.start_utc).copied().unwrap_or(0))
-                .collect(),
-            errors_by_cause: self.errors_by_cause,
-        }
-    }
-}
-
-fn merge_upstreams(
-    hosts: &[Report],
-    starts: &[Vec<(i64, i32)>],
-    timeline: &[Bucket],
-) -> Result<Vec<UpstreamRow>, MergeError> {
-    let mut accs: BTreeMap<&str, UpstreamAcc> = BTreeMap::new();
+fn merge_upstreams(hosts: &[Report], starts: &[Vec<(i64, i32)>], timeline: &[Bucket]) -> Vec<UpstreamRow> {
+    let mut rows: BTreeMap<&str, UpstreamRow> = BTreeMap::new();
     for (host, starts) in hosts.iter().zip(starts) {
         for row in &host.upstreams {
-            accs.entry(&row.upstream).or_default().add(row, starts)?;
+            // The host's failures over time, on the fleet's timeline.
+            let mut over_time = vec![0u64; timeline.len()];
+            for (&(start, _), &n) in starts.iter().zip(&row.failures_over_time) {
+                if let Ok(i) = timeline.binary_search_by_key(&start, |b| b.start_utc) {
+                    over_time[i] = over_time[i].saturating_add(n);
+                }
+            }
+            let aligned = UpstreamRow { failures_over_time: over_time, ..row.clone() };
+            rows.entry(&row.upstream).or_insert_with(|| UpstreamRow::new(row.upstream.clone())).add(&aligned);
         }
     }
-    let mut rows: Vec<UpstreamRow> =
-        accs.into_iter().map(|(name, acc)| acc.finish(name.to_string(), timeline)).collect();
-    // The report's order: most client-facing failures, then most failed attempts, then name.
-    rows.sort_by_cached_key(|r| {
-        let failures = r.errors_by_cause.values().fold(0u64, |a, &b| a.saturating_add(b));
-        (std::cmp::Reverse(failures), std::cmp::Reverse(r.failed_attempts), r.upstream.clone())
-    });
-    Ok(rows)
+    let mut rows: Vec<UpstreamRow> = rows.into_values().collect();
+    sort_upstreams(&mut rows);
+    rows
 }
 
 fn merge_paths(hosts: &[Report]) -> Vec<PathRow> {
@@ -336,7 +253,7 @@ fn merge_paths(hosts: &[Report]) -> Vec<PathRow> {
         let merged =
             paths.entry(&row.path).or_insert_with(|| PathRow::new(row.path.clone(), 0, BTreeMap::new()));
         merged.count = merged.count.saturating_add(row.count);
-        add(&mut merged.by_cause, &row.by_cause);
+        add_counts(&mut merged.by_cause, &row.by_cause);
         crate::path_template::add_examples(&mut merged.examples, &row.examples);
     }
     let mut rows: Vec<PathRow> = paths.into_values().collect();
@@ -357,8 +274,8 @@ fn merge_timeline(hosts: &[Report], starts: &[Vec<(i64, i32)>]) -> Vec<Bucket> {
                 by_cause: BTreeMap::new(),
             });
             merged.requests = merged.requests.saturating_add(b.requests);
-            add(&mut merged.by_status, &b.by_status);
-            add(&mut merged.by_cause, &b.by_cause);
+            add_counts(&mut merged.by_status, &b.by_status);
+            add_counts(&mut merged.by_cause, &b.by_cause);
         }
     }
     buckets.into_values().collect()
@@ -382,7 +299,7 @@ fn merge_findings(findings: &[&Finding]) -> Result<Vec<Finding>, MergeError> {
             }
             Finding::GaveUpAfter { median_seconds, samples, endpoints: paths } => {
                 medians.push((*median_seconds, *samples));
-                add(&mut endpoints, &paths.iter().cloned().collect());
+                add_counts(&mut endpoints, &paths.iter().cloned().collect());
             }
             Finding::AllServersDown { block, at } => {
                 let t = instant(at)?.0;
@@ -477,6 +394,8 @@ fn merge_period(hosts: &[Report], bucket_seconds: i64) -> Result<Period, MergeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::sketch::Sketch;
+    use crate::report::schema::Latency;
 
     /// A host report with one timeline bucket and one upstream.
     fn host(bucket_seconds: i64, start: &str, failures: u64, sketch: Option<&Sketch>) -> Report {
@@ -545,10 +464,34 @@ mod tests {
         assert_eq!(merged.upstreams[0].latency_sketch.as_ref(), Some(&all));
         assert_eq!(merged.upstreams[0].latency.as_ref().map(|l| l.p90), all.quantile(0.9));
 
-        let mut no_sketch = host(60, at, 1, Some(&a));
-        no_sketch.upstreams[0].latency_sketch = None;
-        let merged = merge(&[no_sketch, host(60, at, 1, Some(&b))]).unwrap();
-        assert!(merged.upstreams[0].latency.is_none() && merged.upstreams[0].latency_sketch.is_none());
+        let no_sketch = || {
+            let mut h = host(60, at, 1, Some(&a));
+            h.upstreams[0].latency_sketch = None;
+            h
+        };
+        // Whichever host comes first, a later sketch does not bring the latency back.
+        for hosts in [[no_sketch(), host(60, at, 1, Some(&b))], [host(60, at, 1, Some(&b)), no_sketch()]] {
+            let merged = merge(&hosts).unwrap();
+            assert!(merged.upstreams[0].latency.is_none() && merged.upstreams[0].latency_sketch.is_none());
+        }
+    }
+
+    #[test]
+    fn rates_count_only_the_hosts_that_counted_attempts_and_times_widen_as_instants() {
+        let mut uncounted = host(60, "2024-10-10T12:59:00+02:00", 2, None);
+        uncounted.upstreams[0].requests = None;
+        let merged = merge(&[host(60, "2024-10-10T11:00:00Z", 3, None), uncounted]).unwrap();
+        let row = &merged.upstreams[0];
+        assert_eq!(
+            (row.requests, row.client_502, row.rate_502, row.rate_5xx),
+            (Some(100), 5, Some(0.03), Some(0.03))
+        );
+        assert_eq!(row.first_failure.as_deref(), Some("2024-10-10T12:59:00+02:00"));
+        assert_eq!(row.last_failure.as_deref(), Some("2024-10-10T11:00:00Z"));
+        let mut bad = host(60, "2024-10-10T11:00:00Z", 1, None);
+        bad.upstreams[0].last_failure = Some("yesterday".into());
+        let text = serde_json::to_value(&bad).unwrap();
+        assert!(matches!(parse(&text.to_string()), Err(MergeError::Time(t)) if t == "yesterday"));
     }
 
     #[test]

@@ -127,6 +127,20 @@ pub fn rfc3339(utc: i64, offset: i32) -> String {
     zone.timestamp_opt(utc, 0).single().map_or_else(|| utc.to_string(), |t| t.to_rfc3339())
 }
 
+/// `(utc seconds, offset seconds)` of an RFC 3339 time, as reports write them.
+pub fn parse_rfc3339(text: &str) -> Option<(i64, i32)> {
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| (t.timestamp(), t.offset().local_minus_utc()))
+}
+
+/// Orders two RFC 3339 times by the instant they name (`12:00+02:00` before `11:00Z`); texts that
+/// are not RFC 3339 (readers refuse them first) by their text, so the order is total.
+pub fn order_rfc3339(a: &str, b: &str) -> std::cmp::Ordering {
+    match (parse_rfc3339(a), parse_rfc3339(b)) {
+        (Some(a), Some(b)) => a.0.cmp(&b.0),
+        _ => a.cmp(b),
+    }
+}
+
 /// Picks a timeline bucket so a span gives at most about 120 buckets.
 pub fn bucket_for_span(span: i64) -> i64 {
     const STEPS: [i64; 8] = [60, 300, 900, 1800, 3600, 6 * 3600, 12 * 3600, 86400];

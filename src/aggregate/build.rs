@@ -304,15 +304,22 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
                 latency,
                 latency_sketch: counts.map(|c| c.latency.clone()).filter(|s| s.count() > 0),
                 failures_over_time: Vec::new(),
+                latency_lost: false,
             }
         })
         .collect();
-    rows.sort_by(|a, b| {
-        let fa = a.errors_by_cause.values().sum::<u64>();
-        let fb = b.errors_by_cause.values().sum::<u64>();
-        fb.cmp(&fa).then(b.failed_attempts.cmp(&a.failed_attempts)).then(a.upstream.cmp(&b.upstream))
-    });
+    sort_upstreams(&mut rows);
     rows
+}
+
+/// The report's order of upstreams: most client-facing failures, then most failed attempts, then
+/// name.
+pub fn sort_upstreams(rows: &mut [UpstreamRow]) {
+    rows.sort_by(|a, b| {
+        (b.failures().cmp(&a.failures()))
+            .then(b.failed_attempts.cmp(&a.failed_attempts))
+            .then(a.upstream.cmp(&b.upstream))
+    });
 }
 
 /// What the report says when [`cap_upstreams`] summed `folded` rows.
@@ -336,54 +343,12 @@ pub fn cap_upstreams(rows: &mut Vec<UpstreamRow>, max: usize) -> usize {
     let mut folded = rows.split_off(max.min(rows.len()));
     let count = folded.len();
     folded.extend(earlier);
-    let buckets = folded.first().map_or(0, |r| r.failures_over_time.len());
-    let mut other = UpstreamRow {
-        upstream: OTHER_UPSTREAMS.to_owned(),
-        block: None,
-        requests: None,
-        errors_by_cause: BTreeMap::new(),
-        client_502: 0,
-        client_504: 0,
-        failed_attempts: 0,
-        hidden_failures: 0,
-        rate_502: None,
-        rate_5xx: None,
-        first_failure: None,
-        last_failure: None,
-        latency: None,
-        latency_sketch: None,
-        failures_over_time: vec![0; buckets],
-    };
-    let (mut counted_502, mut counted_5xx) = (0u64, 0u64);
-    let mut sketch = crate::aggregate::sketch::Sketch::default();
-    for row in folded {
-        if let Some(r) = row.requests {
-            other.requests = Some(other.requests.unwrap_or(0).saturating_add(r));
-            counted_502 = row.client_502.saturating_add(counted_502);
-            counted_5xx = row.errors_by_cause.values().fold(counted_5xx, |a, &b| a.saturating_add(b));
-        }
-        for (cause, n) in row.errors_by_cause {
-            let slot = other.errors_by_cause.entry(cause).or_insert(0);
-            *slot = slot.saturating_add(n);
-        }
-        other.client_502 = other.client_502.saturating_add(row.client_502);
-        other.client_504 = other.client_504.saturating_add(row.client_504);
-        other.failed_attempts = other.failed_attempts.saturating_add(row.failed_attempts);
-        other.hidden_failures = other.hidden_failures.saturating_add(row.hidden_failures);
-        // Every row's times are written in the same offset, so text order is time order.
-        other.first_failure = other.first_failure.into_iter().chain(row.first_failure).min();
-        other.last_failure = other.last_failure.into_iter().chain(row.last_failure).max();
-        if let Some(s) = &row.latency_sketch {
-            sketch.merge(s);
-        }
-        for (sum, n) in other.failures_over_time.iter_mut().zip(&row.failures_over_time) {
-            *sum = sum.saturating_add(*n);
-        }
+    let mut other = UpstreamRow::new(OTHER_UPSTREAMS.to_owned());
+    for row in &folded {
+        other.add(row);
     }
-    other.rate_502 = other.requests.map(|r| ratio(counted_502, r));
-    other.rate_5xx = other.requests.map(|r| ratio(counted_5xx, r));
-    other.latency = Latency::from_sketch(&sketch);
-    other.latency_sketch = (sketch.count() > 0).then_some(sketch);
+    // The sum of several upstreams belongs to no one block.
+    other.block = None;
     rows.push(other);
     count
 }

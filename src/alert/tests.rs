@@ -9,21 +9,12 @@ use crate::report::schema::{CauseRow, Period, Totals};
 
 fn upstream(name: &str, requests: Option<u64>, c502: u64, refused: u64) -> UpstreamRow {
     UpstreamRow {
-        block: None,
-        upstream: name.into(),
         requests,
         errors_by_cause: BTreeMap::from([("connect_refused", refused)]),
         client_502: c502,
-        client_504: 0,
         failed_attempts: refused + 2,
         hidden_failures: 2,
-        rate_502: None,
-        rate_5xx: None,
-        first_failure: None,
-        last_failure: None,
-        latency: None,
-        latency_sketch: None,
-        failures_over_time: Vec::new(),
+        ..UpstreamRow::new(name.into())
     }
 }
 

@@ -2,6 +2,7 @@
 //! and `merge` reads back (one set of types, serialised and deserialised alike).
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -142,7 +143,7 @@ pub enum Advice {
     PassAccessLog,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UpstreamRow {
     pub upstream: String,
     /// The nginx.conf `upstream {}` block the server belongs to, when `--nginx-conf` was given.
@@ -172,9 +173,13 @@ pub struct UpstreamRow {
     /// length and order), so a report can draw each upstream's failures over time.
     #[serde(default)]
     pub failures_over_time: Vec<u64>,
+    /// A part of this row (a host's) had quantiles without the sketch behind them: the row's
+    /// latency is unknown, whatever other parts add. Not written: the JSON shows no latency.
+    #[serde(skip)]
+    pub latency_lost: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Latency {
     pub samples: u64,
     pub p50: f64,
@@ -194,6 +199,109 @@ impl Latency {
             p99: sketch.quantile(0.99)?,
             error_bound: 0.01,
         })
+    }
+}
+
+impl UpstreamRow {
+    /// A row of `upstream` with nothing counted yet, which [`add`](Self::add) adds rows into.
+    pub fn new(upstream: String) -> UpstreamRow {
+        UpstreamRow {
+            upstream,
+            block: None,
+            requests: None,
+            errors_by_cause: BTreeMap::new(),
+            client_502: 0,
+            client_504: 0,
+            failed_attempts: 0,
+            hidden_failures: 0,
+            rate_502: None,
+            rate_5xx: None,
+            first_failure: None,
+            last_failure: None,
+            latency: None,
+            latency_sketch: None,
+            failures_over_time: Vec::new(),
+            latency_lost: false,
+        }
+    }
+
+    /// Client-facing failures whose last attempt was this upstream, all causes.
+    pub fn failures(&self) -> u64 {
+        self.errors_by_cause.values().fold(0, |a, &b| a.saturating_add(b))
+    }
+
+    /// Adds `other` like for like: another host's row of the same upstream (or a row a report
+    /// sums into [`OTHER_UPSTREAMS`]) over the same timeline buckets. Counts add (saturating);
+    /// the block is the first one known; first and last failures widen; sketches merge, and the
+    /// rates and quantiles are recomputed from the sums. A rate counts the failures of the parts
+    /// that counted attempts, so a part without `requests` does not inflate it. Times are
+    /// compared as instants (readers refuse texts that are not RFC 3339, see [`Report::restore`]).
+    pub fn add(&mut self, other: &UpstreamRow) {
+        let part = |r: &UpstreamRow| {
+            (counted(r.rate_502, r.requests, r.client_502), counted(r.rate_5xx, r.requests, r.failures()))
+        };
+        let ((mine_502, mine_5xx), (its_502, its_5xx)) = (part(self), part(other));
+        let (counted_502, counted_5xx) = (mine_502.saturating_add(its_502), mine_5xx.saturating_add(its_5xx));
+        if self.block.is_none() {
+            self.block.clone_from(&other.block);
+        }
+        self.requests = match (self.requests, other.requests) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+        };
+        add_counts(&mut self.errors_by_cause, &other.errors_by_cause);
+        self.client_502 = self.client_502.saturating_add(other.client_502);
+        self.client_504 = self.client_504.saturating_add(other.client_504);
+        self.failed_attempts = self.failed_attempts.saturating_add(other.failed_attempts);
+        self.hidden_failures = self.hidden_failures.saturating_add(other.hidden_failures);
+        self.rate_502 = self.requests.map(|r| ratio(counted_502, r));
+        self.rate_5xx = self.requests.map(|r| ratio(counted_5xx, r));
+        widen(&mut self.first_failure, other.first_failure.as_deref(), Ordering::Less);
+        widen(&mut self.last_failure, other.last_failure.as_deref(), Ordering::Greater);
+        if self.failures_over_time.len() < other.failures_over_time.len() {
+            self.failures_over_time.resize(other.failures_over_time.len(), 0);
+        }
+        for (sum, n) in self.failures_over_time.iter_mut().zip(&other.failures_over_time) {
+            *sum = sum.saturating_add(*n);
+        }
+        let unmergeable =
+            |r: &UpstreamRow| r.latency_lost || (r.latency.is_some() && r.latency_sketch.is_none());
+        self.latency_lost = unmergeable(self) || unmergeable(other);
+        match &other.latency_sketch {
+            _ if self.latency_lost => self.latency_sketch = None,
+            Some(sketch) => self.latency_sketch.get_or_insert_with(Default::default).merge(sketch),
+            None => {}
+        }
+        self.latency_sketch = self.latency_sketch.take().filter(|s| s.count() > 0);
+        self.latency = self.latency_sketch.as_ref().and_then(Latency::from_sketch);
+    }
+}
+
+/// The failures behind a part's `rate` of `requests`: none when the part counted no attempts;
+/// else the rate times the requests (a quotient of counts far below 2^52, so it rounds back to
+/// the count exactly), never more than the part's `count`; `count` when no rate was written.
+fn counted(rate: Option<f64>, requests: Option<u64>, count: u64) -> u64 {
+    match (rate, requests) {
+        (_, None) => 0,
+        (Some(rate), Some(requests)) => ((rate * requests as f64).round() as u64).min(count),
+        (None, Some(_)) => count,
+    }
+}
+
+/// Adds `from`'s counts into `into`, key by key (saturating).
+pub fn add_counts<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, n) in from {
+        let slot = into.entry(k.clone()).or_insert(0);
+        *slot = slot.saturating_add(*n);
+    }
+}
+
+/// Keeps in `kept` whichever of it and `other` comes first (`want` = `Less`) or last (`Greater`).
+fn widen(kept: &mut Option<String>, other: Option<&str>, want: Ordering) {
+    if let Some(other) = other {
+        if kept.as_deref().is_none_or(|k| crate::time::order_rfc3339(other, k) == want) {
+            *kept = Some(other.to_owned());
+        }
     }
 }
 
@@ -332,8 +440,8 @@ impl InputRow {
 
 impl Report {
     /// What the JSON leaves out because it follows from the rest: each cause's summary and fix
-    /// steps, each bucket's start in UTC seconds. Fails with the text of a start that is not
-    /// RFC 3339.
+    /// steps, each bucket's start in UTC seconds. Fails with the text of a bucket's start or an
+    /// upstream's failure time that is not RFC 3339 (rows add by comparing those as instants).
     pub fn restore(&mut self) -> Result<(), String> {
         for c in &mut self.causes {
             if let Some(cause) = crate::errorlog::Cause::from_slug(c.cause) {
@@ -342,10 +450,13 @@ impl Report {
             }
         }
         for b in &mut self.timeline {
-            b.start_utc =
-                chrono::DateTime::parse_from_rfc3339(&b.start).map_err(|_| b.start.clone())?.timestamp();
+            b.start_utc = crate::time::parse_rfc3339(&b.start).ok_or_else(|| b.start.clone())?.0;
         }
-        Ok(())
+        let failure_times = self.upstreams.iter().flat_map(|u| [&u.first_failure, &u.last_failure]);
+        match failure_times.flatten().find(|t| crate::time::parse_rfc3339(t).is_none()) {
+            Some(bad) => Err(bad.clone()),
+            None => Ok(()),
+        }
     }
 }
 
