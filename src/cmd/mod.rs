@@ -19,8 +19,8 @@ use crate::cli::{BatchArgs, Cli, Command, InputArgs};
 use crate::escape::sanitize_str;
 use crate::exit::Exit;
 use crate::input::resolve;
-use crate::pipeline::{analyze_resumed, Analysis, Carried, Options};
-use crate::state::{Incremental, Waiting};
+use crate::pipeline::{analyze_resumed, Analysis, Options};
+use crate::state::Incremental;
 use crate::window::TimeWindow;
 
 /// Runs a parsed command line.
@@ -68,14 +68,16 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         // Fails only if the pool was already built, which cannot happen before this point.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
-    let conf = batch.nginx_conf.as_deref().map(resolve::load_nginx_conf).transpose()?;
+    let inputs = resolve::resolve(
+        &args.paths,
+        &args.access,
+        &args.error,
+        batch.nginx_conf.as_deref(),
+        args.log_format.as_deref(),
+        args.log_format_name.as_deref(),
+    )?;
     let options = Options {
-        formats: match &conf {
-            Some(conf) => {
-                resolve::conf_formats(conf, args.log_format.as_deref(), args.log_format_name.as_deref())?
-            }
-            None => resolve::access_formats(args.log_format.as_deref(), args.log_format_name.as_deref())?,
-        },
+        formats: inputs.formats,
         error_utc_offset: args.error_log_offset.as_deref().map(parse_offset).transpose()?,
         quiet: args.quiet,
         window: TimeWindow::from_flags(
@@ -86,35 +88,39 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         )?,
         block_size: crate::input::open::block_size_from_env(),
     };
-    let user_format = args.log_format.is_some() || args.log_format_name.is_some();
-    let specs = resolve::logs(&args.paths, &args.access, &args.error, conf.as_ref(), user_format)?;
     let mut incremental = batch
         .state
         .as_deref()
         .map(|path| Incremental::begin(path, batch.state_reset, batch.wait_lock))
         .transpose()?;
-    let found = specs.len();
-    let (specs, carried) = match incremental.as_mut() {
-        Some(run) => {
-            let (specs, carried, notes) = run.plan(specs)?;
-            for note in notes.iter().filter(|_| !args.quiet) {
-                eprintln!("ngx502: {}", sanitize_str(note));
-            }
-            (specs, carried)
-        }
-        None => (specs, Carried::default()),
-    };
-    let mut analysis = analyze_resumed(&specs, &options, carried);
-    if let Some(conf) = conf {
+    let plan = crate::state::plan(incremental.as_mut(), inputs.specs)?;
+    note(args.quiet, plan.notes.iter().map(String::as_str));
+    let mut analysis = analyze_resumed(&plan.specs, &options, plan.carried);
+    if let Some(conf) = inputs.conf {
         analysis.upstream_blocks = conf.upstreams.clone();
         analysis.nginx_conf = Some(std::sync::Arc::new(conf));
     }
-    for input in analysis.inputs.iter().filter(|i| !i.skipped) {
+    tell_inputs(&analysis.inputs, args.quiet);
+    // With --state, logs left unread as unchanged are logs all the same: a stray non-log file
+    // beside them is no reason to fail the run.
+    if plan.unchanged == 0 && !analysis.inputs.is_empty() && analysis.inputs.iter().all(|i| i.kind.is_none())
+    {
+        bail!("none of the inputs is an nginx access or error log; pass the right paths, or the format with --log-format");
+    }
+    if let Some(run) = incremental.as_mut() {
+        note(args.quiet, run.settle(&mut analysis).note().as_deref());
+    }
+    Ok((analysis, incremental))
+}
+
+/// Says on stderr what each input turned out to be (unless `quiet`) and why one was not read.
+fn tell_inputs(inputs: &[crate::report::schema::InputRow], quiet: bool) {
+    for input in inputs.iter().filter(|i| !i.skipped) {
         match (&input.problem, &input.kind) {
             (Some(problem), _) => {
                 eprintln!("ngx502: warning: {}: {}", sanitize_str(&input.path), sanitize_str(problem))
             }
-            (None, Some(kind)) if !args.quiet => eprintln!(
+            (None, Some(kind)) if !quiet => eprintln!(
                 "ngx502: {}: {} log, format {}",
                 sanitize_str(&input.path),
                 kind.name(),
@@ -123,22 +129,13 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
             _ => {}
         }
     }
-    // With --state, logs left unread as unchanged are logs all the same: a stray non-log file
-    // beside them is no reason to fail the run.
-    let unchanged_logs = specs.len() < found;
-    if !unchanged_logs && !analysis.inputs.is_empty() && analysis.inputs.iter().all(|i| i.kind.is_none()) {
-        bail!("none of the inputs is an nginx access or error log; pass the right paths, or the format with --log-format");
+}
+
+/// Prints `notes` to stderr, unless `--quiet`.
+fn note<'a>(quiet: bool, notes: impl IntoIterator<Item = &'a str>) {
+    for note in notes.into_iter().filter(|_| !quiet) {
+        eprintln!("ngx502: {}", sanitize_str(note));
     }
-    if let Some(run) = incremental.as_mut() {
-        let waiting = run.settle(&mut analysis);
-        if waiting != Waiting::default() && !args.quiet {
-            eprintln!(
-                "ngx502: {} failed request(s) and {} error line(s) at the end of the logs wait for the next run, where their partner lines may be",
-                waiting.requests, waiting.error_lines
-            );
-        }
-    }
-    Ok((analysis, incremental))
 }
 
 /// Writes `text` to `out` (a file) or stdout.

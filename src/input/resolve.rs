@@ -37,6 +37,35 @@ pub fn access_formats(log_format: Option<&str>, name: Option<&str>) -> anyhow::R
     }
 }
 
+/// What a batch run reads: its inputs, the access formats to try on them, and the nginx.conf that
+/// named them (with `--nginx-conf`).
+pub struct Resolved {
+    pub specs: Vec<InputSpec>,
+    pub formats: Vec<AccessFormat>,
+    pub conf: Option<NginxConf>,
+}
+
+/// Resolves a batch run's inputs: `paths` (or the logs `nginx_conf` names in place of the default
+/// directory) and the `--access`/`--error` files, read in the formats `--log-format` or
+/// `--log-format-name` pick (or the conf's, or the built-ins).
+pub fn resolve(
+    paths: &[PathBuf],
+    access: &[PathBuf],
+    error: &[PathBuf],
+    nginx_conf: Option<&Path>,
+    log_format: Option<&str>,
+    log_format_name: Option<&str>,
+) -> anyhow::Result<Resolved> {
+    let conf = nginx_conf.map(load_nginx_conf).transpose()?;
+    let formats = match &conf {
+        Some(conf) => conf_formats(conf, log_format, log_format_name)?,
+        None => access_formats(log_format, log_format_name)?,
+    };
+    let user_format = log_format.is_some() || log_format_name.is_some();
+    let specs = logs(paths, access, error, conf.as_ref(), user_format)?;
+    Ok(Resolved { specs, formats, conf })
+}
+
 /// Reads `--nginx-conf`, warning about whatever in it could not be used.
 pub fn load_nginx_conf(path: &Path) -> anyhow::Result<NginxConf> {
     let conf = NginxConf::load(path)

@@ -49,6 +49,42 @@ pub struct Waiting {
     pub settled_unexplained: usize,
 }
 
+/// A batch run's inputs as `--state` leaves them to read.
+pub struct Plan {
+    /// Each input resumed where earlier runs stopped; logs unchanged since are left out.
+    pub specs: Vec<InputSpec>,
+    /// The lines earlier runs held back for this one.
+    pub carried: Carried,
+    /// What the user should know (a log rotated, one gone).
+    pub notes: Vec<String>,
+    /// How many inputs were left out as unchanged.
+    pub unchanged: usize,
+}
+
+/// Plans what `run` (the `--state` of this run, if any) leaves of `specs` to read; without a
+/// state, everything from the start.
+pub fn plan(run: Option<&mut Incremental>, specs: Vec<InputSpec>) -> anyhow::Result<Plan> {
+    let found = specs.len();
+    let (specs, carried, notes) = match run {
+        Some(run) => run.plan(specs)?,
+        None => (specs, Carried::default(), Vec::new()),
+    };
+    Ok(Plan { unchanged: found.saturating_sub(specs.len()), specs, carried, notes })
+}
+
+impl Waiting {
+    /// The note telling the user what waits for the next run, when anything was held back or
+    /// settled.
+    pub fn note(&self) -> Option<String> {
+        (*self != Waiting::default()).then(|| {
+            format!(
+                "{} failed request(s) and {} error line(s) at the end of the logs wait for the next run, where their partner lines may be",
+                self.requests, self.error_lines
+            )
+        })
+    }
+}
+
 impl Incremental {
     /// Locks the state at `path` and reads it: a fresh one when `reset` or when there is none
     /// yet. Fails when another run holds it (unless `wait`) or when it cannot be trusted.
