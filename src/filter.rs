@@ -13,7 +13,7 @@ use clap::Args;
 use regex::bytes::Regex;
 
 use crate::correlate::Event;
-use crate::errorlog::ErrorRecord;
+use crate::errorlog::{ErrorRecord, Role};
 use crate::pipeline::Analysis;
 use crate::report::schema::InputRow;
 use crate::summary::is_failure_status;
@@ -151,10 +151,12 @@ impl Filter {
             }
             for &i in &event.evidence {
                 refile(&mut analysis.inputs, analysis.errors[i].input);
+                analysis.errors_filtered += u64::from(analysis.errors[i].cause.role() == Role::Terminal);
             }
         }
         let errors = &analysis.errors;
         let inputs = &mut analysis.inputs;
+        let before = analysis.correlation.unmatched.len();
         analysis.correlation.unmatched.retain(|&i| {
             let keep = self.admits_error(&errors[i]);
             if !keep {
@@ -162,6 +164,7 @@ impl Filter {
             }
             keep
         });
+        analysis.errors_filtered += (before - analysis.correlation.unmatched.len()) as u64;
     }
 
     /// For `live`: whether a failure is shown; one that is not has its lines counted as filtered.

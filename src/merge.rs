@@ -32,8 +32,8 @@ use crate::aggregate::findings::{top, TOP};
 use crate::errorlog::Cause;
 use crate::fleet::HostCounts;
 use crate::report::schema::{
-    add_counts, ratio, Advice, Bucket, CauseRow, Finding, Incident, InputRow, PathRow, Period, Report,
-    Totals, UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
+    add_counts, ratio, Advice, Bucket, CauseRow, ErrorLines, Finding, Incident, InputRow, PathRow, Period,
+    Report, Totals, UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
 };
 use crate::time::rfc3339;
 
@@ -112,6 +112,10 @@ pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
             .map(|i| InputRow { malformed_examples: Vec::new(), ..i.clone() })
             .collect(),
         unmatched_error_lines: hosts.iter().map(|h| h.unmatched_error_lines).fold(0, u64::saturating_add),
+        error_lines: hosts
+            .iter()
+            .map(|h| h.error_lines)
+            .fold(ErrorLines::default(), ErrorLines::saturating_add),
         advice,
         period: merge_period(hosts, bucket_seconds)?,
         filters: crate::fleet::filters(hosts.iter().map(|h| &h.filters[..])),

@@ -89,6 +89,10 @@ pub struct Analysis {
     /// Failed requests `--state` settled without an error line because their logs stopped
     /// growing (see `state::tail`): the report says how many.
     pub settled_unexplained: u64,
+    /// Terminal error lines set aside before the report: outside the time window or of a
+    /// failure the filters left out, and held back for the next `--state` run.
+    pub errors_filtered: u64,
+    pub errors_waiting: u64,
     /// The `upstream {}` blocks of nginx.conf, when given: rows are labelled with their block.
     pub upstream_blocks: Vec<crate::nginx_conf::Upstream>,
     /// nginx.conf, when given: each cause cites the directives that applied to its failures.
@@ -154,7 +158,9 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
     candidates.extend(carried.candidates);
     analysis.correlation = correlate(candidates, &analysis.errors, options.error_utc_offset);
     let (errors, offset) = (&analysis.errors, i64::from(analysis.error_utc_offset));
+    let before = analysis.correlation.unmatched.len();
     analysis.correlation.unmatched.retain(|&i| options.window.contains(Some(errors[i].local_time - offset)));
+    analysis.errors_filtered = (before - analysis.correlation.unmatched.len()) as u64;
     analysis
 }
 

@@ -11,8 +11,8 @@ use crate::escape::lossless;
 use crate::path_template::PathTally;
 use crate::pipeline::Analysis;
 use crate::report::schema::{
-    ratio, Advice, Bucket, CauseRow, InputRow, Latency, PathRow, Period, Report, Totals, UpstreamRow,
-    OTHER_UPSTREAMS, SCHEMA, UNKNOWN_UPSTREAM,
+    ratio, Advice, Bucket, CauseRow, ErrorLines, InputRow, Latency, PathRow, Period, Report, Totals,
+    UpstreamRow, OTHER_UPSTREAMS, SCHEMA, UNKNOWN_UPSTREAM,
 };
 use crate::time::{bucket_for_span, rfc3339};
 
@@ -99,6 +99,7 @@ impl Report {
             incidents,
             inputs: input_rows(analysis),
             unmatched_error_lines: analysis.correlation.unmatched.len() as u64,
+            error_lines: error_lines(analysis),
             advice,
             period: Period {
                 first: access.first.map(|t| rfc3339(t, offset)),
@@ -109,6 +110,22 @@ impl Report {
             labels: BTreeMap::new(),
             by_label: BTreeMap::new(),
         }
+    }
+}
+
+/// Where the terminal error lines went: counted from the lines and the events apart, so a line
+/// lost or claimed twice shows as `read` ≠ the sum of the rest.
+fn error_lines(analysis: &Analysis) -> ErrorLines {
+    let terminal = |i: &usize| analysis.errors[*i].cause.role() == Role::Terminal;
+    let evidence = || analysis.correlation.events.iter().flat_map(|e| &e.evidence);
+    let claimed = evidence().filter(|i| terminal(i)).count() as u64;
+    ErrorLines {
+        read: (0..analysis.errors.len()).filter(terminal).count() as u64,
+        claimed,
+        unmatched: analysis.correlation.unmatched.len() as u64,
+        filtered: analysis.errors_filtered,
+        waiting: analysis.errors_waiting,
+        context_claimed: evidence().count() as u64 - claimed,
     }
 }
 

@@ -55,6 +55,7 @@ fn report() -> Report {
         incidents: Vec::new(),
         inputs: Vec::new(),
         unmatched_error_lines: 0,
+        error_lines: Default::default(),
         advice: Vec::new(),
         period: Period { first: None, last: None, bucket_seconds: 60 },
         filters: Vec::new(),

@@ -47,13 +47,23 @@ pub fn thousands(n: u64) -> String {
 /// The sentence every format shows when only error logs were read.
 pub const ERROR_LOG_ONLY: &str = "No access log read: counts are failed attempts from the error log, not client responses (client-facing counts unknown).";
 
-/// The note on error lines no 5xx claimed, when there are any and access logs were read.
-pub fn unmatched_note(r: &Report) -> Option<String> {
+/// The note on error lines no 5xx claimed, when there are any and access logs were read: where
+/// every upstream error line went, each number written by `num`.
+pub fn unmatched_note(r: &Report, num: fn(u64) -> String) -> Option<String> {
     (r.unmatched_error_lines > 0 && r.totals.access_logs).then(|| {
-        format!(
-            "{} upstream error lines matched no 5xx in the access log (retries that recovered, or requests outside it).",
-            r.unmatched_error_lines
-        )
+        let lines = &r.error_lines;
+        let mut note = format!(
+            "Upstream error lines: {} claimed by a request, {} matched no 5xx in the access log (retries that recovered, or requests outside it)",
+            num(lines.claimed),
+            num(r.unmatched_error_lines)
+        );
+        for (n, what) in [(lines.filtered, "filtered out"), (lines.waiting, "waiting for the next run")] {
+            if n > 0 {
+                note.push_str(&format!(", {} {what}", num(n)));
+            }
+        }
+        note.push('.');
+        note
     })
 }
 

@@ -118,7 +118,7 @@ fn headline(out: &mut String, r: &Report) {
     } else {
         let _ = writeln!(out, "{}", ERROR_LOG_ONLY);
     }
-    if let Some(note) = unmatched_note(r) {
+    if let Some(note) = unmatched_note(r, |n| n.to_string()) {
         let _ = writeln!(out, "\n{note}");
     }
     if let Some(note) = filters_note(r, escape) {

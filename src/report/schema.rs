@@ -40,6 +40,10 @@ pub struct Report {
     /// Upstream error lines that no 5xx access line claimed (retries that recovered, or
     /// requests outside the access logs).
     pub unmatched_error_lines: u64,
+    /// Where each upstream error line went: claimed by a request, unmatched, filtered out or
+    /// waiting for the next run.
+    #[serde(default)]
+    pub error_lines: ErrorLines,
     /// What to change for a more exact diagnosis (renderers word it).
     pub advice: Vec<Advice>,
     pub period: Period,
@@ -64,6 +68,39 @@ pub struct LabelRow {
     pub failures: u64,
     pub failure_rate: f64,
     pub by_cause: BTreeMap<String, u64>,
+}
+
+/// The terminal upstream error lines (those that name a failure) a report read, and where each
+/// went, so none is lost or counted twice: `read` = `claimed` + `unmatched` + `filtered` +
+/// `waiting`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorLines {
+    /// Read by this run, with those an earlier `--state` run carried over to it.
+    pub read: u64,
+    /// The cause of a request's failed attempt (client-facing or recovered by a retry).
+    pub claimed: u64,
+    /// Claimed by no request: `unmatched_error_lines`.
+    pub unmatched: u64,
+    /// Outside the time window, or of a failure the filters left out.
+    pub filtered: u64,
+    /// Held back for the next `--state` run, which may read their request.
+    pub waiting: u64,
+    /// Context lines (FastCGI stderr, a peer marked down) claimed with them as evidence.
+    pub context_claimed: u64,
+}
+
+impl ErrorLines {
+    /// Both counts together (two hosts' lines in a fleet report), saturating.
+    pub fn saturating_add(self, o: ErrorLines) -> ErrorLines {
+        ErrorLines {
+            read: self.read.saturating_add(o.read),
+            claimed: self.claimed.saturating_add(o.claimed),
+            unmatched: self.unmatched.saturating_add(o.unmatched),
+            filtered: self.filtered.saturating_add(o.filtered),
+            waiting: self.waiting.saturating_add(o.waiting),
+            context_claimed: self.context_claimed.saturating_add(o.context_claimed),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

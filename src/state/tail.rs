@@ -129,6 +129,7 @@ pub fn hold_back(
         waiting.errors.push(record);
     }
     analysis.correlation.unmatched.retain(|i| lines.binary_search(i).is_err());
+    analysis.errors_waiting += lines.len() as u64;
     let mut index = 0;
     analysis.correlation.events.retain(|event| {
         let wait = requests.binary_search(&index).is_ok();

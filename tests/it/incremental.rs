@@ -80,6 +80,10 @@ struct Tally {
     upstream_causes: BTreeMap<(String, String), u64>,
     failures: u64,
     unmatched_error_lines: u64,
+    /// Error lines claimed by a request, and read for good (not waiting for the next run): a
+    /// line carried over is read again by the next run, claimed by one of them only.
+    error_lines_claimed: u64,
+    error_lines_settled: u64,
 }
 
 impl Tally {
@@ -88,6 +92,8 @@ impl Tally {
         self.requests += n(&report["totals"]["requests"]);
         self.failures += n(&report["totals"]["failures"]);
         self.unmatched_error_lines += n(&report["unmatched_error_lines"]);
+        self.error_lines_claimed += n(&report["error_lines"]["claimed"]);
+        self.error_lines_settled += n(&report["error_lines"]["read"]) - n(&report["error_lines"]["waiting"]);
         for (status, count) in report["totals"]["by_status"].as_object().unwrap() {
             *self.by_status.entry(status.clone()).or_default() += n(count);
         }
@@ -107,6 +113,8 @@ impl Tally {
         let mut t = Tally::default();
         for r in (0..to).map(request) {
             t.requests += 1;
+            t.error_lines_claimed += u64::from(r.error.is_some());
+            t.error_lines_settled += u64::from(r.error.is_some());
             *t.by_status.entry(r.status.to_string()).or_default() += 1;
             if let Some(cause) = r.cause {
                 t.failures += 1;
@@ -363,11 +371,14 @@ fn an_error_line_read_before_its_502_joins_it_in_the_next_run() {
     append(&site.log("error.log"), &error);
     let first = site.run();
     assert_eq!(first["unmatched_error_lines"], 0, "the error line waits instead of being called unmatched");
+    let lines = |read, claimed, waiting| serde_json::json!({"read": read, "claimed": claimed, "unmatched": 0, "filtered": 0, "waiting": waiting, "context_claimed": 0});
+    assert_eq!(first["error_lines"], lines(1, 0, 1));
     append(&site.log("access.log"), &access.lines().nth(3).map(|l| format!("{l}\n")).unwrap());
     let second = site.run();
     assert_eq!(second["totals"]["requests"], 1);
     assert_eq!(second["causes"][0]["cause"], "connect_refused");
     assert_eq!(second["causes"][0]["evidence"][0].as_str().unwrap(), error.trim_end());
+    assert_eq!(second["error_lines"], lines(1, 1, 0), "the carried line is read again and claimed");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod counts;
 mod detect_property;
 mod e2e_nginx;
 mod e2e_streams;
+mod error_lines;
 mod export_tables;
 mod filters;
 mod formats;

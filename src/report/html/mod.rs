@@ -10,8 +10,8 @@ mod chart;
 use std::fmt::Write;
 
 use super::fmt::{
-    failure_statuses, filters_note, ms, pct, pct_whole, skipped_note, thousands, upstream_label,
-    ERROR_LOG_ONLY, HIDDEN_MEANS,
+    failure_statuses, filters_note, ms, pct, pct_whole, skipped_note, thousands, unmatched_note,
+    upstream_label, ERROR_LOG_ONLY, HIDDEN_MEANS,
 };
 use super::schema::{ratio, Report};
 use super::sentences;
@@ -537,12 +537,8 @@ fn advice(out: &mut String, r: &Report) {
         return;
     }
     out.push_str("<section><h2>To diagnose more exactly</h2><ul class=\"plain\">");
-    if r.unmatched_error_lines > 0 && r.totals.access_logs {
-        let _ = write!(
-            out,
-            "<li>{} upstream error lines matched no 5xx in the access log: retries that recovered, or requests outside it.</li>",
-            thousands(r.unmatched_error_lines)
-        );
+    if let Some(note) = unmatched_note(r, thousands) {
+        let _ = write!(out, "<li>{note}</li>");
     }
     for a in &r.advice {
         let _ = write!(out, "<li>{}</li>", text(&sentences::advice(a)));

@@ -13,8 +13,11 @@ fn count(v: &Value, key: &str) -> u64 {
 /// - per input and in total, lines read = parsed + malformed + filtered (+ other);
 /// - the totals are the sums of the inputs (when the report lists them);
 /// - every client-facing failure appears exactly once among the causes, and the statuses under
-///   the causes are the failing statuses of `by_status`.
+///   the causes are the failing statuses of `by_status`;
+/// - every upstream error line read is claimed by a request or unmatched (or filtered out, or
+///   waiting for the next `--state` run).
 pub fn check_report(report: &Value) {
+    check_error_lines(report);
     let totals = &report["totals"];
     let other = |v: &Value| v.get("other").and_then(Value::as_u64).unwrap_or(0);
     assert_eq!(
@@ -50,6 +53,10 @@ pub fn check_report(report: &Value) {
         assert_eq!(statuses, count(cause, "count"), "a cause's statuses do not add up: {cause:#}");
     }
     let explained: u64 = causes.iter().map(|c| count(c, "count")).sum();
+    if totals["access_logs"] == Value::Bool(false) {
+        let unmatched = count(&report["error_lines"], "unmatched");
+        assert_eq!(explained, unmatched, "without access logs, the causes are not the error lines read");
+    }
     if totals["access_logs"] == Value::Bool(true) {
         assert_eq!(explained, count(totals, "failures"), "failures are not each under one cause");
         let failing: u64 = totals["by_status"]
@@ -61,6 +68,22 @@ pub fn check_report(report: &Value) {
             .sum();
         assert_eq!(failing, count(totals, "failures"), "failures are not the 5xx and 009 of by_status");
     }
+}
+
+/// Checks where a report's upstream error lines went: every terminal line read is claimed by a
+/// request, listed as unmatched, filtered out, or waiting for the next `--state` run.
+fn check_error_lines(report: &Value) {
+    let lines = &report["error_lines"];
+    assert_eq!(
+        count(lines, "read"),
+        count(lines, "claimed")
+            + count(lines, "unmatched")
+            + count(lines, "filtered")
+            + count(lines, "waiting"),
+        "error lines read are not claimed + unmatched + filtered + waiting: {lines:#}"
+    );
+    assert_eq!(count(lines, "unmatched"), count(report, "unmatched_error_lines"), "unmatched error lines");
+    count(lines, "context_claimed");
 }
 
 /// Parses a JSON report and checks it with [`check_report`].
