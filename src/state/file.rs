@@ -9,7 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{Head, Stamp};
+use super::identity::{Head, Stamp, HEAD_BYTES};
+use super::tail::MAX_WAITING;
 use crate::input::Resume;
 use crate::summary::Candidate;
 
@@ -111,6 +112,77 @@ pub enum StateError {
          (every log is read again)"
     )]
     Corrupt { path: String, why: String },
+    #[error(
+        "the state file {path} holds impossible counts ({why}): it was edited or damaged; \
+         pass --state-reset to start fresh (every log is read again), or delete it"
+    )]
+    Impossible { path: String, why: String },
+}
+
+/// The latest time a state file may hold: the end of year 9999, far from where seconds
+/// overflow when the join adds its windows to them.
+const MAX_TIME: i64 = 253_402_300_799;
+/// A UTC offset is less than a day.
+const MAX_OFFSET: i32 = 86_399;
+
+/// What a state written by ngx502 always satisfies: every count that later runs add to,
+/// subtract from or compare with is one a run could have written, so no count from the file
+/// can wrap or make lines vanish. Returns what is impossible.
+fn check_counts(state: &State) -> Result<(), String> {
+    if state.runs == u64::MAX {
+        return Err(format!("{} runs", state.runs));
+    }
+    let time = |what: &str, t: Option<i64>| match t {
+        Some(t) if !(0..=MAX_TIME).contains(&t) => Err(format!("{what} at second {t}")),
+        _ => Ok(()),
+    };
+    time("access logs read until", state.access_until)?;
+    time("error logs read until", state.errors_until)?;
+    for (k, log) in state.logs.iter().enumerate() {
+        let Resume { bytes, lines } = log.read;
+        if log.last_run > state.runs {
+            return Err(format!("log {k} last seen in run {} of {}", log.last_run, state.runs));
+        }
+        if lines > bytes {
+            return Err(format!("log {k}: {lines} lines read in {bytes} bytes"));
+        }
+        if log.head.len == 0 || log.head.len > HEAD_BYTES as u64 || log.head.len > bytes {
+            return Err(format!("log {k}: a fingerprint of {} bytes, {bytes} bytes read", log.head.len));
+        }
+    }
+    let waiting =
+        [(state.pending.candidates.len(), "failed requests"), (state.pending.errors.len(), "error lines")];
+    for (n, what) in waiting {
+        if n > MAX_WAITING {
+            return Err(format!("{n} {what} waiting, a run keeps at most {MAX_WAITING}"));
+        }
+    }
+    let lines_of = |log: usize| state.logs.get(log).map_or(0, |l| l.read.lines);
+    for c in &state.pending.candidates {
+        time("a waiting request", c.time)?;
+        if c.offset.abs() > MAX_OFFSET {
+            return Err(format!("a waiting request in UTC offset {} s", c.offset));
+        }
+        if c.line == 0 || c.line > lines_of(c.input) {
+            return Err(format!(
+                "a waiting request on line {} of log {}, of {} lines read",
+                c.line,
+                c.input,
+                lines_of(c.input)
+            ));
+        }
+    }
+    for e in &state.pending.errors {
+        if e.line == 0 || e.line > lines_of(e.log) {
+            return Err(format!(
+                "a waiting error line on line {} of log {}, of {} lines read",
+                e.line,
+                e.log,
+                lines_of(e.log)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the state at `path`; `None` when there is none yet (the first run).
@@ -153,6 +225,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
             why: format!("pending line of log {bad}, of {logs}"),
         });
     }
+    check_counts(&state).map_err(|why| StateError::Impossible { path: shown, why })?;
     Ok(Some(state))
 }
 
@@ -219,6 +292,83 @@ mod tests {
             assert!(message.contains(expected), "{message}");
             assert!(message.contains("--state-reset"), "{message}");
         }
+    }
+
+    /// A state as a run writes it: one access log read to line 40, a 502 on line 40 waiting.
+    fn written() -> serde_json::Value {
+        serde_json::json!({
+            "format": FORMAT, "version": VERSION, "runs": 3,
+            "logs": [{
+                "path": "/var/log/nginx/access.log", "kind": "access",
+                "head": {"len": 4096, "xxh3": 7}, "read": {"bytes": 5000, "lines": 40},
+                "file": {"dev": 1, "ino": 2, "len": 5000, "mtime_ns": 1_700_000_000_000_000_000i64},
+                "whole": true, "last_run": 3
+            }],
+            "access_until": 1_700_000_000, "errors_until": 1_699_999_990,
+            "pending": {"candidates": [{
+                "input": 0, "line": 40, "time": 1_700_000_000, "offset": 7200, "status": 502,
+                "client": null, "request": null, "host": null, "connection": null, "request_time": null,
+                "upstream_addr": null, "upstream_status": null, "upstream_response_time": null
+            }], "errors": []}
+        })
+    }
+
+    #[test]
+    fn impossible_counts_are_refused_with_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, written().to_string()).unwrap();
+        assert!(load(&path).unwrap().is_some(), "what a run writes loads");
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(Edit, &str); 12] = [
+            (|s| s["logs"][0]["read"]["bytes"] = (-5).into(), "is corrupt (invalid value: integer `-5`"),
+            (
+                |s| s["logs"][0]["read"]["lines"] = 18_446_744_073_709_551_615u64.into(),
+                "18446744073709551615 lines read in 5000 bytes",
+            ),
+            (|s| s["logs"][0]["read"]["lines"] = 5001.into(), "log 0: 5001 lines read in 5000 bytes"),
+            (|s| s["logs"][0]["head"]["len"] = 5001.into(), "a fingerprint of 5001 bytes"),
+            (|s| s["logs"][0]["read"]["bytes"] = 100.into(), "a fingerprint of 4096 bytes, 100 bytes read"),
+            (|s| s["runs"] = u64::MAX.into(), "18446744073709551615 runs"),
+            (|s| s["logs"][0]["last_run"] = 4.into(), "log 0 last seen in run 4 of 3"),
+            (|s| s["access_until"] = i64::MAX.into(), "access logs read until at second 9223372036854775807"),
+            (|s| s["pending"]["candidates"][0]["time"] = i64::MIN.into(), "a waiting request at second"),
+            (|s| s["pending"]["candidates"][0]["offset"] = i32::MAX.into(), "UTC offset 2147483647 s"),
+            (
+                |s| s["pending"]["candidates"][0]["line"] = 41.into(),
+                "a waiting request on line 41 of log 0, of 40",
+            ),
+            (
+                |s| s["pending"]["errors"] = serde_json::json!([{"log": 0, "line": u64::MAX, "raw": []}]),
+                "a waiting error line on line 18446744073709551615 of log 0, of 40 lines read",
+            ),
+        ];
+        for (edit, expected) in cases {
+            let mut state = written();
+            edit(&mut state);
+            std::fs::write(&path, state.to_string()).unwrap();
+            let message = load(&path).unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("--state-reset"), "{message}");
+        }
+        let overflowing = written().to_string().replace("\"bytes\":5000", "\"bytes\":18446744073709551616");
+        std::fs::write(&path, overflowing).unwrap();
+        let message = load(&path).unwrap_err().to_string();
+        assert!(message.contains("is corrupt (") && message.contains("--state-reset"), "{message}");
+    }
+
+    #[test]
+    fn more_waiting_lines_than_a_run_keeps_are_impossible() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut state = written();
+        let error = serde_json::json!({"log": 0, "line": 1, "raw": []});
+        state["pending"]["errors"] = vec![error; MAX_WAITING + 1].into();
+        std::fs::write(&path, state.to_string()).unwrap();
+        let message = load(&path).unwrap_err().to_string();
+        assert!(message.contains("10001 error lines waiting, a run keeps at most 10000"), "{message}");
+        assert!(message.contains("or delete it"), "{message}");
     }
 
     #[test]

@@ -492,6 +492,34 @@ fn a_corrupt_or_foreign_state_is_an_error_until_reset() {
         assert!(out.stdout.is_empty(), "no report from an untrusted state");
         assert_eq!(std::fs::read(site.state()).unwrap(), bytes, "left for the user to look at");
     }
+    // Counts a run never writes: each refused, naming the file and the way out, not a panic
+    // or a wrapped count.
+    let written: Value = serde_json::from_slice(&state).unwrap();
+    type Edit = fn(&mut Value);
+    let edits: [(Edit, &str); 5] = [
+        (|s| s["logs"][0]["read"]["bytes"] = (-1).into(), "is corrupt"),
+        (
+            |s| s["logs"][0]["read"]["lines"] = u64::MAX.into(),
+            "holds impossible counts (log 0: 18446744073709551615 lines read in",
+        ),
+        (|s| s["runs"] = u64::MAX.into(), "holds impossible counts (18446744073709551615 runs)"),
+        (|s| s["access_until"] = i64::MAX.into(), "holds impossible counts (access logs read until"),
+        (
+            |s| s["logs"][0]["last_run"] = 99.into(),
+            "holds impossible counts (log 0 last seen in run 99 of 1)",
+        ),
+    ];
+    for (edit, says) in edits {
+        let mut bad = written.clone();
+        edit(&mut bad);
+        std::fs::write(site.state(), bad.to_string()).unwrap();
+        let out = site.try_run(&[]);
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{message}");
+        assert!(message.contains(says), "{message}");
+        assert!(message.contains(&site.state().display().to_string()) && message.contains("--state-reset"));
+        assert!(out.stdout.is_empty() && !message.contains("panicked"), "{message}");
+    }
     let out = site.try_run(&["--state-reset"]);
     assert!(out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
