@@ -29,13 +29,11 @@ use serde_json::Value;
 
 use crate::aggregate::build::{cap_upstreams, sort_upstreams, MAX_UPSTREAM_ROWS};
 use crate::aggregate::findings::{top, TOP};
-use crate::errorlog::Cause;
 use crate::fleet::HostCounts;
 use crate::report::schema::{
     add_counts, ratio, Advice, Bucket, CauseRow, ErrorLines, Finding, Incident, InputRow, PathRow, Period,
     Report, Totals, UpstreamRow, OTHER_UPSTREAMS, SCHEMA,
 };
-use crate::time::rfc3339;
 
 /// Why a report cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -163,68 +161,27 @@ fn keep_extreme(
 }
 
 fn merge_totals(hosts: &[Report]) -> Totals {
-    let mut t = Totals {
-        requests: 0,
-        by_status: BTreeMap::new(),
-        failures: 0,
-        lines_read: 0,
-        parsed: 0,
-        malformed_lines: 0,
-        filtered: 0,
-        other: 0,
-        access_logs: false,
-    };
+    let mut totals = Totals::default();
     for h in hosts {
-        let other = &h.totals;
-        t.requests = t.requests.saturating_add(other.requests);
-        add_counts(&mut t.by_status, &other.by_status);
-        t.failures = t.failures.saturating_add(other.failures);
-        t.lines_read = t.lines_read.saturating_add(other.lines_read);
-        t.parsed = t.parsed.saturating_add(other.parsed);
-        t.malformed_lines = t.malformed_lines.saturating_add(other.malformed_lines);
-        t.filtered = t.filtered.saturating_add(other.filtered);
-        t.other = t.other.saturating_add(other.other);
-        t.access_logs |= other.access_logs;
+        totals.add(&h.totals);
     }
-    t
+    totals
 }
 
 fn merge_causes(hosts: &[Report]) -> Result<Vec<CauseRow>, MergeError> {
     let rows = || hosts.iter().flat_map(|h| &h.causes);
     let evidence_kept = rows().map(|c| c.evidence.len()).max().unwrap_or(0);
     let paths_kept = rows().map(|c| c.top_paths.len()).max().unwrap_or(0);
-    type Acc<'h> = (u64, BTreeMap<String, u64>, Vec<String>, BTreeMap<String, u64>, Vec<&'h Finding>);
-    let mut causes: BTreeMap<&'static str, Acc> = BTreeMap::new();
+    let mut causes: BTreeMap<&'static str, CauseRow> = BTreeMap::new();
     for row in rows() {
-        let (count, statuses, evidence, paths, findings) = causes.entry(row.cause).or_default();
-        findings.extend(&row.findings);
-        *count = count.saturating_add(row.count);
-        add_counts(statuses, &row.statuses);
-        let room = evidence_kept.saturating_sub(evidence.len());
-        evidence.extend(row.evidence.iter().take(room).cloned());
-        add_counts(paths, &row.top_paths.iter().cloned().collect());
+        causes.entry(row.cause).or_insert_with(|| CauseRow::new(row.cause)).add(row, evidence_kept);
     }
-    let total = causes.values().map(|acc| acc.0).fold(0, u64::saturating_add);
-    let mut out: Vec<CauseRow> = Vec::with_capacity(causes.len());
-    for (slug, (count, statuses, evidence, paths, findings)) in causes {
-        let (summary, fix) =
-            Cause::from_slug(slug).map_or(("", &[][..]), |c| (c.info().summary, c.info().fix));
-        let mut top_paths: Vec<(String, u64)> = paths.into_iter().collect();
-        top_paths.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_paths.truncate(paths_kept);
-        out.push(CauseRow {
-            cause: slug,
-            count,
-            share: ratio(count, total),
-            statuses,
-            summary,
-            fix,
-            evidence,
-            top_paths,
-            findings: merge_findings(&findings)?,
-            // Each host has its own nginx.conf: its lines mean nothing in a fleet report.
-            citations: Vec::new(),
-        });
+    let total = causes.values().map(|c| c.count).fold(0, u64::saturating_add);
+    let mut out: Vec<CauseRow> = causes.into_values().collect();
+    for row in &mut out {
+        row.share = ratio(row.count, total);
+        row.top_paths.truncate(paths_kept);
+        row.findings = merge_findings(&row.findings)?;
     }
     out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(b.cause)));
     Ok(out)
@@ -254,11 +211,7 @@ fn merge_paths(hosts: &[Report]) -> Vec<PathRow> {
     let kept = hosts.iter().map(|h| h.top_paths.len()).max().unwrap_or(0);
     let mut paths: BTreeMap<&str, PathRow> = BTreeMap::new();
     for row in hosts.iter().flat_map(|h| &h.top_paths) {
-        let merged =
-            paths.entry(&row.path).or_insert_with(|| PathRow::new(row.path.clone(), 0, BTreeMap::new()));
-        merged.count = merged.count.saturating_add(row.count);
-        add_counts(&mut merged.by_cause, &row.by_cause);
-        crate::path_template::add_examples(&mut merged.examples, &row.examples);
+        paths.entry(&row.path).or_insert_with(|| PathRow::new(row.path.clone(), 0, BTreeMap::new())).add(row);
     }
     let mut rows: Vec<PathRow> = paths.into_values().collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
@@ -270,16 +223,7 @@ fn merge_timeline(hosts: &[Report], starts: &[Vec<(i64, i32)>]) -> Vec<Bucket> {
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     for (host, starts) in hosts.iter().zip(starts) {
         for (b, &(start, offset)) in host.timeline.iter().zip(starts) {
-            let merged = buckets.entry(start).or_insert_with(|| Bucket {
-                start: rfc3339(start, offset),
-                start_utc: start,
-                requests: 0,
-                by_status: BTreeMap::new(),
-                by_cause: BTreeMap::new(),
-            });
-            merged.requests = merged.requests.saturating_add(b.requests);
-            add_counts(&mut merged.by_status, &b.by_status);
-            add_counts(&mut merged.by_cause, &b.by_cause);
+            buckets.entry(start).or_insert_with(|| Bucket::new(start, offset)).add(b);
         }
     }
     buckets.into_values().collect()
@@ -287,7 +231,7 @@ fn merge_timeline(hosts: &[Report], starts: &[Vec<(i64, i32)>]) -> Vec<Bucket> {
 
 /// One cause's findings recomputed from the hosts' (see the module notes). Hosts keep their own
 /// top upstreams and endpoints, so one just under every host's cut can be missing here.
-fn merge_findings(findings: &[&Finding]) -> Result<Vec<Finding>, MergeError> {
+fn merge_findings(findings: &[Finding]) -> Result<Vec<Finding>, MergeError> {
     type Span = (u64, Option<(i64, String)>, Option<(i64, String)>);
     let mut upstreams: BTreeMap<&str, Span> = BTreeMap::new();
     let mut medians: Vec<(f64, u64)> = Vec::new();
@@ -530,7 +474,7 @@ mod tests {
             gave_up(30.0, 3, "/slow", 3),
         ];
         let b = [upstream(1, "2024-10-10T10:59:00Z", None), gave_up(60.0, 1, "/slow", 1)];
-        let all: Vec<&Finding> = a.iter().chain(&b).collect();
+        let all: Vec<Finding> = a.iter().chain(&b).cloned().collect();
         assert_eq!(
             merge_findings(&all).unwrap(),
             [

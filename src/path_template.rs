@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use crate::escape::lossless;
-use crate::report::schema::PathRow;
+use crate::report::schema::{add_examples, PathRow};
 
 /// One path's (or template's) failures, failures by cause, and up to two example paths.
 type Tallied = (u64, BTreeMap<&'static str, u64>, Vec<String>);
@@ -56,17 +56,6 @@ impl PathTally {
     }
 }
 
-/// Adds to a template's `examples` those of `more` it lacks, up to [`EXAMPLES`].
-pub fn add_examples(examples: &mut Vec<String>, more: &[String]) {
-    for example in more {
-        if examples.len() < EXAMPLES && !examples.contains(example) {
-            examples.push(example.clone());
-        }
-    }
-}
-
-/// Example paths kept per template.
-const EXAMPLES: usize = 2;
 /// Shortest hex string taken for an id (shorter ones are too often words: `cafe`, `decade`).
 const MIN_HEX: usize = 12;
 /// Shortest base64-like token.
