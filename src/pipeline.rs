@@ -230,6 +230,8 @@ fn read_source(
     match source {
         Source::Mapped(map) => {
             let _ = map.advise(memmap2::Advice::Sequential);
+            // Shared: error records point into the mapping rather than copy it.
+            let map = std::sync::Arc::new(map);
             let outcome = read_whole(index, spec, options, &map, PageRelease::of(&map), report, read_bytes);
             progress.advance(map.len() as u64);
             outcome

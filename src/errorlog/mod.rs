@@ -5,6 +5,7 @@ pub mod negative;
 pub mod parse;
 pub mod paste;
 pub mod read;
+pub mod text;
 
 pub use cause::{classify, Cause, CauseInfo, Role};
 pub use parse::{parse_line, starts_record, upstream_peer, ErrorLine, ErrorRecord, Level};

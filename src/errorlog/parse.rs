@@ -8,6 +8,7 @@
 //! (FastCGI stderr relays the application's newlines).
 
 use super::cause::Cause;
+use super::text::{Keeper, Kept, FIELDS};
 use crate::number::parse_u64;
 use crate::time::parse_error_log_time;
 
@@ -184,8 +185,9 @@ pub fn upstream_peer(upstream: &[u8]) -> &[u8] {
     &rest[..end]
 }
 
-/// An error record kept for the join: one owned copy of the record as written, with its
-/// fields as spans of that copy (one allocation per record, not one per field).
+/// An error record kept for the join: the fields the join and the report use, and the record
+/// as written kept by reference (in the mapped log, or in its chunk's arena: see
+/// [`super::text`]), with its other fields as spans of it. No allocation of its own.
 #[derive(Clone, Debug)]
 pub struct ErrorRecord {
     /// Index of the input it came from, and its line number there (1-based).
@@ -196,76 +198,63 @@ pub struct ErrorRecord {
     pub pid: u32,
     pub cid: Option<u64>,
     pub cause: Cause,
-    raw: Box<[u8]>,
     /// The container, pod or host a stream named for this line (see `Candidate::source`).
     pub source: Option<Box<str>>,
-    client: Span,
-    server: Span,
-    request: Span,
-    host: Span,
-    peer: Span,
+    /// The record as written and the fields below (in this order), kept by reference.
+    kept: Kept,
 }
 
-/// A field's place in [`ErrorRecord::raw`]; `len == u32::MAX` when the field is absent (or
-/// beyond 4 GiB into a record, which only hostile input writes).
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    const NONE: Span = Span { start: 0, len: u32::MAX };
-
-    fn of(raw: &[u8], field: Option<&[u8]>) -> Span {
-        let Some(field) = field else { return Span::NONE };
-        let start = field.as_ptr() as usize - raw.as_ptr() as usize;
-        match (u32::try_from(start), u32::try_from(field.len())) {
-            (Ok(start), Ok(len)) if len != u32::MAX => Span { start, len },
-            _ => Span::NONE,
-        }
-    }
-
-    fn get(self, raw: &[u8]) -> Option<&[u8]> {
-        let start = self.start as usize;
-        (self.len != u32::MAX).then(|| &raw[start..start + self.len as usize])
-    }
-}
+/// The fields of [`ErrorRecord::kept`], in the order they are kept.
+const CLIENT: usize = 0;
+const SERVER: usize = 1;
+const REQUEST: usize = 2;
+const HOST: usize = 3;
+const PEER: usize = 4;
 
 impl ErrorRecord {
     /// The whole record as written (continuation lines included), for evidence.
     pub fn raw(&self) -> &[u8] {
-        &self.raw
+        self.kept.raw()
     }
 
     pub fn client(&self) -> Option<&[u8]> {
-        self.client.get(&self.raw)
+        self.kept.field(CLIENT)
     }
 
     /// The `server:` field: the server block's first `server_name`.
     pub fn server(&self) -> Option<&[u8]> {
-        self.server.get(&self.raw)
+        self.kept.field(SERVER)
     }
 
     /// The request line as nginx wrote it (unescaped).
     pub fn request(&self) -> Option<&[u8]> {
-        self.request.get(&self.raw)
+        self.kept.field(REQUEST)
     }
 
     pub fn host(&self) -> Option<&[u8]> {
-        self.host.get(&self.raw)
+        self.kept.field(HOST)
     }
 
     /// The upstream peer (see [`upstream_peer`]).
     pub fn peer(&self) -> Option<&[u8]> {
-        self.peer.get(&self.raw)
+        self.kept.field(PEER)
     }
 }
 
 impl ErrorLine<'_> {
-    /// An owned copy for the join.
+    /// The record for the join, its text in an arena of its own (for records read one at a time).
     pub fn to_record(&self, input: usize, line: u64, cause: Cause) -> ErrorRecord {
-        let span = |field: Option<&[u8]>| Span::of(self.raw, field);
+        self.keep(&mut Keeper::default(), input, line, cause)
+    }
+
+    /// The record for the join, its text kept by the `keeper` of the chunk it was read from.
+    pub fn keep(&self, keeper: &mut Keeper, input: usize, line: u64, cause: Cause) -> ErrorRecord {
+        let mut fields = [None; FIELDS];
+        fields[CLIENT] = self.client;
+        fields[SERVER] = self.server;
+        fields[REQUEST] = self.request;
+        fields[HOST] = self.host;
+        fields[PEER] = self.upstream.map(upstream_peer);
         ErrorRecord {
             input,
             line,
@@ -274,13 +263,8 @@ impl ErrorLine<'_> {
             pid: self.pid,
             cid: self.cid,
             cause,
-            raw: self.raw.into(),
             source: None,
-            client: span(self.client),
-            server: span(self.server),
-            request: span(self.request),
-            host: span(self.host),
-            peer: span(self.upstream.map(upstream_peer)),
+            kept: keeper.keep(self.raw, fields),
         }
     }
 }

@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use super::parse::{parse_line, starts_record, ErrorRecord};
+use super::text::Keeper;
 use super::Role;
 use crate::input::PageRelease;
 use crate::summary::{MalformedLine, MALFORMED_EXAMPLES};
@@ -56,13 +57,14 @@ impl ErrorChunk {
         }
     }
 
-    /// Classifies one whole record: kept when it is about an upstream, counted either way.
-    fn finish_record(&mut self, index: usize, raw: &[u8], line_no: u64) {
+    /// Classifies one whole record: kept (by `keeper`) when it is about an upstream, counted
+    /// either way.
+    fn finish_record(&mut self, keeper: &mut Keeper, index: usize, raw: &[u8], line_no: u64) {
         match parse_line(raw) {
             Some(line) => match line.cause() {
                 Some(cause) if cause.role() != Role::AccessOnly => {
                     self.parsed += 1;
-                    self.records.push(line.to_record(index, line_no, cause));
+                    self.records.push(line.keep(keeper, index, line_no, cause));
                 }
                 _ => self.filtered += 1,
             },
@@ -77,7 +79,7 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
     let parts: Vec<ErrorChunk> = chunks_at_records(buf, chunks)
         .into_par_iter()
         .map(|chunk| {
-            let part = read_chunk(index, chunk);
+            let part = read_chunk(index, chunk, Keeper::for_buffer(chunk, release.mapping()));
             release.done(chunk);
             part
         })
@@ -86,8 +88,9 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
 }
 
 /// Reads one piece in order: a line that starts a record closes the one before; a non-empty
-/// line that does not continues it (FastCGI stderr relays the application's newlines).
-fn read_chunk(index: usize, buf: &[u8]) -> ErrorChunk {
+/// line that does not continues it (FastCGI stderr relays the application's newlines). The
+/// records' text is whole once `keeper` is dropped, at the end.
+fn read_chunk(index: usize, buf: &[u8], mut keeper: Keeper) -> ErrorChunk {
     let mut out = ErrorChunk::default();
     // The record being read: byte range and the number of its first line.
     let mut open: Option<(usize, usize, u64)> = None;
@@ -98,7 +101,7 @@ fn read_chunk(index: usize, buf: &[u8]) -> ErrorChunk {
         offset = end + 1;
         if starts_record(line) {
             if let Some((s, e, n)) = open.take() {
-                out.finish_record(index, &buf[s..e], n);
+                out.finish_record(&mut keeper, index, &buf[s..e], n);
             }
             open = Some((start, end, out.lines));
         } else if let Some(record) = open.as_mut().filter(|_| !line.is_empty()) {
@@ -111,7 +114,7 @@ fn read_chunk(index: usize, buf: &[u8]) -> ErrorChunk {
         }
     }
     if let Some((s, e, n)) = open {
-        out.finish_record(index, &buf[s..e], n);
+        out.finish_record(&mut keeper, index, &buf[s..e], n);
     }
     out
 }
@@ -172,14 +175,14 @@ mod tests {
 
     #[test]
     fn any_cut_reads_like_one_pass() {
-        let whole = read_chunk(0, LOG);
+        let whole = read_chunk(0, LOG, Keeper::default());
         assert_eq!((whole.lines, whole.parsed, whole.malformed, whole.filtered), (8, 5, 1, 2));
         let lines: Vec<u64> = whole.records.iter().map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 7]);
         for n in 1..12 {
             let merged = chunks_at_records(LOG, n)
                 .into_iter()
-                .map(|c| read_chunk(0, c))
+                .map(|c| read_chunk(0, c, Keeper::default()))
                 .fold(ErrorChunk::default(), ErrorChunk::append);
             assert_eq!(
                 (merged.lines, merged.parsed, merged.malformed, merged.filtered),

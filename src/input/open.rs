@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
@@ -86,14 +86,18 @@ pub fn open_in_blocks(origin: &Origin, block_size: usize) -> io::Result<Source> 
 /// They stay in the page cache, so nothing is read twice, but the process's resident memory stays
 /// flat however large the log is. A no-op for inputs that are not mapped.
 #[derive(Clone, Copy, Default)]
-pub struct PageRelease<'m>(Option<&'m Mmap>);
+pub struct PageRelease<'m>(Option<&'m Arc<Mmap>>);
 
 impl<'m> PageRelease<'m> {
-    pub fn of(map: &'m Mmap) -> Self {
+    pub fn of(map: &'m Arc<Mmap>) -> Self {
         PageRelease(Some(map))
     }
 
-    /// Releases the pages under `chunk`, which must lie inside the mapping.
+    /// The mapping, which outlives the read: what is kept of it can point into it.
+    pub fn mapping(&self) -> Option<&'m Arc<Mmap>> {
+        self.0
+    }
+
     pub fn done(&self, chunk: &[u8]) {
         let Some(map) = self.0 else { return };
         let Some(offset) = (chunk.as_ptr() as usize).checked_sub(map.as_ptr() as usize) else { return };

@@ -3,6 +3,7 @@
 //! record *of the same source*), or another program's line, counted as `other`.
 
 use crate::access::{AccessFormat, AccessParser};
+use crate::errorlog::text::Keeper;
 use crate::errorlog::{parse_line, starts_record, ErrorRecord, Level, Role};
 use crate::summary::{AccessSummary, MalformedLine};
 use crate::window::TimeWindow;
@@ -60,6 +61,8 @@ pub struct StreamReader {
 struct Router {
     summary: AccessSummary,
     records: Vec<ErrorRecord>,
+    /// Keeps the text of `records` in one arena until they are handed on.
+    keeper: Keeper,
     open: Vec<Open>,
     counts: Counts,
     malformed_examples: Vec<MalformedLine>,
@@ -100,7 +103,9 @@ impl StreamReader {
         for i in 0..self.route.open.len() {
             self.route.close(self.index, i);
         }
-        let Router { summary, records, counts, malformed_examples, .. } = &mut self.route;
+        let Router { summary, records, counts, malformed_examples, keeper, .. } = &mut self.route;
+        // The records' text is whole once their keeper is dropped.
+        drop(std::mem::take(keeper));
         Read {
             summary: std::mem::take(summary),
             records: std::mem::take(records),
@@ -121,7 +126,9 @@ impl StreamReader {
         }
         let sources = demux.sources().iter().map(|n| crate::escape::lossless(n)).collect();
         let wrappers = demux.wrappers;
-        let Router { summary, records, counts, malformed_examples, .. } = std::mem::take(&mut self.route);
+        let Router { summary, records, counts, malformed_examples, keeper, .. } =
+            std::mem::take(&mut self.route);
+        drop(keeper);
         Read { summary, records, counts, malformed_examples, sources, wrappers }
     }
 }
@@ -227,7 +234,7 @@ impl Router {
         match line.cause() {
             Some(cause) if cause.role() != Role::AccessOnly => {
                 self.counts.parsed += 1;
-                let mut record = line.to_record(index, open.line, cause);
+                let mut record = line.keep(&mut self.keeper, index, open.line, cause);
                 record.source = open.name.clone();
                 self.records.push(record);
             }
