@@ -123,6 +123,26 @@ impl Filter {
         self.passes(&fields)
     }
 
+    /// For `live`: whether a failure left out without its error lines passes now that they
+    /// came. Its access line, counted filtered then, is counted parsed if it does; its error
+    /// lines are counted filtered if it does not. The filters only match more with error lines
+    /// (any of the values must match), so a failure shown never needs to be left out later.
+    pub fn admit_late(&self, event: &Event, errors: &[ErrorRecord], inputs: &mut [InputRow]) -> bool {
+        if self.admits(event, errors) {
+            if let Some(report) = inputs.get_mut(event.request.input) {
+                if report.filtered > 0 {
+                    report.filtered -= 1;
+                    report.parsed += 1;
+                }
+            }
+            return true;
+        }
+        for record in event.evidence.iter().filter_map(|&i| errors.get(i)) {
+            refile(inputs, record.input);
+        }
+        false
+    }
+
     fn passes(&self, f: &Fields<'_>) -> bool {
         let any = |re: &Option<Regex>, values: &[&[u8]]| {
             re.as_ref().is_none_or(|re| values.iter().any(|v| re.is_match(v)))

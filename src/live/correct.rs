@@ -28,11 +28,15 @@ pub fn keep_for(wait: Duration) -> Duration {
 /// Most failures kept for correction; past it the oldest can no longer be corrected.
 pub const MAX_KEPT: usize = 20_000;
 
-/// A failure shown with cause `was` and no error line, now diagnosed with its error lines.
+/// A failure shown with cause `was` and no error line (or left out by the filters), now
+/// diagnosed with its error lines.
 #[derive(Clone, Debug)]
 pub struct Correction {
     /// The cause it was shown with.
     pub was: Cause,
+    /// Whether it was shown: one the filters left out may pass them with its error lines (they
+    /// name its upstream, its server), and is then shown for the first time.
+    pub shown: bool,
     /// The failure as diagnosed now (its evidence indexes point into the session's error lines).
     pub event: Event,
 }
@@ -41,6 +45,7 @@ struct Shown {
     candidate: Candidate,
     was: Cause,
     at: Instant,
+    shown: bool,
 }
 
 /// Failures shown without an error line, in the order they were shown.
@@ -65,14 +70,26 @@ impl Corrector {
         self.shown.is_empty()
     }
 
-    /// Keeps the client-facing failures among `events` (just shown at `now`) that had no error line.
-    pub fn shown(&mut self, events: &[Event], now: Instant) {
+    /// Keeps the client-facing failures among `events` (just decided at `now`: `shown`, or left
+    /// out by the filters) that had no error line.
+    pub fn keep(&mut self, events: &[Event], now: Instant, shown: bool) {
         for event in events.iter().filter(|e| e.client_facing() && e.evidence.is_empty()) {
             if self.shown.len() == MAX_KEPT {
                 self.shown.pop_front();
             }
-            self.shown.push_back(Shown { candidate: event.request.clone(), was: event.cause, at: now });
+            self.shown.push_back(Shown {
+                candidate: event.request.clone(),
+                was: event.cause,
+                at: now,
+                shown,
+            });
         }
+    }
+
+    /// The access lines of the kept failures the filters left out, by input: they are counted
+    /// filtered, but may still be shown.
+    pub fn left_out(&self) -> impl Iterator<Item = usize> + '_ {
+        self.shown.iter().filter(|s| !s.shown).map(|s| s.candidate.input)
     }
 
     /// Joins the kept failures with `errors` (the error lines no shown failure claimed) when new
@@ -92,15 +109,18 @@ impl Corrector {
             return Vec::new();
         }
         let key = |c: &Candidate| (c.input, c.line);
-        let mut was: FxHashMap<(usize, u64), Cause> =
-            self.shown.iter().map(|s| (key(&s.candidate), s.was)).collect();
+        let mut was: FxHashMap<(usize, u64), (Cause, bool)> =
+            self.shown.iter().map(|s| (key(&s.candidate), (s.was, s.shown))).collect();
         let correlation =
             correlate(self.shown.iter().map(|s| s.candidate.clone()).collect(), errors, forced_offset);
         let corrections: Vec<Correction> = correlation
             .events
             .into_iter()
             .filter(|e| !e.evidence.is_empty())
-            .filter_map(|event| Some(Correction { was: was.remove(&key(&event.request))?, event }))
+            .filter_map(|event| {
+                let (was, shown) = was.remove(&key(&event.request))?;
+                Some(Correction { was, shown, event })
+            })
             .collect();
         // What is left in `was` is still uncorrected.
         self.shown.retain(|s| was.contains_key(&key(&s.candidate)));

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::access::AccessFormat;
 use crate::aggregate::build::input_rows;
+use crate::correlate::Event;
 use crate::escape::sanitize_str;
 use crate::input::{expand, Kind, Origin};
 use crate::pipeline::Analysis;
@@ -234,18 +235,20 @@ impl Session<'_> {
             }
         }
         view.totals.requests += arrivals.requests;
-        self.count(&arrivals, now);
         let errors_arrived = !arrivals.errors.is_empty();
-        self.window.add_candidates(arrivals.candidates, now);
-        self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
+        self.window.add_candidates(std::mem::take(&mut arrivals.candidates), now);
+        self.window.add_errors(&mut self.analysis.errors, std::mem::take(&mut arrivals.errors), now);
+        self.count(&arrivals, now);
         let joined = self.window.join(&self.analysis.errors, self.config.error_utc_offset, now, last);
         let (analysis, filter) = (&mut self.analysis, &self.config.filter);
         let mut events = Vec::with_capacity(joined.len());
+        let mut left_out = Vec::new();
         for event in &joined {
             if filter.admit_live(event, &analysis.errors, &mut analysis.inputs) {
                 events.push(event.clone());
             } else if event.client_facing() {
                 view.totals.requests = view.totals.requests.saturating_sub(1);
+                left_out.push(event.clone());
             }
         }
         {
@@ -255,19 +258,31 @@ impl Session<'_> {
         }
         view.events(&events, &self.analysis)?;
         self.window.settle(&joined, &mut self.analysis.errors, now, false);
-        // Failures shown earlier without an error line, joined with the lines no one claimed.
+        // Failures decided earlier without an error line, joined with the lines no one claimed:
+        // one shown is corrected; one the filters left out is judged again with its lines, as
+        // a batch report judges it, and shown now if it passes.
         let corrections =
             self.corrector.correct(&self.analysis.errors, self.config.error_utc_offset, now, errors_arrived);
-        if !corrections.is_empty() {
+        let (corrections, late): (Vec<_>, Vec<_>) = corrections.into_iter().partition(|c| c.shown);
+        let analysis = &mut self.analysis;
+        let late: Vec<Event> = late.into_iter().map(|c| c.event).collect();
+        let (late, still_out): (Vec<Event>, Vec<Event>) =
+            late.into_iter().partition(|e| filter.admit_late(e, &analysis.errors, &mut analysis.inputs));
+        view.totals.requests += late.len() as u64;
+        {
             let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
             for correction in &corrections {
                 tally.correct(&correction.event, &self.analysis);
             }
+            tally.events(&late, &self.analysis, now);
         }
         view.corrections(&corrections, &self.analysis)?;
-        let corrected: Vec<_> = corrections.into_iter().map(|c| c.event).collect();
+        view.events(&late, &self.analysis)?;
+        let corrected: Vec<_> =
+            corrections.into_iter().map(|c| c.event).chain(late).chain(still_out).collect();
         self.window.settle(&corrected, &mut self.analysis.errors, now, last);
-        self.corrector.shown(&events, now);
+        self.corrector.keep(&events, now, true);
+        self.corrector.keep(&left_out, now, false);
         Ok(())
     }
 }
@@ -277,22 +292,51 @@ impl Session<'_> {
     fn count(&self, arrivals: &Arrivals, now: Instant) {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         tally.arrivals(arrivals, now);
+        let (parsed, filtered) = self.undecided();
+        let less =
+            |counts: &[u64], index: usize, n: u64| n.saturating_sub(counts.get(index).copied().unwrap_or(0));
         let followed = self.tracked.iter().map(|t| (t.source.index, t.follow.rotations()));
         let piped = self.piped.iter().map(|p| (p.source.index, 0));
         tally.inputs = followed
             .chain(piped)
-            .filter_map(|(index, rotations)| Some((self.analysis.inputs.get(index)?, rotations)))
-            .filter(|(report, _)| !report.skipped)
-            .map(|(report, rotations)| tally::Input {
+            .filter_map(|(index, rotations)| Some((index, self.analysis.inputs.get(index)?, rotations)))
+            .filter(|(_, report, _)| !report.skipped)
+            .map(|(index, report, rotations)| tally::Input {
                 path: report.path.clone(),
                 kind: report.kind,
-                parsed: report.parsed,
+                parsed: less(&parsed, index, report.parsed),
                 malformed: report.malformed,
-                filtered: report.filtered,
+                filtered: less(&filtered, index, report.filtered),
                 other: report.other,
                 rotations,
             })
             .collect();
+    }
+}
+
+impl Session<'_> {
+    /// With filters, lines whose count may still move, per input: parsed lines of failures not
+    /// judged yet (access lines waiting for their error lines, error lines waiting for their
+    /// request), and filtered access lines of failures left out that their error lines may
+    /// still bring in. The counters leave them out until they settle, so none ever shrinks.
+    fn undecided(&self) -> (Vec<u64>, Vec<u64>) {
+        let inputs = self.analysis.inputs.len();
+        let (mut parsed, mut filtered) = (vec![0; inputs], vec![0; inputs]);
+        if self.config.filter.is_empty() {
+            return (parsed, filtered);
+        }
+        let waiting = self.window.inputs().chain(self.analysis.errors.iter().map(|r| r.input));
+        for input in waiting {
+            if let Some(n) = parsed.get_mut(input) {
+                *n += 1;
+            }
+        }
+        for input in self.corrector.left_out() {
+            if let Some(n) = filtered.get_mut(input) {
+                *n += 1;
+            }
+        }
+        (parsed, filtered)
     }
 }
 

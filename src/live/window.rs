@@ -63,6 +63,11 @@ impl Window {
         self.pending.len()
     }
 
+    /// The input of each waiting access record.
+    pub fn inputs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.pending.iter().map(|p| p.candidate.input)
+    }
+
     /// When the oldest waiting access record's wait ends.
     pub fn deadline(&self) -> Option<Instant> {
         self.pending.iter().map(|p| p.arrived + self.wait).min()

@@ -31,12 +31,11 @@ fn append(path: &Path, line: &str) {
     writeln!(file, "{line}").unwrap();
 }
 
-/// Runs `live` on `dir` with `output`; writes a 502 whose error line comes only after the 502
-/// was printed, then a 504 with its error line at once. Returns the lines printed.
-fn session(dir: &Path, output: &str) -> Vec<String> {
-    let (access, error) = (dir.join("access.log"), dir.join("error.log"));
-    std::fs::write(&access, "").unwrap();
-    std::fs::write(&error, "").unwrap();
+/// Starts `live` on `dir` (empty `access.log` and `error.log` written there) with `output`, a
+/// 0.2 s join wait and `extra` arguments; returns it and the lines it prints.
+fn start(dir: &Path, output: &str, extra: &[&str]) -> (Session, mpsc::Receiver<String>) {
+    std::fs::write(dir.join("access.log"), "").unwrap();
+    std::fs::write(dir.join("error.log"), "").unwrap();
     let mut child = Session(
         Command::new(env!("CARGO_BIN_EXE_ngx502"))
             .args([
@@ -49,6 +48,7 @@ fn session(dir: &Path, output: &str) -> Vec<String> {
                 "--join-wait",
                 "0.2",
             ])
+            .args(extra)
             .arg(dir)
             .stdout(Stdio::piped())
             .spawn()
@@ -61,6 +61,14 @@ fn session(dir: &Path, output: &str) -> Vec<String> {
             let _ = sender.send(line);
         }
     });
+    (child, lines)
+}
+
+/// Runs `live` on `dir` with `output`; writes a 502 whose error line comes only after the 502
+/// was printed, then a 504 with its error line at once. Returns the lines printed.
+fn session(dir: &Path, output: &str) -> Vec<String> {
+    let (access, error) = (dir.join("access.log"), dir.join("error.log"));
+    let (mut child, lines) = start(dir, output, &[]);
     // Following starts at the end of the files: wait until it has them open.
     std::thread::sleep(Duration::from_millis(500));
     let now = chrono::Utc::now();
@@ -80,9 +88,11 @@ fn session(dir: &Path, output: &str) -> Vec<String> {
     printed
 }
 
-fn batch(dir: &Path) -> Value {
+/// The batch report of the lines `live` read in `dir`, with `extra` arguments.
+fn batch(dir: &Path, extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_ngx502"))
         .args(["report", "--output", "json", "-q", "--error-log-offset", "+0000"])
+        .args(extra)
         .arg(dir)
         .output()
         .unwrap();
@@ -90,6 +100,12 @@ fn batch(dir: &Path) -> Value {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     check_report(&report);
     report
+}
+
+/// A report's failures by cause, as the live summary writes them.
+fn by_cause(report: &Value) -> Value {
+    let causes = report["causes"].as_array().unwrap().iter();
+    Value::Object(causes.map(|c| (c["cause"].as_str().unwrap().to_owned(), c["count"].clone())).collect())
 }
 
 #[test]
@@ -111,14 +127,8 @@ fn a_late_error_line_corrects_an_unattributed_502_in_ndjson() {
     assert_eq!(summary["corrections"], 1);
     assert_eq!(summary["unclaimed_error_lines"], 0);
 
-    let report = batch(tmp.path());
-    let batch_causes: serde_json::Map<String, Value> = report["causes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["cause"].as_str().unwrap().to_owned(), c["count"].clone()))
-        .collect();
-    assert_eq!(summary["by_cause"], Value::Object(batch_causes), "live totals equal the batch report");
+    let report = batch(tmp.path(), &[]);
+    assert_eq!(summary["by_cause"], by_cause(&report), "live totals equal the batch report");
     assert_eq!(report["unmatched_error_lines"], 0);
 }
 
@@ -135,4 +145,99 @@ fn a_late_error_line_corrects_an_unattributed_502_in_text() {
     assert!(printed[1].ends_with("(was unattributed)"), "{printed:?}");
     let summary = printed.join("\n");
     assert!(summary.contains("1 failures corrected by a late error line"), "{summary}");
+}
+
+/// With `--upstream`, a 502 whose error line comes late is left out at first (no upstream is
+/// known from the access log alone), then shown once its error line names the upstream; a 502
+/// of another upstream stays out with its error line. The session's totals equal a batch
+/// report with the same filter, and no line counter of the metrics ever goes down.
+#[test]
+fn a_late_error_line_brings_a_failure_into_the_filters_as_batch_does() {
+    use crate::live_metrics::{scrape, Key};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (access, error) = (dir.join("access.log"), dir.join("error.log"));
+    let port = crate::support::nginx::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let filter = ["--upstream", "^10\\.0\\.0\\.9:"];
+    let (mut child, lines) = start(dir, "ndjson", &[&["--metrics-listen", &listen][..], &filter].concat());
+    std::thread::sleep(Duration::from_millis(500));
+    // Every `ngx502_lines_total` series, checked never to go down between scrapes.
+    let mut counters: std::collections::BTreeMap<Key, f64> = Default::default();
+    let mut scraped = || {
+        let (samples, text) = scrape(addr);
+        for (key, value) in samples.into_iter().filter(|((name, _), _)| name == "ngx502_lines_total") {
+            let before = counters.insert(key.clone(), value).unwrap_or(0.0);
+            assert!(value >= before, "{key:?} went from {before} down to {value}:\n{text}");
+        }
+    };
+    let now = chrono::Utc::now();
+    let (access_time, error_time) = (now.format("%d/%b/%Y:%H:%M:%S +0000"), now.format("%Y/%m/%d %H:%M:%S"));
+    let access_line = |client: u8, path: &str, status: u16| {
+        format!("10.1.1.{client} - - [{access_time}] \"GET {path} HTTP/1.1\" {status} 12 \"-\" \"t\"")
+    };
+    let error_line = |client: u8, cid: u8, message: &str, path: &str, upstream: &str| {
+        format!("{error_time} [error] 7#7: *{cid} {message}, client: 10.1.1.{client}, server: _, request: \"GET {path} HTTP/1.1\", upstream: \"http://{upstream}{path}\", host: \"app\"")
+    };
+    let refused = "connect() failed (111: Connection refused) while connecting to upstream";
+    let timed_out =
+        "upstream timed out (110: Connection timed out) while reading response header from upstream";
+
+    append(&access, &access_line(1, "/late/1", 502));
+    // Well past the join wait: decided without its error line, and left out.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(250));
+        scraped();
+    }
+    assert!(lines.try_recv().is_err(), "a 502 of no known upstream is left out");
+    append(&error, &error_line(2, 2, refused, "/other/1", "10.0.0.7:8080"));
+    append(&access, &access_line(2, "/other/1", 502));
+    scraped();
+    append(&error, &error_line(1, 1, refused, "/late/1", "10.0.0.9:8080"));
+    let late: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).expect("the 502 is shown")).unwrap();
+    assert_eq!(
+        (late["path"].as_str(), late["cause"].as_str()),
+        (Some("/late/1"), Some("connect_refused")),
+        "{late}"
+    );
+    scraped();
+    append(&error, &error_line(3, 3, timed_out, "/slow/1", "10.0.0.9:8080"));
+    append(&access, &access_line(3, "/slow/1", 504));
+    let slow: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).expect("the 504 is shown")).unwrap();
+    assert_eq!(slow["path"], "/slow/1", "{slow}");
+    scraped();
+    let status = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.0.wait().unwrap().success(), "live exits 0 on SIGTERM");
+    let rows: Vec<Value> = lines.try_iter().map(|l| serde_json::from_str(&l).unwrap()).collect();
+    let summary = &rows.last().expect("a summary")["summary"];
+
+    let report = batch(dir, &filter);
+    assert_eq!(by_cause(&report), serde_json::json!({"connect_refused": 1, "read_timeout": 1}));
+    assert_eq!(summary["by_cause"], by_cause(&report), "live totals equal the batch report: {summary}");
+    assert_eq!(summary["events"], 2, "{summary}");
+    assert_eq!(summary["requests"], report["totals"]["requests"], "{summary}");
+    assert_eq!(summary["by_status"], serde_json::json!({"502": 1, "504": 1}), "{summary}");
+    let counts = |inputs: &Value| -> Vec<(String, [u64; 4])> {
+        let mut rows: Vec<(String, [u64; 4])> = inputs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let n = |k: &str| i[k].as_u64().unwrap();
+                (
+                    i["path"].as_str().unwrap().to_owned(),
+                    [n("lines"), n("parsed"), n("malformed"), n("filtered")],
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        counts(&summary["inputs"]),
+        counts(&report["inputs"]),
+        "every line counted as batch counts it"
+    );
 }

@@ -25,7 +25,7 @@ const ERROR: &str = "error.log";
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// A series: family name and sorted labels.
-type Key = (String, Vec<(String, String)>);
+pub type Key = (String, Vec<(String, String)>);
 
 fn key(name: &str, labels: &[(&str, &str)]) -> Key {
     let mut labels: Vec<(String, String)> = labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
@@ -34,7 +34,7 @@ fn key(name: &str, labels: &[(&str, &str)]) -> Key {
 }
 
 /// Scrapes `/metrics` and parses it with the reference parser: counters and gauges by series.
-fn scrape(addr: SocketAddr) -> (BTreeMap<Key, f64>, String) {
+pub fn scrape(addr: SocketAddr) -> (BTreeMap<Key, f64>, String) {
     let response = get_once(addr, "/metrics", "prometheus", "prometheus").expect("scrape /metrics");
     assert_eq!(response.status, 200);
     let text = String::from_utf8(response.body).expect("UTF-8 exposition");

@@ -92,7 +92,7 @@ impl Script {
         }
         let corrected: Vec<_> = corrections.into_iter().map(|c| c.event).collect();
         self.window.settle(&corrected, &mut self.analysis.errors, now, false);
-        self.corrector.shown(&events, now);
+        self.corrector.keep(&events, now, true);
     }
 
     /// The screen at `second`, one string per row, trailing blanks cut.
