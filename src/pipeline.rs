@@ -131,7 +131,7 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
                 analysis.access_formats.push(format);
                 analysis.access = std::mem::take(&mut analysis.access).merge_input(*summary);
             }
-            Outcome::Error(records) => analysis.errors.extend(records),
+            Outcome::Error(records) => append(&mut analysis.errors, records),
             Outcome::Mixed(summary, format, records) => {
                 if let Some(format) = format {
                     analysis.has_upstream_status |= format.logs(crate::access::Field::UpstreamStatus);
@@ -140,7 +140,7 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
                     analysis.access_logs_known = true;
                 }
                 analysis.access = std::mem::take(&mut analysis.access).merge_input(*summary);
-                analysis.errors.extend(records);
+                append(&mut analysis.errors, records);
             }
             Outcome::Stream(_) | Outcome::Nothing => {}
         }
@@ -162,6 +162,16 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
     analysis.correlation.unmatched.retain(|&i| options.window.contains(Some(errors[i].local_time - offset)));
     analysis.errors_filtered = (before - analysis.correlation.unmatched.len()) as u64;
     analysis
+}
+
+/// Appends `more` to `all`, taking it whole when `all` is empty: error records are many
+/// (one per failed attempt), and a copy of them all costs more than reading them did.
+fn append<T>(all: &mut Vec<T>, mut more: Vec<T>) {
+    if all.is_empty() {
+        std::mem::swap(all, &mut more);
+    } else {
+        all.append(&mut more);
+    }
 }
 
 fn read_input(

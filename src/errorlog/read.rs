@@ -84,7 +84,9 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
             part
         })
         .collect();
-    parts.into_iter().fold(ErrorChunk::default(), ErrorChunk::append)
+    // Records are moved once, into a vector of their final size.
+    let records = Vec::with_capacity(parts.iter().map(|p| p.records.len()).sum());
+    parts.into_iter().fold(ErrorChunk { records, ..ErrorChunk::default() }, ErrorChunk::append)
 }
 
 /// Reads one piece in order: a line that starts a record closes the one before; a non-empty
