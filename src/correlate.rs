@@ -10,11 +10,16 @@
 //! `[access − ⌈$request_time⌉ − 2 s, access + 1 s]` (a wide look-back when `$request_time` is not
 //! logged).
 
-use rustc_hash::FxHashMap;
+use rayon::prelude::*;
 
 use crate::access::attempts::{attempt_status, entries};
 use crate::errorlog::{Cause, ErrorRecord, Role};
-use crate::summary::{nginx_escape, Candidate};
+use crate::summary::Candidate;
+
+use index::ErrorIndex;
+
+mod index;
+mod partition;
 
 /// How far back an error line may be when the access log has no `$request_time`: longer than
 /// nginx's default timeouts (60 s connect + 60 s read) with a retry.
@@ -83,19 +88,6 @@ pub struct Correlation {
     pub unmatched: Vec<usize>,
 }
 
-struct ErrorIndex<'e> {
-    records: &'e [ErrorRecord],
-    /// Requests escaped like access logs, per record.
-    requests: Vec<Option<Vec<u8>>>,
-    /// Record indexes per key, sorted by (local time, input, line).
-    by_cid: FxHashMap<u64, Vec<usize>>,
-    by_request: FxHashMap<(&'e [u8], Vec<u8>), Vec<usize>>,
-    used: Vec<bool>,
-    /// The zone of the error logs when the user said it; otherwise each access record's own
-    /// offset is used, which keeps the join right across a daylight-saving change.
-    forced_offset: Option<i32>,
-}
-
 /// The part of a request line the join compares: method and URI. The protocol is left out, as
 /// formats that log `$request_method` and `$request_uri` apart (Nginx Proxy Manager) lack it.
 fn request_key(request: &[u8]) -> &[u8] {
@@ -110,234 +102,39 @@ fn lookback(c: &Candidate) -> i64 {
     c.request_time.map_or(DEFAULT_LOOKBACK, |rt| rt.min(86_400.0).ceil() as i64) + SLACK_BEFORE
 }
 
-impl<'e> ErrorIndex<'e> {
-    fn new(records: &'e [ErrorRecord], forced_offset: Option<i32>) -> Self {
-        let requests: Vec<Option<Vec<u8>>> =
-            records.iter().map(|r| r.request().map(|q| nginx_escape(request_key(q)))).collect();
-        let mut by_cid: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
-        let mut by_request: FxHashMap<(&[u8], Vec<u8>), Vec<usize>> = FxHashMap::default();
-        let mut order: Vec<usize> = (0..records.len()).collect();
-        order.sort_by_key(|&i| (records[i].local_time, records[i].input, records[i].line));
-        for &i in &order {
-            let r = &records[i];
-            if let Some(cid) = r.cid {
-                by_cid.entry(cid).or_default().push(i);
-            }
-            if let (Some(client), Some(request)) = (r.client(), &requests[i]) {
-                by_request.entry((client, request.clone())).or_default().push(i);
-            }
-        }
-        ErrorIndex { records, requests, by_cid, by_request, used: vec![false; records.len()], forced_offset }
-    }
-
-    /// The access time of `c` on the error log's clock (local wall-clock seconds).
-    fn local_time(&self, c: &Candidate) -> Option<i64> {
-        Some(c.time? + i64::from(self.forced_offset.unwrap_or(c.offset)))
-    }
-
-    /// The part of a key's time-sorted list inside `[lo, hi]`, found by binary search so a key
-    /// shared by many requests (one client behind a load balancer) costs a window, not a scan.
-    fn window<'l>(&self, list: &'l [usize], lo: i64, hi: i64) -> &'l [usize] {
-        let start = list.partition_point(|&i| self.records[i].local_time < lo);
-        let end = list.partition_point(|&i| self.records[i].local_time <= hi);
-        &list[start..end.max(start)]
-    }
-
-    /// Unused lines that may belong to `c`, in time order, and how they were found.
-    fn pool(&self, c: &Candidate) -> (Vec<usize>, JoinMethod) {
-        let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
-        let (lo, hi) = (time.saturating_sub(lookback(c)), time.saturating_add(SLACK_AFTER));
-        let same_request = |i: &usize| {
-            let same = match (&self.requests[*i], &c.request) {
-                (Some(a), Some(b)) => a[..] == *request_key(b),
-                _ => true,
-            };
-            same && same_source(&self.records[*i].source, &c.source)
-        };
-        if let Some(cid) = c.connection {
-            let list = self.by_cid.get(&cid).map_or(&[][..], Vec::as_slice);
-            let found = self
-                .window(list, lo, hi)
-                .iter()
-                .copied()
-                .filter(|i| !self.used[*i] && same_request(i))
-                .collect();
-            return (found, JoinMethod::Connection);
-        }
-        let (Some(client), Some(request)) = (c.client.as_deref(), c.request.as_deref()) else {
-            return (Vec::new(), JoinMethod::Request);
-        };
-        let same_host = |i: &usize| {
-            let same = match (self.records[*i].host(), c.host.as_deref()) {
-                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-                _ => true,
-            };
-            same && same_source(&self.records[*i].source, &c.source)
-        };
-        let list =
-            self.by_request.get(&(client, request_key(request).to_vec())).map_or(&[][..], Vec::as_slice);
-        let found =
-            self.window(list, lo, hi).iter().copied().filter(|i| !self.used[*i] && same_host(i)).collect();
-        (found, JoinMethod::Request)
-    }
-
-    /// The error lines of `c`.
-    ///
-    /// Candidates come in time order and a key's requests are served one after another, so each
-    /// takes the *oldest* fitting lines: lines at or before its access time before those in the
-    /// one-second slack after it (which belong to the next request more often than not), and
-    /// lines whose cause gives the status the client saw before others. When `$upstream_addr`
-    /// and `$upstream_status` are logged, exactly one line is taken per failed attempt, matched
-    /// by peer; otherwise one terminal line, with the earlier lines of the same request (same
-    /// worker and `*CID`) as its attempt chain. Later lines of that connection up to the access
-    /// time are retries of the same request too (`connect_refused` then `no_live_upstreams`),
-    /// unless `waiting` more requests with this key, served by then, still need a line each.
-    fn claim(&mut self, c: &Candidate, waiting: usize) -> (Vec<usize>, JoinMethod) {
-        let (pool, method) = self.pool(c);
-        let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
-        let is_terminal = |i: usize| self.records[i].cause.role() == Role::Terminal;
-        let fits = |i: usize| {
-            let status = self.records[i].cause.info().status;
-            let consistent =
-                status.is_none() || status == Some(c.status) || !crate::summary::is_failure_status(c.status);
-            (self.records[i].local_time > time, !consistent, self.records[i].local_time, self.records[i].line)
-        };
-        // The last attempt fails moments before the access line is written: an older line can only
-        // be an earlier attempt, never the one that decided the client's status.
-        let stale = |i: usize| self.records[i].local_time < time.saturating_sub(SLACK_BEFORE);
-        let mut claimed: Vec<usize> = Vec::new();
-        match failed_attempts(c) {
-            Some(attempts) => {
-                let count = attempts.len();
-                for (k, (peer, status)) in attempts.into_iter().enumerate() {
-                    let found = pool
-                        .iter()
-                        .copied()
-                        .filter(|&i| is_terminal(i) && !claimed.contains(&i) && !(k + 1 == count && stale(i)))
-                        // A line after the access time is the next request's when one is queued.
-                        .filter(|&i| waiting == 0 || self.records[i].local_time <= time)
-                        .filter(|&i| self.records[i].peer().is_none_or(|p| p == peer))
-                        .filter(|&i| {
-                            let gives = self.records[i].cause.info().status;
-                            status.is_none() || gives.is_none() || gives == status
-                        })
-                        .min_by_key(|&i| fits(i));
-                    claimed.extend(found);
-                }
-            }
-            None => {
-                // Lines after the access time that are not this request's belong to the
-                // requests queued behind it.
-                let later =
-                    pool.iter().filter(|&&i| is_terminal(i) && self.records[i].local_time > time).count();
-                let waiting = waiting.saturating_sub(later);
-                if let Some(anchor) =
-                    pool.iter().copied().filter(|&i| is_terminal(i) && !stale(i)).min_by_key(|&i| fits(i))
-                {
-                    let a = &self.records[anchor];
-                    let same_request = |i: usize| {
-                        let r = &self.records[i];
-                        i != anchor
-                            && a.cid.is_some()
-                            && (r.cid, r.pid, r.input, &r.source) == (a.cid, a.pid, a.input, &a.source)
-                    };
-                    claimed.push(anchor);
-                    claimed.extend(
-                        pool.iter().copied().filter(|&i| same_request(i) && self.records[i].line < a.line),
-                    );
-                    let retries: Vec<usize> = pool
-                        .iter()
-                        .copied()
-                        .filter(|&i| {
-                            same_request(i)
-                                && is_terminal(i)
-                                && self.records[i].line > a.line
-                                && self.records[i].local_time <= time
-                        })
-                        .collect();
-                    claimed.extend(retries.iter().take(retries.len().saturating_sub(waiting)));
-                }
-            }
-        }
-        let Some(&last) = claimed.iter().max_by_key(|&&i| (self.records[i].input, self.records[i].line))
-        else {
-            return (Vec::new(), JoinMethod::None);
-        };
-        // Context lines of the same request: FastCGI stderr before it, a peer being disabled
-        // right after it.
-        let anchor = &self.records[last];
-        claimed.extend(pool.iter().copied().filter(|&i| {
-            let r = &self.records[i];
-            r.cause.role() == Role::Evidence
-                && anchor.cid.is_some()
-                && (r.cid, r.pid, r.input, &r.source)
-                    == (anchor.cid, anchor.pid, anchor.input, &anchor.source)
-                && r.local_time <= anchor.local_time + SLACK_AFTER
-        }));
-        claimed.sort_by_key(|&i| (self.records[i].input, self.records[i].line));
-        claimed.dedup();
-        for &i in &claimed {
-            self.used[i] = true;
-        }
-        (claimed, method)
-    }
-}
-
-/// Whether two lines may come from the same nginx: only lines that both name their source
-/// (a container, pod or host in a stream) can be told apart, so an unnamed side joins any.
-fn same_source(a: &Option<Box<str>>, b: &Option<Box<str>>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
-    }
-}
-
 /// The failed attempts, in order, when the access log lists the attempts and their statuses:
 /// each attempt's peer and the status its error line must give (`None`: any). An attempt failed
 /// when its status is a 5xx or missing, and the last attempt also when the client got a failure
 /// status (a `009` logs the upstream's 200; its line gives the client's status).
-fn failed_attempts(c: &Candidate) -> Option<Vec<(&[u8], Option<u16>)>> {
+fn failed_attempts(c: &Candidate) -> Option<impl Iterator<Item = (&[u8], Option<u16>)> + Clone> {
     let (addrs, statuses) = (c.upstream_addr.as_deref()?, c.upstream_status.as_deref()?);
     let count = entries(addrs).count();
+    let client_failed = crate::summary::is_failure_status(c.status);
     Some(
         entries(addrs)
             .zip(entries(statuses).map(attempt_status).chain(std::iter::repeat(None)))
             .enumerate()
-            .filter_map(|(i, (addr, status))| match status {
+            .filter_map(move |(i, (addr, status))| match status {
                 None => Some((addr, None)),
                 Some(s) if s >= 500 => Some((addr, Some(s))),
-                Some(_) if i + 1 == count && crate::summary::is_failure_status(c.status) => {
-                    Some((addr, Some(c.status)))
-                }
+                Some(_) if i + 1 == count && client_failed => Some((addr, Some(c.status))),
                 Some(_) => None,
-            })
-            .collect(),
+            }),
     )
 }
 
-/// What requests share error lines by: the connection when logged, else client and request.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum JoinKey {
-    /// A connection carries many requests (keep-alive, HTTP/2): only the same request line
-    /// competes for the same lines.
-    Connection(u64, Option<Box<[u8]>>, Option<Box<str>>),
-    Request(Option<Box<[u8]>>, Option<Box<[u8]>>, Option<Box<str>>),
-}
-
-impl JoinKey {
-    fn of(c: &Candidate) -> JoinKey {
-        match c.connection {
-            Some(cid) => JoinKey::Connection(cid, c.request.clone(), c.source.clone()),
-            None => JoinKey::Request(c.client.clone(), c.request.clone(), c.source.clone()),
-        }
-    }
-}
+/// The error lines a request claimed, and how they were found.
+type Claim = (Vec<usize>, JoinMethod);
 
 /// Joins `candidates` (from every access input) with `errors` (from every error input).
 /// `forced_offset` is the error logs' zone when the user gave it (`--error-log-offset`);
 /// otherwise each access record is compared in its own offset.
+///
+/// Requests are served in time order within each [`partition`] of requests that can compete
+/// for a line, partitions in parallel; the events come out in time order whatever the number
+/// of threads.
 pub fn correlate(
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     errors: &[ErrorRecord],
     forced_offset: Option<i32>,
 ) -> Correlation {
@@ -346,24 +143,38 @@ pub fn correlate(
         // An error log alone: no request claims a line, so no index is built.
         return Correlation { events: Vec::new(), unmatched: (0..errors.len()).filter(terminal).collect() };
     }
-    candidates.sort_by_key(|c| (c.time, c.input, c.line));
-    let mut index = ErrorIndex::new(errors, forced_offset);
-    // The access times of the requests still to be served, per join key.
-    let mut queued: FxHashMap<JoinKey, std::collections::VecDeque<Option<i64>>> = FxHashMap::default();
-    for c in &candidates {
-        queued.entry(JoinKey::of(c)).or_default().push_back(c.time);
+    let candidates = in_time_order(candidates);
+    let index = ErrorIndex::new(errors, forced_offset);
+    let waiting = partition::waiting(&candidates);
+    let mut claims: Vec<Claim> = Vec::new();
+    claims.resize_with(candidates.len(), || (Vec::new(), JoinMethod::None));
+    let served: Vec<Vec<(usize, Claim)>> = partition::partitions(&candidates)
+        .into_par_iter()
+        .map(|part| {
+            let mut pool = Vec::new();
+            part.into_iter().map(|at| (at, index.claim(&candidates[at], waiting[at], &mut pool))).collect()
+        })
+        .collect();
+    for (at, claim) in served.into_iter().flatten() {
+        claims[at] = claim;
     }
-    let mut events = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        let waiting = queued.get_mut(&JoinKey::of(&c)).map_or(0, |times| {
-            times.pop_front();
-            times.iter().take_while(|t| t.zip(c.time).is_some_and(|(t, now)| t <= now + SLACK_AFTER)).count()
-        });
-        let (evidence, method) = index.claim(&c, waiting);
-        events.push(diagnose(c, evidence, method, errors));
-    }
-    let unmatched = (0..errors.len()).filter(|i| !index.used[*i] && terminal(i)).collect();
+    let events = candidates
+        .into_par_iter()
+        .zip(claims)
+        .map(|(c, (evidence, method))| diagnose(c, evidence, method, errors))
+        .collect();
+    let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
     Correlation { events, unmatched }
+}
+
+/// `candidates` sorted by (time, input, line), ties in their given order: the keys are sorted
+/// and each candidate moved once, rather than moving whole candidates at every merge.
+fn in_time_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut order: Vec<(Option<i64>, usize, u64, usize)> =
+        candidates.iter().enumerate().map(|(at, c)| (c.time, c.input, c.line, at)).collect();
+    order.par_sort_unstable();
+    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|(.., at)| slots[at].take()).collect()
 }
 
 fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[ErrorRecord]) -> Event {

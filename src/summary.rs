@@ -353,14 +353,25 @@ fn method_and_uri(r: &AccessRecord<'_>) -> Option<Box<[u8]>> {
 /// compare equal to access-log values.
 pub fn nginx_escape(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
-    for &b in raw {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            out.extend_from_slice(format!("\\x{b:02X}").as_bytes());
+    nginx_escape_into(raw, &mut out);
+    out
+}
+
+/// [`nginx_escape`] appended to `out`, so many values can share one buffer.
+pub fn nginx_escape_into(raw: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: &u8| *b != b'"' && *b != b'\\' && (0x20..0x7f).contains(b);
+    if raw.iter().all(plain) {
+        out.extend_from_slice(raw);
+        return;
+    }
+    for b in raw {
+        if plain(b) {
+            out.push(*b);
         } else {
-            out.push(b);
+            out.extend_from_slice(&[b'\\', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use crate::number::parse_status;
 
 /// Iterates the entries of an attempt list, separators removed.
-pub fn entries(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn entries(list: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     let mut rest = Some(list);
     std::iter::from_fn(move || {
         let text = rest?;

@@ -1,0 +1,92 @@
+//! Which requests can compete for the same error lines, so the join runs in parallel.
+//!
+//! A request with `$connection` only ever claims lines of its `*CID`; one without claims only
+//! lines of its client and request line (see [`super::index`]). Requests in different
+//! partitions therefore never see each other's lines, and serving each partition in time order
+//! on its own thread gives exactly what serving all of them in time order on one thread gives.
+//! When some requests have a connection and others not (two access logs in different formats),
+//! a line could be reached both ways: everything is then one partition.
+
+use std::hash::BuildHasher;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::index::request_hash;
+use super::{request_key, SLACK_AFTER};
+use crate::summary::Candidate;
+
+/// Partitions per join: many more than threads, so uneven ones even out.
+const PARTITIONS: usize = 256;
+
+/// The positions of `candidates` (sorted by time) grouped by partition, each group in time
+/// order.
+pub(super) fn partitions(candidates: &[Candidate]) -> Vec<Vec<usize>> {
+    let with_connection = candidates.iter().filter(|c| c.connection.is_some()).count();
+    let mixed = with_connection != 0 && with_connection != candidates.len();
+    let part = |c: &Candidate| {
+        let key = match (c.connection, c.client.as_deref(), c.request.as_deref()) {
+            _ if mixed => 0,
+            (Some(cid), _, _) => rustc_hash::FxBuildHasher.hash_one(cid),
+            (None, Some(client), Some(request)) => request_hash(client, request_key(request)),
+            // Without both, a request claims no line: any partition will do.
+            (None, _, _) => 0,
+        };
+        (key % PARTITIONS as u64) as usize
+    };
+    let mut parts: Vec<Vec<usize>> = vec![Vec::new(); PARTITIONS];
+    for (at, c) in candidates.iter().enumerate() {
+        parts[part(c)].push(at);
+    }
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// What requests queue on: the connection when logged, else client and request line; and the
+/// source they were logged by.
+#[derive(PartialEq, Eq, Hash)]
+enum JoinKey<'c> {
+    /// A connection carries many requests (keep-alive, HTTP/2): only the same request line
+    /// competes for the same lines.
+    Connection(u64, Option<&'c [u8]>, Option<&'c str>),
+    Request(Option<&'c [u8]>, Option<&'c [u8]>, Option<&'c str>),
+}
+
+impl<'c> JoinKey<'c> {
+    fn of(c: &'c Candidate) -> JoinKey<'c> {
+        match c.connection {
+            Some(cid) => JoinKey::Connection(cid, c.request.as_deref(), c.source.as_deref()),
+            None => JoinKey::Request(c.client.as_deref(), c.request.as_deref(), c.source.as_deref()),
+        }
+    }
+}
+
+/// For each of `candidates` (sorted by time): how many later requests with its join key were
+/// served within a second after it. Each of those still needs a line of the key's, so a request
+/// leaves the lines after its own access time to them.
+pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
+    let mut ids: FxHashMap<JoinKey<'_>, usize> = FxHashMap::default();
+    let mut by_key: Vec<(usize, usize)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(at, c)| {
+            let next = ids.len();
+            (*ids.entry(JoinKey::of(c)).or_insert(next), at)
+        })
+        .collect();
+    by_key.par_sort_unstable();
+    let mut waiting = vec![0; candidates.len()];
+    for run in by_key.chunk_by(|a, b| a.0 == b.0) {
+        // In time order, untimed requests first: a timed one's followers are a contiguous run.
+        let mut end = 0;
+        for (k, &(_, at)) in run.iter().enumerate() {
+            let Some(now) = candidates[at].time else { continue };
+            end = end.max(k + 1);
+            while end < run.len() && candidates[run[end].1].time.is_some_and(|t| t <= now + SLACK_AFTER) {
+                end += 1;
+            }
+            waiting[at] = end - k - 1;
+        }
+    }
+    waiting
+}
