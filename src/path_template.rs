@@ -19,27 +19,21 @@ type Tallied = (u64, BTreeMap<&'static str, u64>, Vec<String>);
 /// Failures per path, or per template when ids are grouped, for the top-paths lists.
 #[derive(Debug, Default)]
 pub struct PathTally {
-    templates: bool,
     rows: FxHashMap<String, Tallied>,
 }
 
 impl PathTally {
-    /// A tally grouping ids into templates when `templates` (off with `--raw-paths`).
-    pub fn new(templates: bool) -> PathTally {
-        PathTally { templates, rows: FxHashMap::default() }
-    }
-
-    /// Counts one failure on `path` (raw bytes, without the query string).
-    pub fn add(&mut self, path: &[u8], cause: &'static str) {
-        let raw = lossless(path);
-        let template = if self.templates { template(&raw) } else { None };
-        let is_template = template.is_some();
-        let (count, by_cause, examples) =
-            self.rows.entry(template.unwrap_or_else(|| raw.clone())).or_default();
+    /// Counts one failure on a path keyed by [`PathKey::new`] (templated or not, as `--raw-paths`
+    /// says), so a path counted in several lists is templated once.
+    pub fn add_key(&mut self, path: &PathKey, cause: &'static str) {
+        let (count, by_cause, examples) = match self.rows.get_mut(&path.key) {
+            Some(row) => row,
+            None => self.rows.entry(path.key.clone()).or_default(),
+        };
         *count += 1;
         *by_cause.entry(cause).or_insert(0) += 1;
-        if is_template {
-            add_examples(examples, std::slice::from_ref(&raw));
+        if let Some(example) = &path.example {
+            add_examples(examples, std::slice::from_ref(example));
         }
     }
 
@@ -53,6 +47,25 @@ impl PathTally {
         rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
         rows.truncate(top);
         rows
+    }
+}
+
+/// What a path is counted as: its template (or itself, when it has no id or templates are
+/// off), and the path itself as an example of its template.
+#[derive(Debug)]
+pub struct PathKey {
+    key: String,
+    example: Option<String>,
+}
+
+impl PathKey {
+    /// The key of `path` (raw bytes, without the query string).
+    pub fn new(path: &[u8], templates: bool) -> PathKey {
+        let raw = lossless(path);
+        match if templates { template(&raw) } else { None } {
+            Some(key) => PathKey { key, example: Some(raw) },
+            None => PathKey { key: raw, example: None },
+        }
     }
 }
 

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::errorlog::{Cause, Role};
 use crate::escape::lossless;
-use crate::path_template::PathTally;
+use crate::path_template::{PathKey, PathTally};
 use crate::pipeline::Analysis;
 use crate::report::schema::{
     ratio, Advice, Bucket, CauseRow, ErrorLines, InputRow, Latency, PathRow, Period, Report, Totals,
@@ -44,8 +45,16 @@ impl Report {
         let access_logs = analysis.access_logs_known
             || analysis.inputs.iter().any(|i| i.kind == Some(crate::input::Kind::Access));
 
+        // Templating a path costs more than counting it: each failure's is made once, in
+        // parallel, for the top paths of the report and of its cause.
+        let paths: Vec<PathKey> = client
+            .par_iter()
+            .map(|e| {
+                PathKey::new(e.request.request.as_deref().map_or(&b"-"[..], request_path), limits.templates)
+            })
+            .collect();
         let causes = if access_logs {
-            cause_rows(&client, analysis, limits)
+            cause_rows(&client, &paths, analysis, limits)
         } else {
             error_only_cause_rows(analysis, limits)
         };
@@ -94,7 +103,7 @@ impl Report {
             },
             causes,
             upstreams,
-            top_paths: path_rows(&client, limits),
+            top_paths: path_rows(client.iter().zip(&paths), limits.top),
             timeline,
             incidents,
             inputs: input_rows(analysis),
@@ -143,17 +152,18 @@ fn evidence_line(analysis: &Analysis, event: &Event) -> Option<String> {
     }
 }
 
-fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
-    let mut groups: BTreeMap<Cause, Vec<&Event>> = BTreeMap::new();
-    for e in client {
-        groups.entry(e.cause).or_default().push(e);
+fn cause_rows(client: &[&Event], paths: &[PathKey], analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
+    let mut groups: BTreeMap<Cause, Vec<usize>> = BTreeMap::new();
+    for (at, e) in client.iter().enumerate() {
+        groups.entry(e.cause).or_default().push(at);
     }
     let total = client.len() as u64;
     let conf = analysis.nginx_conf.as_deref();
     let router = conf.map(crate::nginx_conf::route::Router::new);
     let mut rows: Vec<CauseRow> = groups
         .into_iter()
-        .map(|(cause, events)| {
+        .map(|(cause, members)| {
+            let events: Vec<&Event> = members.iter().map(|&at| client[at]).collect();
             let info = cause.info();
             let mut statuses = BTreeMap::new();
             for e in &events {
@@ -168,7 +178,10 @@ fn cause_rows(client: &[&Event], analysis: &Analysis, limits: Limits) -> Vec<Cau
                     evidence.push(line);
                 }
             }
-            let paths = path_rows(&events, limits).into_iter().map(|p| (p.path, p.count)).collect();
+            let paths = path_rows(members.iter().map(|&at| (&client[at], &paths[at])), limits.top)
+                .into_iter()
+                .map(|p| (p.path, p.count))
+                .collect();
             CauseRow {
                 cause: info.slug,
                 count: events.len() as u64,
@@ -388,12 +401,13 @@ fn fill_failures_over_time(rows: &mut [UpstreamRow], client: &[&Event], timeline
     }
 }
 
-fn path_rows(events: &[&Event], limits: Limits) -> Vec<PathRow> {
-    let mut tally = PathTally::new(limits.templates);
-    for e in events {
-        tally.add(e.request.request.as_deref().map_or(&b"-"[..], request_path), e.cause.slug());
+/// The top paths of `events`, each with its key made by [`PathKey::new`].
+fn path_rows<'a>(events: impl Iterator<Item = (&'a &'a Event, &'a PathKey)>, top: usize) -> Vec<PathRow> {
+    let mut tally = PathTally::default();
+    for (e, path) in events {
+        tally.add_key(path, e.cause.slug());
     }
-    tally.top(limits.top)
+    tally.top(top)
 }
 
 fn timeline(analysis: &Analysis, client: &[&Event], bucket: i64, offset: i32) -> Vec<Bucket> {

@@ -17,6 +17,9 @@ pub fn run(args: ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
     filter.apply(&mut analysis);
     let mut report = Report::build(&analysis, Limits { top: args.top, templates: !args.raw_paths }, bucket);
+    // Every failed request and error record, in many small allocations: the process's exit
+    // gives them back at once, where freeing them one by one took a tenth of a large run.
+    std::mem::forget(analysis);
     report.filters = filter.describe();
     report.labels = labels.to_map();
     let text = crate::color::rendered(render(&report, args.output)?, args.output, color, args.out.is_none());
