@@ -90,3 +90,56 @@ pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
     }
     waiting
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(time: i64, cid: Option<u64>, client: &str, request: &str) -> Candidate {
+        Candidate {
+            input: 0,
+            line: 0,
+            time: Some(time),
+            offset: 0,
+            status: 502,
+            client: Some(client.as_bytes().into()),
+            request: Some(request.as_bytes().into()),
+            host: None,
+            connection: cid,
+            request_time: None,
+            upstream_addr: None,
+            upstream_status: None,
+            upstream_response_time: None,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn waiting_counts_later_requests_of_the_same_key_within_a_second() {
+        let a = "GET /a HTTP/1.1";
+        let candidates = [
+            request(10, None, "10.0.0.1", a),
+            request(10, None, "10.0.0.2", a),
+            request(11, None, "10.0.0.1", a),
+            request(11, None, "10.0.0.1", "GET /b HTTP/1.1"),
+            request(12, None, "10.0.0.1", a),
+            request(14, None, "10.0.0.1", a),
+        ];
+        assert_eq!(waiting(&candidates), [1, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn requests_that_share_no_line_go_apart_and_mixed_keys_stay_together() {
+        let a = "GET /a HTTP/1.1";
+        let by_connection: Vec<Candidate> =
+            (0..64).map(|cid| request(10, Some(cid), "10.0.0.1", a)).collect();
+        let parts = partitions(&by_connection);
+        assert!(parts.len() > 1, "64 connections in {} partition(s)", parts.len());
+        // A connection's requests stay in one partition, in time order.
+        let again = [request(10, Some(7), "10.0.0.1", a), request(11, Some(7), "10.0.0.9", "GET /b")];
+        assert_eq!(partitions(&again), [vec![0, 1]]);
+        let mut mixed = by_connection.clone();
+        mixed.push(request(11, None, "10.0.0.1", a));
+        assert_eq!(partitions(&mixed), [(0..65).collect::<Vec<_>>()]);
+    }
+}
