@@ -123,6 +123,15 @@ impl Filter {
         self.passes(&fields)
     }
 
+    /// Whether an error line no request claimed passes; one that does not is counted filtered.
+    pub fn admit_unclaimed(&self, record: &ErrorRecord, inputs: &mut [InputRow]) -> bool {
+        let keep = self.admits_error(record);
+        if !keep {
+            refile(inputs, record.input);
+        }
+        keep
+    }
+
     /// For `live`: whether a failure left out without its error lines passes now that they
     /// came. Its access line, counted filtered then, is counted parsed if it does; its error
     /// lines are counted filtered if it does not. The filters only match more with error lines
@@ -177,13 +186,7 @@ impl Filter {
         let errors = &analysis.errors;
         let inputs = &mut analysis.inputs;
         let before = analysis.correlation.unmatched.len();
-        analysis.correlation.unmatched.retain(|&i| {
-            let keep = self.admits_error(&errors[i]);
-            if !keep {
-                refile(inputs, errors[i].input);
-            }
-            keep
-        });
+        analysis.correlation.unmatched.retain(|&i| self.admit_unclaimed(&errors[i], inputs));
         analysis.errors_filtered += (before - analysis.correlation.unmatched.len()) as u64;
     }
 

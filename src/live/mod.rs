@@ -257,7 +257,9 @@ impl Session<'_> {
             tally.waiting = self.window.waiting();
         }
         view.events(&events, &self.analysis)?;
-        self.window.settle(&joined, &mut self.analysis.errors, now, false);
+        let analysis = &mut self.analysis;
+        let admit = |record: &_| filter.admit_unclaimed(record, &mut analysis.inputs);
+        self.window.settle(&joined, &mut analysis.errors, now, false, admit);
         // Failures decided earlier without an error line, joined with the lines no one claimed:
         // one shown is corrected; one the filters left out is judged again with its lines, as
         // a batch report judges it, and shown now if it passes.
@@ -280,7 +282,9 @@ impl Session<'_> {
         view.events(&late, &self.analysis)?;
         let corrected: Vec<_> =
             corrections.into_iter().map(|c| c.event).chain(late).chain(still_out).collect();
-        self.window.settle(&corrected, &mut self.analysis.errors, now, last);
+        let analysis = &mut self.analysis;
+        let admit = |record: &_| filter.admit_unclaimed(record, &mut analysis.inputs);
+        self.window.settle(&corrected, &mut analysis.errors, now, last, admit);
         self.corrector.keep(&events, now, true);
         self.corrector.keep(&left_out, now, false);
         Ok(())

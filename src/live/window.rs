@@ -107,8 +107,16 @@ impl Window {
     }
 
     /// Removes from `errors` the lines `events` claimed, and the unclaimed lines whose wait is
-    /// over (all of them when `flush`), counting the terminal ones as unclaimed.
-    pub fn settle(&mut self, events: &[Event], errors: &mut Vec<ErrorRecord>, now: Instant, flush: bool) {
+    /// over (all of them when `flush`), counting the terminal ones as unclaimed when `admit`
+    /// (the filters) passes them.
+    pub fn settle(
+        &mut self,
+        events: &[Event],
+        errors: &mut Vec<ErrorRecord>,
+        now: Instant,
+        flush: bool,
+        mut admit: impl FnMut(&ErrorRecord) -> bool,
+    ) {
         let keep_for = ERROR_KEEP.max(self.wait);
         let expiring = self.arrived.first().is_some_and(|a| *a + keep_for <= now);
         if events.is_empty() && !flush && !expiring && errors.len() <= MAX_ERRORS {
@@ -132,7 +140,7 @@ impl Window {
                 let over = flush || *arrived + keep_for <= now || excess > 0;
                 if over {
                     excess = excess.saturating_sub(1);
-                    self.unclaimed += u64::from(record.cause.role() == Role::Terminal);
+                    self.unclaimed += u64::from(record.cause.role() == Role::Terminal && admit(record));
                 }
                 !over
             })

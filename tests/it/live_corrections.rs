@@ -149,8 +149,9 @@ fn a_late_error_line_corrects_an_unattributed_502_in_text() {
 
 /// With `--upstream`, a 502 whose error line comes late is left out at first (no upstream is
 /// known from the access log alone), then shown once its error line names the upstream; a 502
-/// of another upstream stays out with its error line. The session's totals equal a batch
-/// report with the same filter, and no line counter of the metrics ever goes down.
+/// of another upstream stays out with its error line, and so does an error line of that
+/// upstream no request claims. The session's totals and line counts equal a batch report with
+/// the same filter, and no line counter of the metrics ever goes down.
 #[test]
 fn a_late_error_line_brings_a_failure_into_the_filters_as_batch_does() {
     use crate::live_metrics::{scrape, Key};
@@ -206,6 +207,9 @@ fn a_late_error_line_brings_a_failure_into_the_filters_as_batch_does() {
     append(&access, &access_line(3, "/slow/1", 504));
     let slow: Value = serde_json::from_str(&lines.recv_timeout(PATIENCE).expect("the 504 is shown")).unwrap();
     assert_eq!(slow["path"], "/slow/1", "{slow}");
+    // Error lines no request claims: one passes the filter (unmatched), one does not (filtered).
+    append(&error, &error_line(4, 4, refused, "/orphan/9", "10.0.0.9:8080"));
+    append(&error, &error_line(5, 5, refused, "/orphan/7", "10.0.0.7:8080"));
     scraped();
     let status = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -217,6 +221,8 @@ fn a_late_error_line_brings_a_failure_into_the_filters_as_batch_does() {
     assert_eq!(by_cause(&report), serde_json::json!({"connect_refused": 1, "read_timeout": 1}));
     assert_eq!(summary["by_cause"], by_cause(&report), "live totals equal the batch report: {summary}");
     assert_eq!(summary["events"], 2, "{summary}");
+    assert_eq!(report["unmatched_error_lines"], 1);
+    assert_eq!(summary["unclaimed_error_lines"], 1, "{summary}");
     assert_eq!(summary["requests"], report["totals"]["requests"], "{summary}");
     assert_eq!(summary["by_status"], serde_json::json!({"502": 1, "504": 1}), "{summary}");
     let counts = |inputs: &Value| -> Vec<(String, [u64; 4])> {

@@ -85,13 +85,13 @@ impl Script {
         self.window.add_errors(&mut self.analysis.errors, arrivals.errors, now);
         let events = self.window.join(&self.analysis.errors, None, now, false);
         self.tally.events(&events, &self.analysis, now);
-        self.window.settle(&events, &mut self.analysis.errors, now, false);
+        self.window.settle(&events, &mut self.analysis.errors, now, false, |_| true);
         let corrections = self.corrector.correct(&self.analysis.errors, None, now, errors_arrived);
         for correction in &corrections {
             self.tally.correct(&correction.event, &self.analysis);
         }
         let corrected: Vec<_> = corrections.into_iter().map(|c| c.event).collect();
-        self.window.settle(&corrected, &mut self.analysis.errors, now, false);
+        self.window.settle(&corrected, &mut self.analysis.errors, now, false, |_| true);
         self.corrector.keep(&events, now, true);
     }
 
