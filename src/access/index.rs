@@ -1,0 +1,256 @@
+//! A structural index of a line: where each delimiter byte of a format occurs, classified 64
+//! bytes at a time into one bitmask per byte (the simdjson idea), so the parser walks bits
+//! instead of starting a `memchr` per field.
+//!
+//! The only `unsafe` of the parser lives here: the vector loads and the call of the AVX2 kernel
+//! once the CPU was seen to have AVX2. x86_64 always has SSE2; other targets classify with a
+//! plain loop, which the compiler vectorises where it can.
+
+/// How many distinct delimiter bytes one index classifies.
+pub const CLASSES: usize = 4;
+
+/// Bytes per window: one bit of a `u64` mask each.
+const WINDOW: usize = 64;
+
+/// The delimiter bytes of a format and the kernel that classifies them on this CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct Needles {
+    bytes: [u8; CLASSES],
+    kernel: Kernel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    Scalar,
+}
+
+impl Needles {
+    /// Up to [`CLASSES`] distinct bytes (more are ignored: [`Needles::class`] says which are
+    /// indexed). Unused classes repeat the first byte, which costs a compare and no branch.
+    pub fn new(wanted: &[u8]) -> Needles {
+        let mut bytes = [wanted.first().copied().unwrap_or(b'\n'); CLASSES];
+        let mut n = 0;
+        for &b in wanted {
+            if n < CLASSES && !bytes[..n].contains(&b) {
+                bytes[n] = b;
+                n += 1;
+            }
+        }
+        Needles { bytes, kernel: Kernel::detect() }
+    }
+
+    /// The class of `byte`, when it is indexed.
+    pub fn class(&self, byte: u8) -> Option<usize> {
+        self.bytes.iter().position(|&b| b == byte)
+    }
+
+    fn classify(&self, window: &[u8; WINDOW]) -> [u64; CLASSES] {
+        match self.kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            Kernel::Avx2 => unsafe { x86::classify_avx2(&self.bytes, window) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of every x86_64 CPU (the target's baseline).
+            Kernel::Sse2 => unsafe { x86::classify_sse2(&self.bytes, window) },
+            Kernel::Scalar => classify_scalar(&self.bytes, window),
+        }
+    }
+
+    #[cfg(test)]
+    fn with_kernel(mut self, kernel: Kernel) -> Needles {
+        self.kernel = kernel;
+        self
+    }
+}
+
+impl Kernel {
+    #[cfg(target_arch = "x86_64")]
+    fn detect() -> Kernel {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            Kernel::Avx2
+        } else {
+            Kernel::Sse2
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn detect() -> Kernel {
+        Kernel::Scalar
+    }
+}
+
+fn classify_scalar(needles: &[u8; CLASSES], window: &[u8; WINDOW]) -> [u64; CLASSES] {
+    needles.map(|n| window.iter().rev().fold(0u64, |mask, &b| (mask << 1) | u64::from(b == n)))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{CLASSES, WINDOW};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn classify_avx2(needles: &[u8; CLASSES], window: &[u8; WINDOW]) -> [u64; CLASSES] {
+        let p = window.as_ptr().cast::<__m256i>();
+        // SAFETY: `window` is 64 readable bytes; the loads are unaligned ones of 32 bytes at 0 and 32.
+        let (lo, hi) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+        needles.map(|n| {
+            let n = _mm256_set1_epi8(n as i8);
+            let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, n)) as u32;
+            let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, n)) as u32;
+            u64::from(lo) | (u64::from(hi) << 32)
+        })
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub(super) fn classify_sse2(needles: &[u8; CLASSES], window: &[u8; WINDOW]) -> [u64; CLASSES] {
+        let p = window.as_ptr().cast::<__m128i>();
+        // SAFETY: `window` is 64 readable bytes; the loads are unaligned ones of 16 bytes at 0, 16,
+        // 32 and 48.
+        let v = unsafe { [0, 1, 2, 3].map(|i| _mm_loadu_si128(p.add(i))) };
+        needles.map(|n| {
+            let n = _mm_set1_epi8(n as i8);
+            v.iter().enumerate().fold(0u64, |mask, (i, &v)| {
+                mask | (u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, n)) as u16) << (16 * i))
+            })
+        })
+    }
+}
+
+/// The positions of the needles in one line, classified a window at a time as the walk
+/// reaches it (a line is walked from its start to its end, so each window is classified once).
+pub struct Index<'a> {
+    line: &'a [u8],
+    needles: &'a Needles,
+    /// Which window `masks` describes (`usize::MAX`: none yet).
+    window: usize,
+    masks: [u64; CLASSES],
+}
+
+impl<'a> Index<'a> {
+    pub fn new(line: &'a [u8], needles: &'a Needles) -> Index<'a> {
+        Index { line, needles, window: usize::MAX, masks: [0; CLASSES] }
+    }
+
+    /// The first position at or after `from` holding the byte of `class`.
+    #[inline]
+    pub fn next(&mut self, class: usize, from: usize) -> Option<usize> {
+        if from >= self.line.len() {
+            return None;
+        }
+        let mut window = from / WINDOW;
+        if window != self.window {
+            self.load(window);
+        }
+        let mut mask = self.masks[class] & (!0u64 << (from % WINDOW));
+        loop {
+            if mask != 0 {
+                return Some(window * WINDOW + mask.trailing_zeros() as usize);
+            }
+            window += 1;
+            if window * WINDOW >= self.line.len() {
+                return None;
+            }
+            self.load(window);
+            mask = self.masks[class];
+        }
+    }
+
+    /// The first position at or after `from` where a needle of `class` is followed by `rest`:
+    /// a literal found by its first byte.
+    #[inline]
+    pub fn find(&mut self, class: usize, rest: &[u8], from: usize) -> Option<usize> {
+        let mut from = from;
+        loop {
+            let at = self.next(class, from)?;
+            if starts_with(&self.line[at + 1..], rest) {
+                return Some(at);
+            }
+            from = at + 1;
+        }
+    }
+
+    /// Classifies window `window`. The last, partial window of a line is read as the line's last
+    /// 64 bytes, shifted, so nothing is copied unless the whole line is shorter than a window.
+    #[inline(never)]
+    fn load(&mut self, window: usize) {
+        let (line, start) = (self.line, window * WINDOW);
+        self.window = window;
+        self.masks = if let Some(bytes) = line[start..].first_chunk::<WINDOW>() {
+            self.needles.classify(bytes)
+        } else if let Some(last) = line.last_chunk::<WINDOW>() {
+            let shift = start - (line.len() - WINDOW);
+            self.needles.classify(last).map(|m| m >> shift)
+        } else {
+            let mut padded = [0; WINDOW];
+            padded[..line.len()].copy_from_slice(line);
+            let inside = (1u64 << line.len()) - 1;
+            self.needles.classify(&padded).map(|m| m & inside)
+        };
+    }
+}
+
+/// Whether `line` starts with `prefix`, compared in a loop: format literals are a few bytes,
+/// for which a call of `memcmp` per line costs more than the compare.
+pub fn starts_with(line: &[u8], prefix: &[u8]) -> bool {
+    line.len() >= prefix.len() && line.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn positions(line: &[u8], needles: &Needles, class: usize) -> Vec<usize> {
+        let mut index = Index::new(line, needles);
+        let mut out = Vec::new();
+        let mut from = 0;
+        while let Some(at) = index.next(class, from) {
+            out.push(at);
+            from = at + 1;
+        }
+        out
+    }
+
+    fn kernels() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            all.push(Kernel::Sse2);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                all.push(Kernel::Avx2);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn needles_are_distinct_and_capped() {
+        let n = Needles::new(b"  \"]\"x\0y");
+        assert_eq!([b' ', b'"', b']', b'x'].map(|b| n.class(b)), [Some(0), Some(1), Some(2), Some(3)]);
+        assert_eq!(n.class(b'y'), None);
+        assert_eq!(n.class(0), None);
+    }
+
+    proptest! {
+        #[test]
+        fn every_kernel_finds_what_a_byte_scan_finds(
+            line in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'"'), Just(0u8), any::<u8>()], 0..300),
+            wanted in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'"'), Just(0u8), any::<u8>()], 1..6),
+        ) {
+            for kernel in kernels() {
+                let needles = Needles::new(&wanted).with_kernel(kernel);
+                for &b in &wanted {
+                    let Some(class) = needles.class(b) else { continue };
+                    let expected: Vec<usize> =
+                        line.iter().enumerate().filter(|&(_, &x)| x == b).map(|(i, _)| i).collect();
+                    prop_assert_eq!(positions(&line, &needles, class), expected, "{:?}", kernel);
+                }
+            }
+        }
+    }
+}
