@@ -6,11 +6,11 @@
 //! device, inode, size and mtime only serve to skip, without reading a byte, a file that has not
 //! changed since it was read whole.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::file::{KindName, LogEntry};
+use super::file::{KindName, LogEntry, StateError};
 use super::identity::{observe, Head, Observed};
 use crate::input::{InputSpec, Kind, Origin, Resume};
 use crate::pipeline::Analysis;
@@ -44,10 +44,14 @@ enum Verdict {
     Resume(usize, Resume),
     Duplicate(usize),
     New,
+    /// The very file the state names, untouched since, is shorter than what the state says was
+    /// read of it: the state was edited or damaged, and reading it again would count twice.
+    Impossible(usize),
 }
 
-/// Matches `specs` with the `known` logs and sets where each is read from.
-pub fn match_logs(specs: Vec<InputSpec>, known: &[LogEntry]) -> anyhow::Result<Matched> {
+/// Matches `specs` with the `known` logs (of the state file `state`) and sets where each is
+/// read from.
+pub fn match_logs(specs: Vec<InputSpec>, known: &[LogEntry], state: &Path) -> anyhow::Result<Matched> {
     let mut observed = Vec::with_capacity(specs.len());
     for spec in &specs {
         match &spec.origin {
@@ -99,6 +103,13 @@ pub fn match_logs(specs: Vec<InputSpec>, known: &[LogEntry]) -> anyhow::Result<M
                 (Some(matched.specs.len()), Some(k))
             }
             Verdict::New => (Some(matched.specs.len()), None),
+            Verdict::Impossible(k) => {
+                let why = format!(
+                    "{} bytes read of {shown}, which has {} bytes and is unchanged since",
+                    known[k].read.bytes, o.stamp.len
+                );
+                return Err(StateError::Impossible { path: state.display().to_string(), why }.into());
+            }
         };
         if input.is_some() {
             matched.specs.push(spec);
@@ -114,6 +125,11 @@ pub fn match_logs(specs: Vec<InputSpec>, known: &[LogEntry]) -> anyhow::Result<M
 
 fn judge(o: &Observed, known: &[LogEntry], claimed: &[bool]) -> Verdict {
     if o.stamp.is_reliable() {
+        let unchanged_and_shorter =
+            |k: &usize| known[*k].file == o.stamp && known[*k].read.bytes > o.stamp.len;
+        if let Some(k) = (0..known.len()).find(unchanged_and_shorter).filter(|_| !o.gzip) {
+            return Verdict::Impossible(k);
+        }
         if let Some(k) = (0..known.len()).find(|&k| !claimed[k] && known[k].whole && known[k].file == o.stamp)
         {
             return Verdict::Unchanged(k);

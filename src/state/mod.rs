@@ -105,7 +105,7 @@ impl Incremental {
     /// The inputs to read, each resumed where earlier runs stopped (unchanged files left out),
     /// the lines earlier runs carried over, and notes for the user.
     pub fn plan(&mut self, specs: Vec<InputSpec>) -> anyhow::Result<(Vec<InputSpec>, Carried, Vec<String>)> {
-        let matched = logs::match_logs(specs, &self.found.logs)?;
+        let matched = logs::match_logs(specs, &self.found.logs, &self.path)?;
         self.inputs = matched.specs.len();
         let mut input_of = vec![None; self.found.logs.len()];
         for t in &matched.tracked {

@@ -496,7 +496,7 @@ fn a_corrupt_or_foreign_state_is_an_error_until_reset() {
     // or a wrapped count.
     let written: Value = serde_json::from_slice(&state).unwrap();
     type Edit = fn(&mut Value);
-    let edits: [(Edit, &str); 5] = [
+    let edits: [(Edit, &str); 6] = [
         (|s| s["logs"][0]["read"]["bytes"] = (-1).into(), "is corrupt"),
         (
             |s| s["logs"][0]["read"]["lines"] = u64::MAX.into(),
@@ -507,6 +507,15 @@ fn a_corrupt_or_foreign_state_is_an_error_until_reset() {
         (
             |s| s["logs"][0]["last_run"] = 99.into(),
             "holds impossible counts (log 0 last seen in run 99 of 1)",
+        ),
+        // More read of a file than it holds, though it is the same file, unchanged: reading it
+        // again from its start would count its lines twice.
+        (
+            |s| {
+                let len = s["logs"][0]["file"]["len"].as_u64().unwrap();
+                s["logs"][0]["read"]["bytes"] = (len + 10).into();
+            },
+            "bytes and is unchanged since",
         ),
     ];
     for (edit, says) in edits {
