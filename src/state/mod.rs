@@ -2,10 +2,11 @@
 //! (known by its first bytes, so rotation does not fool it) and the end of the join that waits
 //! for more lines; the next run reads only what is new and counts every line exactly once.
 //!
-//! A run: [`Incremental::begin`] locks and reads the state, [`Incremental::plan`] says where to
-//! read each input from, [`Incremental::settle`] holds back the join's unsettled end after
-//! reading, and [`Incremental::commit`] writes the state, only once the output is written, so
-//! a run that fails or is killed before that leaves the state as it was and nothing is skipped.
+//! A run: [`Incremental::begin`] locks and reads the state, [`plan`] (through
+//! [`Incremental::plan`]) says where to read each input from, [`Incremental::settle`] holds
+//! back the join's unsettled end after reading, and [`Incremental::commit`] writes the state,
+//! only once the output is written, so a run that fails or is killed before that leaves the
+//! state as it was and nothing is skipped.
 
 mod file;
 mod identity;

@@ -72,11 +72,12 @@ impl UpstreamRow {
     }
 
     /// Adds `other` like for like: another host's row of the same upstream (or a row a report
-    /// sums into [`OTHER_UPSTREAMS`]) over the same timeline buckets. Counts add (saturating);
-    /// the block is the first one known; first and last failures widen; sketches merge, and the
-    /// rates and quantiles are recomputed from the sums. A rate counts the failures of the parts
-    /// that counted attempts, so a part without `requests` does not inflate it. Times are
-    /// compared as instants (readers refuse texts that are not RFC 3339, see [`Report::restore`]).
+    /// sums into [`OTHER_UPSTREAMS`](super::OTHER_UPSTREAMS)) over the same timeline buckets.
+    /// Counts add (saturating); the block is the first one known; first and last failures
+    /// widen; sketches merge, and the rates and quantiles are recomputed from the sums. A rate
+    /// counts the failures of the parts that counted attempts, so a part without `requests` does
+    /// not inflate it. Times are compared as instants (readers refuse texts that are not
+    /// RFC 3339, see [`Report::restore`](super::Report::restore)).
     pub fn add(&mut self, other: &UpstreamRow) {
         let part = |r: &UpstreamRow| {
             (counted(r.rate_502, r.requests, r.client_502), counted(r.rate_5xx, r.requests, r.failures()))
