@@ -158,12 +158,15 @@ pub fn correlate(
     for (at, claim) in served.into_iter().flatten() {
         claims[at] = claim;
     }
+    // Memory peaks while the events are made: the index is let go first, so only the
+    // candidates, their claims and the events are held then.
+    let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
+    drop((index, waiting));
     let events = candidates
         .into_par_iter()
         .zip(claims)
         .map(|(c, (evidence, method))| diagnose(c, evidence, method, errors))
         .collect();
-    let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
     Correlation { events, unmatched }
 }
 
