@@ -147,6 +147,15 @@ pub fn bucket_for_span(span: i64) -> i64 {
     STEPS.into_iter().find(|s| span / s <= 120).unwrap_or(86400)
 }
 
+/// Whether two texts are equal, compared 8 bytes at a time without a call of `memcmp` (once per
+/// access line, the call cost more than the compare).
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    a.len() == b.len()
+        && a8.by_ref().zip(b8.by_ref()).all(|(x, y)| x.first_chunk::<8>() == y.first_chunk::<8>())
+        && a8.remainder().iter().eq(b8.remainder())
+}
+
 /// Remembers the last timestamp text and its value: consecutive lines almost always share it.
 #[derive(Default)]
 pub struct StampCache {
@@ -158,8 +167,7 @@ pub struct StampCache {
 impl StampCache {
     /// Parses `text` with `parse`, or returns the remembered value when the text repeats.
     pub fn get(&mut self, text: &[u8], parse: fn(&[u8]) -> Option<Stamp>) -> Option<Stamp> {
-        // A byte loop, not `==`: a call of `memcmp` per line cost more than the compare.
-        if self.len == text.len() && self.text.iter().zip(text).all(|(a, b)| a == b) {
+        if self.len == text.len() && same_text(&self.text[..self.len], text) {
             return self.value;
         }
         let value = parse(text);
@@ -209,6 +217,15 @@ mod tests {
     fn error_log_time_is_naive_local() {
         assert_eq!(parse_error_log_time(b"2000/10/10 13:55:36"), Some(971_186_136));
         assert_eq!(parse_error_log_time(b"2000-10-10 13:55:36"), None);
+    }
+
+    #[test]
+    fn texts_compare_in_chunks_and_remainder() {
+        let t = b"14/May/2024:10:22:31 +0200";
+        assert!(same_text(t, t) && same_text(b"", b""));
+        assert!(!same_text(t, b"14/May/2024:10:22:31 +0201"));
+        assert!(!same_text(t, b"14/May/2024:10:22:32 +0200"));
+        assert!(!same_text(t, b"14/May/2024:10:22:31 +020"));
     }
 
     #[test]
