@@ -158,29 +158,21 @@ fn check_counts(state: &State) -> Result<(), String> {
         }
     }
     let lines_of = |log: usize| state.logs.get(log).map_or(0, |l| l.read.lines);
+    let read = |what: &str, line: u64, log: usize| {
+        if line == 0 || line > lines_of(log) {
+            return Err(format!("{what} on line {line} of log {log}, of {} lines read", lines_of(log)));
+        }
+        Ok(())
+    };
     for c in &state.pending.candidates {
         time("a waiting request", c.time)?;
         if c.offset.abs() > MAX_OFFSET {
             return Err(format!("a waiting request in UTC offset {} s", c.offset));
         }
-        if c.line == 0 || c.line > lines_of(c.input) {
-            return Err(format!(
-                "a waiting request on line {} of log {}, of {} lines read",
-                c.line,
-                c.input,
-                lines_of(c.input)
-            ));
-        }
+        read("a waiting request", c.line, c.input)?;
     }
     for e in &state.pending.errors {
-        if e.line == 0 || e.line > lines_of(e.log) {
-            return Err(format!(
-                "a waiting error line on line {} of log {}, of {} lines read",
-                e.line,
-                e.log,
-                lines_of(e.log)
-            ));
-        }
+        read("a waiting error line", e.line, e.log)?;
     }
     Ok(())
 }
