@@ -88,7 +88,7 @@ pub struct Pass<'c> {
     pub node: &'c Node,
     /// The target as written (`http://app`, `unix:/run/php.sock`, `127.0.0.1:9000`).
     pub target: String,
-    /// The address part: a host[:port], an upstream block's name, or `unix:/path`.
+    /// The address part: a `host[:port]`, an upstream block's name, or `unix:/path`.
     pub address: String,
     /// The `upstream {}` block the address names, if it names one.
     pub upstream: Option<&'c Upstream>,
