@@ -172,8 +172,8 @@ pub fn citations(
 fn request_of<'e>(e: &'e Event, errors: &'e [ErrorRecord]) -> Request<'e> {
     let error = e.evidence.iter().rev().map(|&i| &errors[i]);
     let server_name = error.clone().find_map(|r| r.server());
-    let target = e.request.request.as_deref().or_else(|| error.clone().find_map(|r| r.request()));
-    let host = e.request.host.as_deref().or_else(|| error.clone().find_map(|r| r.host()));
+    let target = e.request.request().or_else(|| error.clone().find_map(|r| r.request()));
+    let host = e.request.host().or_else(|| error.clone().find_map(|r| r.host()));
     Request { host, server_name, port: None, target: target.unwrap_or(b"/") }
 }
 

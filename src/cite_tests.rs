@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::correlate::JoinMethod;
-use crate::summary::Candidate;
+use crate::summary::{Candidate, CandidateText, TextFields};
 
 const CONF: &str = r#"http {
     proxy_read_timeout 1s;
@@ -36,14 +36,13 @@ fn event(target: &str, request_time: f64, upstream: &str) -> Event {
             time: Some(0),
             offset: 0,
             status: 504,
-            client: None,
-            request: Some(format!("GET {target} HTTP/1.1").into_bytes().into()),
-            host: Some(b"shop.test".to_vec().into()),
             connection: None,
             request_time: Some(request_time),
-            upstream_addr: None,
-            upstream_status: None,
-            upstream_response_time: None,
+            text: CandidateText::new(&TextFields {
+                request: Some(format!("GET {target} HTTP/1.1").as_bytes()),
+                host: Some(b"shop.test"),
+                ..TextFields::default()
+            }),
             source: None,
         },
         cause: Cause::ReadTimeout,

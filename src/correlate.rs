@@ -107,7 +107,7 @@ fn lookback(c: &Candidate) -> i64 {
 /// when its status is a 5xx or missing, and the last attempt also when the client got a failure
 /// status (a `009` logs the upstream's 200; its line gives the client's status).
 fn failed_attempts(c: &Candidate) -> Option<impl Iterator<Item = (&[u8], Option<u16>)> + Clone> {
-    let (addrs, statuses) = (c.upstream_addr.as_deref()?, c.upstream_status.as_deref()?);
+    let (addrs, statuses) = (c.upstream_addr()?, c.upstream_status()?);
     let count = entries(addrs).count();
     let client_failed = crate::summary::is_failure_status(c.status);
     Some(
@@ -187,7 +187,7 @@ fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[Erro
     let last_attempt = attempts.last();
     // The last attempt decides the client's status, so its failure is the cause.
     let cause = match (last_attempt.and_then(|a| a.cause), terminals.last()) {
-        (Some(cause), _) if c.upstream_status.is_some() => cause,
+        (Some(cause), _) if c.upstream_status().is_some() => cause,
         (_, Some(line)) => line.cause,
         _ => match last_attempt.and_then(|a| a.status) {
             Some(s) if s == c.status => Cause::upstream_returned(s),
@@ -204,7 +204,7 @@ fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[Erro
 /// The attempts of a request: from `$upstream_addr`/`$upstream_status` when logged (error lines
 /// assigned to failed attempts in order, by peer), else one attempt per terminal error line.
 fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
-    let Some(addrs) = c.upstream_addr.as_deref() else {
+    let Some(addrs) = c.upstream_addr() else {
         return terminals
             .iter()
             .map(|r| Attempt {
@@ -214,7 +214,7 @@ fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
             })
             .collect();
     };
-    let mut statuses = c.upstream_status.as_deref().map(entries);
+    let mut statuses = c.upstream_status().map(entries);
     let mut lines = terminals.iter().peekable();
     let count = entries(addrs).count();
     entries(addrs)

@@ -97,8 +97,8 @@ impl Filter {
         }
         let request = &event.request;
         let mut fields = Fields::default();
-        fields.paths.extend(request.request.as_deref().map(request_target));
-        fields.hosts.extend(request.host.as_deref());
+        fields.paths.extend(request.request().map(request_target));
+        fields.hosts.extend(request.host());
         fields.upstreams.extend(event.upstream.as_deref());
         fields.upstreams.extend(event.attempts.iter().filter_map(|a| a.upstream.as_deref()));
         if is_failure_status(request.status) {

@@ -6,6 +6,11 @@
 
 use rustc_hash::FxHashMap;
 
+mod candidate;
+
+use candidate::TextBuilder;
+pub use candidate::{Candidate, CandidateText, TextFields};
+
 use crate::access::attempts::{attempt_status, entries};
 use crate::access::format::Escape;
 use crate::access::json::unescape;
@@ -92,30 +97,6 @@ pub struct MalformedLine {
     pub offset: usize,
     pub reason: &'static str,
     pub text: Vec<u8>,
-}
-
-/// A 5xx (or a request with a failed upstream attempt), copied out of the buffer for the join.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Candidate {
-    pub input: usize,
-    pub line: u64,
-    pub time: Option<i64>,
-    pub offset: i32,
-    pub status: u16,
-    pub client: Option<Box<[u8]>>,
-    /// The request line in nginx's default escaping, whatever the log's escaping was, so it
-    /// compares equal to the error log's `request: "..."` once that is escaped the same way.
-    pub request: Option<Box<[u8]>>,
-    pub host: Option<Box<[u8]>>,
-    pub connection: Option<u64>,
-    pub request_time: Option<f64>,
-    pub upstream_addr: Option<Box<[u8]>>,
-    pub upstream_status: Option<Box<[u8]>>,
-    pub upstream_response_time: Option<Box<[u8]>>,
-    /// The container, pod or host a stream named for this line; the join never pairs lines
-    /// of two different sources (each nginx counts connections from 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<Box<str>>,
 }
 
 /// Counters and candidates for one access input (or one chunk of it).
@@ -314,38 +295,70 @@ pub fn is_failure_status(status: u16) -> bool {
 }
 
 fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
-    let own = |f: Field| r.get(f).map(Box::from);
-    let request =
-        r.get(Field::Request).map(Box::from).or_else(|| method_and_uri(r)).map(|raw| match r.escape {
-            Escape::Default => raw,
-            Escape::Json => nginx_escape(&unescape(&raw)).into(),
-            Escape::None => nginx_escape(&raw).into(),
-        });
-    let json_text =
-        |f: Field| r.get(f).map(|v| if r.escape == Escape::Json { unescape(v).into() } else { Box::from(v) });
+    let (client, host) = (r.client(), r.host());
+    let request = r.get(Field::Request);
+    // `METHOD URI` for formats that log `$request_method` and `$request_uri` but not `$request`
+    // (Nginx Proxy Manager): enough for the join, which compares request lines without protocol.
+    let method_uri = match request {
+        Some(_) => None,
+        None => r.get(Field::RequestMethod).zip(r.get(Field::RequestUri)),
+    };
+    let upstream =
+        [Field::UpstreamAddr, Field::UpstreamStatus, Field::UpstreamResponseTime].map(|f| r.get(f));
+    let len = |v: Option<&[u8]>| v.map_or(0, <[u8]>::len);
+    let capacity = len(client)
+        + len(request)
+        + method_uri.map_or(0, |(m, u)| m.len() + 1 + u.len())
+        + len(host)
+        + upstream.iter().map(|v| len(*v)).sum::<usize>();
+    let mut text = TextBuilder::with_capacity(capacity);
+    text.push(client);
+    text.push_with(|out| {
+        let start = out.len();
+        match (request, method_uri) {
+            (Some(line), _) => out.extend_from_slice(line),
+            (None, Some((method, uri))) => {
+                out.extend_from_slice(method);
+                out.push(b' ');
+                out.extend_from_slice(uri);
+            }
+            (None, None) => return false,
+        }
+        if r.escape != Escape::Default {
+            let raw = out.split_off(start);
+            match r.escape {
+                Escape::Json => nginx_escape_into(&unescape(&raw), out),
+                _ => nginx_escape_into(&raw, out),
+            }
+        }
+        true
+    });
+    text.push(host);
+    let [addr, status, response_time] = upstream;
+    text.push_with(|out| match addr {
+        Some(v) if r.escape == Escape::Json => {
+            out.extend_from_slice(&unescape(v));
+            true
+        }
+        Some(v) => {
+            out.extend_from_slice(v);
+            true
+        }
+        None => false,
+    });
+    text.push(status);
+    text.push(response_time);
     Candidate {
         input,
         line,
         time: r.time.map(|t| t.utc),
         offset: r.time.map_or(0, |t| t.offset),
         status: r.status,
-        client: r.client().map(Box::from),
-        request,
-        host: r.host().map(Box::from),
         connection: r.connection(),
         request_time: r.request_time(),
-        upstream_addr: json_text(Field::UpstreamAddr),
-        upstream_status: own(Field::UpstreamStatus),
-        upstream_response_time: own(Field::UpstreamResponseTime),
+        text: text.finish(),
         source: None,
     }
-}
-
-/// `METHOD URI` for formats that log `$request_method` and `$request_uri` but not `$request`
-/// (Nginx Proxy Manager): enough for the join, which compares request lines without protocol.
-fn method_and_uri(r: &AccessRecord<'_>) -> Option<Box<[u8]>> {
-    let (method, uri) = (r.get(Field::RequestMethod)?, r.get(Field::RequestUri)?);
-    Some([method, b" ", uri].concat().into())
 }
 
 /// nginx's default access-log escaping (`ngx_http_log_escape`): `"`, `\`, control bytes and

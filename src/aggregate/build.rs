@@ -49,9 +49,7 @@ impl Report {
         // parallel, for the top paths of the report and of its cause.
         let paths: Vec<PathKey> = client
             .par_iter()
-            .map(|e| {
-                PathKey::new(e.request.request.as_deref().map_or(&b"-"[..], request_path), limits.templates)
-            })
+            .map(|e| PathKey::new(e.request.request().map_or(&b"-"[..], request_path), limits.templates))
             .collect();
         let causes = if access_logs {
             cause_rows(&client, &paths, analysis, limits)
@@ -141,7 +139,7 @@ fn error_lines(analysis: &Analysis) -> ErrorLines {
 fn evidence_line(analysis: &Analysis, event: &Event) -> Option<String> {
     match event.evidence.iter().rev().find(|&&i| analysis.errors[i].cause.role() == Role::Terminal) {
         Some(&i) => Some(lossless(analysis.errors[i].raw())),
-        None => event.request.request.as_deref().map(|r| {
+        None => event.request.request().map(|r| {
             format!(
                 "{} {} (access log line {}, no error line)",
                 event.request.status,

@@ -76,7 +76,7 @@ fn waited_before_giving_up(cause: Cause, events: &[&Event]) -> Option<Finding> {
     let median_seconds = times[times.len() / 2];
     let mut paths: BTreeMap<String, u64> = BTreeMap::new();
     for e in events {
-        if let Some(r) = e.request.request.as_deref() {
+        if let Some(r) = e.request.request() {
             *paths.entry(lossless(request_path(r))).or_default() += 1;
         }
     }

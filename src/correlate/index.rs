@@ -114,7 +114,7 @@ impl<'e> ErrorIndex<'e> {
         pool.clear();
         let Some(time) = self.local_time(c) else { return JoinMethod::None };
         let (lo, hi) = (time.saturating_sub(lookback(c)), time.saturating_add(SLACK_AFTER));
-        let key = c.request.as_deref().map(request_key);
+        let key = c.request().map(request_key);
         let same_source = |i: usize| same_source(&self.records[i].source, &c.source);
         if let Some(cid) = c.connection {
             let same_request = |i: usize| match (self.request(i), key) {
@@ -129,9 +129,9 @@ impl<'e> ErrorIndex<'e> {
             );
             return JoinMethod::Connection;
         }
-        let (Some(client), Some(key)) = (c.client.as_deref(), key) else { return JoinMethod::Request };
+        let (Some(client), Some(key)) = (c.client(), key) else { return JoinMethod::Request };
         let same_key = |i: usize| self.records[i].client() == Some(client) && self.request(i) == Some(key);
-        let same_host = |i: usize| match (self.records[i].host(), c.host.as_deref()) {
+        let same_host = |i: usize| match (self.records[i].host(), c.host()) {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         };

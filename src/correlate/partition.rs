@@ -25,7 +25,7 @@ pub(super) fn partitions(candidates: &[Candidate]) -> Vec<Vec<usize>> {
     let with_connection = candidates.iter().filter(|c| c.connection.is_some()).count();
     let mixed = with_connection != 0 && with_connection != candidates.len();
     let part = |c: &Candidate| {
-        let key = match (c.connection, c.client.as_deref(), c.request.as_deref()) {
+        let key = match (c.connection, c.client(), c.request()) {
             _ if mixed => 0,
             (Some(cid), _, _) => rustc_hash::FxBuildHasher.hash_one(cid),
             (None, Some(client), Some(request)) => request_hash(client, request_key(request)),
@@ -55,8 +55,8 @@ enum JoinKey<'c> {
 impl<'c> JoinKey<'c> {
     fn of(c: &'c Candidate) -> JoinKey<'c> {
         match c.connection {
-            Some(cid) => JoinKey::Connection(cid, c.request.as_deref(), c.source.as_deref()),
-            None => JoinKey::Request(c.client.as_deref(), c.request.as_deref(), c.source.as_deref()),
+            Some(cid) => JoinKey::Connection(cid, c.request(), c.source.as_deref()),
+            None => JoinKey::Request(c.client(), c.request(), c.source.as_deref()),
         }
     }
 }
@@ -94,6 +94,7 @@ pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::{CandidateText, TextFields};
 
     fn request(time: i64, cid: Option<u64>, client: &str, request: &str) -> Candidate {
         Candidate {
@@ -102,14 +103,13 @@ mod tests {
             time: Some(time),
             offset: 0,
             status: 502,
-            client: Some(client.as_bytes().into()),
-            request: Some(request.as_bytes().into()),
-            host: None,
             connection: cid,
             request_time: None,
-            upstream_addr: None,
-            upstream_status: None,
-            upstream_response_time: None,
+            text: CandidateText::new(&TextFields {
+                client: Some(client.as_bytes()),
+                request: Some(request.as_bytes()),
+                ..TextFields::default()
+            }),
             source: None,
         }
     }

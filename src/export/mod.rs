@@ -89,28 +89,28 @@ impl FailureRow {
     /// The row of one event; log bytes go through [`lossless`], so any input gives valid UTF-8.
     pub fn from_event(e: &Event, analysis: &Analysis) -> FailureRow {
         let c = &e.request;
-        let text = |v: &Option<Box<[u8]>>| v.as_deref().map(lossless);
+        let text = |v: Option<&[u8]>| v.map(lossless);
         FailureRow {
             time: c.time.map(|t| rfc3339(t, c.offset)),
-            client: text(&c.client),
-            method: c.request.as_deref().and_then(|r| r.split(|&b| b == b' ').next()).map(lossless),
-            path: c.request.as_deref().map(|r| lossless(request_path(r))),
-            request: text(&c.request),
-            host: text(&c.host),
+            client: text(c.client()),
+            method: c.request().and_then(|r| r.split(|&b| b == b' ').next()).map(lossless),
+            path: c.request().map(|r| lossless(request_path(r))),
+            request: text(c.request()),
+            host: text(c.host()),
             status: c.status,
-            upstream: text(&e.upstream),
+            upstream: text(e.upstream.as_deref()),
             cause: e.cause.slug(),
             attempts: e
                 .attempts
                 .iter()
                 .map(|a| AttemptRow {
-                    upstream: text(&a.upstream),
+                    upstream: text(a.upstream.as_deref()),
                     status: a.status,
                     cause: a.cause.map(|c| c.slug()),
                 })
                 .collect(),
             request_time: c.request_time,
-            upstream_response_time: text(&c.upstream_response_time),
+            upstream_response_time: text(c.upstream_response_time()),
             evidence: e.evidence.iter().map(|&i| lossless(analysis.errors[i].raw())).collect(),
             join: e.join,
             source: {

@@ -475,7 +475,7 @@ impl Failure {
             status: c.status,
             cause: event.cause.slug(),
             upstream: crate::escape::sanitize_str(&upstream),
-            request: c.request.as_deref().map_or_else(|| "-".to_owned(), text),
+            request: c.request().map_or_else(|| "-".to_owned(), text),
             evidence: event.evidence.last().and_then(|&i| analysis.errors.get(i)).map(|r| text(r.raw())),
         }
     }

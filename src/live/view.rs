@@ -169,7 +169,7 @@ fn line(event: &Event) -> String {
         c.status,
         event.cause.slug(),
         upstream(event),
-        c.request.as_deref().map_or_else(|| "-".to_owned(), for_terminal),
+        c.request().map_or_else(|| "-".to_owned(), for_terminal),
     )
 }
 

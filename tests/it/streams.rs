@@ -329,8 +329,7 @@ mod interleavings {
             .iter()
             .filter(|e| e.client_facing())
             .map(|e| {
-                let request =
-                    String::from_utf8_lossy(e.request.request.as_deref().unwrap_or_default()).into_owned();
+                let request = String::from_utf8_lossy(e.request.request().unwrap_or_default()).into_owned();
                 ((request, e.request.time), e.cause.slug())
             })
             .collect()
