@@ -160,8 +160,8 @@ pub struct ExportArgs {
     /// Table format.
     #[arg(long, value_enum, value_parser = crate::export::FormatParser, default_value_t = crate::export::ExportFormat::Ndjson)]
     pub format: crate::export::ExportFormat,
-    /// Write to FILE instead of stdout; for parquet and csv, a DIR that gets failures.<ext> and
-    /// buckets.<ext> (stdout gets the failures table alone).
+    /// Write to FILE instead of stdout; for parquet and csv, a DIR that gets failures.EXT and
+    /// buckets.EXT (stdout gets the failures table alone).
     #[arg(short = 'o', long = "out", value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
     /// Split the tables in DIR into hive-style directories, nested in the order given: `day`

@@ -2,7 +2,7 @@
 //!
 //! A format is a sequence of literal text and variables. nginx writes the literal text verbatim,
 //! so a line is split by finding each literal after the previous variable (on the line's
-//! structural index in the parser, see [`super::index`]; with `memchr` elsewhere); no regex runs
+//! structural index in the parser, see `access::index`; with `memchr` elsewhere); no regex runs
 //! per line. Formats written with `escape=json` are read as JSON objects instead,
 //! with the keys mapped to variables by the template (see [`super::json`]).
 

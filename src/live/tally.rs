@@ -28,7 +28,7 @@ pub const BEFORE: u64 = 300;
 /// Distinct upstreams kept; later ones are counted under [`OTHER`], so memory stays bounded
 /// whatever `$upstream_addr` holds.
 const MAX_UPSTREAMS: usize = 200;
-/// The key upstreams beyond [`MAX_UPSTREAMS`] are counted under.
+/// The key upstreams beyond `MAX_UPSTREAMS` are counted under.
 pub const OTHER: &str = "(other)";
 /// Failures kept for the dashboard's list.
 pub const RECENT: usize = 500;

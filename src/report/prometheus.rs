@@ -88,7 +88,7 @@ fn float(x: f64) -> String {
 pub type Responses<'a> = (String, u64, Vec<(&'a str, u64)>);
 
 /// The numbers behind the metrics, whoever counted them: `report` fills them from a [`Report`],
-/// `live` from its running counts, and [`write`] names and labels them for both.
+/// `live` from its running counts, and [`write()`] names and labels them for both.
 #[derive(Debug, Default)]
 pub struct Metrics<'a> {
     pub responses: Vec<Responses<'a>>,

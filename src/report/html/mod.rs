@@ -3,7 +3,7 @@
 //! Inline CSS and inline SVG only: no script, no font, no image fetched, so the file works
 //! offline, from a web directory a cron job writes to, and as a mail attachment. Each cause keeps
 //! one colour everywhere (chart, tables, chips), assigned in the order the report ranks causes.
-//! Every string that came from a log is made terminal-safe and then HTML-escaped by [`text`].
+//! Every string that came from a log is made terminal-safe and then HTML-escaped by `text`.
 
 mod chart;
 

@@ -164,7 +164,7 @@ impl PathRow {
     }
 }
 
-/// Adds to a template's `examples` those of `more` it lacks, up to [`PATH_EXAMPLES`].
+/// Adds to a template's `examples` those of `more` it lacks, up to `PATH_EXAMPLES`.
 pub fn add_examples(examples: &mut Vec<String>, more: &[String]) {
     for example in more {
         if examples.len() < PATH_EXAMPLES && !examples.contains(example) {

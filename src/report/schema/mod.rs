@@ -26,7 +26,7 @@ pub const UNKNOWN_UPSTREAM: &str = "(unknown)";
 pub const OTHER_UPSTREAMS: &str = "(other upstreams)";
 
 /// A cause slug (or other text of this version's own). An alias, so that serde reads it through
-/// [`slug`] instead of borrowing it from the input.
+/// `slug` instead of borrowing it from the input.
 pub type Slug = &'static str;
 
 #[derive(Debug, Serialize, Deserialize)]
