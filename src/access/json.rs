@@ -3,8 +3,12 @@
 //! The scanner walks the object once, borrowing each value still escaped; keys are mapped to
 //! fields by the `log_format` template when it is known, else by the variable names themselves
 //! (`"status"`, `"upstream_addr"`, ...), which is what most JSON formats in the wild use.
+//! Lines of one format repeat the same keys in the same order, so a [`JsonSplitter`] remembers
+//! the previous line's keys: a key is mapped by one compare with the key at its place before,
+//! not by a search of the map.
 
 use super::field::Field;
+use super::index::starts_with;
 
 /// Maps JSON keys to fields.
 #[derive(Clone, Debug, Default)]
@@ -48,11 +52,48 @@ impl KeyMap {
     fn field(&self, key: &[u8]) -> Option<Field> {
         self.pairs.iter().find(|(k, _)| k == key).map(|&(_, f)| f)
     }
+}
+
+/// Splits JSON lines of one format into fields; keeps the previous line's keys, so use one per
+/// thread.
+#[derive(Debug)]
+pub struct JsonSplitter<'f> {
+    keys: &'f KeyMap,
+    /// The keys of the previous line in their order, each with the field it maps to. Entries are
+    /// rewritten in place when a line differs, so their buffers are reused.
+    order: Vec<(Vec<u8>, Option<Field>)>,
+}
+
+/// Keys remembered per line at most: a hostile line of thousands of keys is mapped one by one.
+const MAX_REMEMBERED_KEYS: usize = 64;
+
+impl<'f> JsonSplitter<'f> {
+    pub fn new(keys: &'f KeyMap) -> JsonSplitter<'f> {
+        JsonSplitter { keys, order: Vec::new() }
+    }
 
     /// Calls `found` with the field and raw (still escaped) value of every mapped key in `line`.
-    pub fn split<'a>(&self, line: &'a [u8], mut found: impl FnMut(Field, &'a [u8])) -> Result<(), usize> {
+    pub fn split<'a>(&mut self, line: &'a [u8], mut found: impl FnMut(Field, &'a [u8])) -> Result<(), usize> {
+        let (keys, order) = (self.keys, &mut self.order);
+        let mut at = 0;
         scan(line, |key, value| {
-            if let Some(field) = self.field(key) {
+            let field = match order.get_mut(at) {
+                Some((known, field)) if known.len() == key.len() && starts_with(known, key) => *field,
+                Some((known, field)) => {
+                    known.clear();
+                    known.extend_from_slice(key);
+                    *field = keys.field(key);
+                    *field
+                }
+                None if at < MAX_REMEMBERED_KEYS => {
+                    let field = keys.field(key);
+                    order.push((key.to_vec(), field));
+                    field
+                }
+                None => keys.field(key),
+            };
+            at += 1;
+            if let Some(field) = field {
                 found(field, value);
             }
         })
@@ -243,14 +284,42 @@ mod tests {
     fn template_keys_map_to_fields() {
         let map = KeyMap::from_template(r#"{"t":"$time_iso8601","code":$status,"x":"$scheme"}"#);
         let mut got = Vec::new();
-        map.split(br#"{"t":"2024-01-01T00:00:00+00:00","code":502,"x":"https"}"#, |f, v| {
-            got.push((f, v.to_vec()))
-        })
-        .unwrap();
+        JsonSplitter::new(&map)
+            .split(br#"{"t":"2024-01-01T00:00:00+00:00","code":502,"x":"https"}"#, |f, v| {
+                got.push((f, v.to_vec()))
+            })
+            .unwrap();
         assert_eq!(
             got,
             [(Field::TimeIso8601, b"2024-01-01T00:00:00+00:00".to_vec()), (Field::Status, b"502".to_vec())]
         );
+    }
+
+    #[test]
+    fn keys_map_the_same_whatever_the_previous_line() {
+        let map = KeyMap::by_variable_names();
+        let mut splitter = JsonSplitter::new(&map);
+        let mut split = |line: &[u8]| {
+            let mut got = Vec::new();
+            splitter.split(line, |f, v| got.push((f, String::from_utf8_lossy(v).into_owned()))).unwrap();
+            got
+        };
+        let status = |s: &str| (Field::Status, s.to_owned());
+        let addr = |s: &str| (Field::RemoteAddr, s.to_owned());
+        assert_eq!(split(br#"{"status":"502","remote_addr":"a"}"#), [status("502"), addr("a")]);
+        assert_eq!(split(br#"{"status":"200","remote_addr":"b"}"#), [status("200"), addr("b")]);
+        // Other order, an unknown key in between, keys of the same length as the remembered ones.
+        assert_eq!(split(br#"{"remote_addr":"c","statuz":"1","status":"504"}"#), [addr("c"), status("504")]);
+        assert_eq!(split(br#"{"statuz":"1"}"#), []);
+        assert_eq!(split(br#"{"status":"503","remote_addr":"d"}"#), [status("503"), addr("d")]);
+        // More keys than are remembered: the ones past the limit still map.
+        let mut long = String::from("{");
+        for i in 0..MAX_REMEMBERED_KEYS + 3 {
+            long.push_str(&format!(r#""k{i}":"v","#));
+        }
+        long.push_str(r#""status":"502"}"#);
+        assert_eq!(split(long.as_bytes()), [status("502")]);
+        assert_eq!(split(long.as_bytes()), [status("502")]);
     }
 
     #[test]

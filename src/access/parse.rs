@@ -3,7 +3,7 @@
 use super::field::Field;
 use super::format::{Escape, Literal, LogFormat, Segment, Var};
 use super::index::{starts_with, Index, Needles};
-use super::json::KeyMap;
+use super::json::{JsonSplitter, KeyMap};
 use super::record::AccessRecord;
 use crate::number::parse_status;
 use crate::time::{parse_msec, parse_time_iso8601, parse_time_local, Stamp, StampCache};
@@ -64,14 +64,14 @@ pub struct AccessParser<'f> {
 /// How lines of the format are split into fields.
 enum Split<'f> {
     Template(Plan),
-    Json(&'f KeyMap),
+    Json(JsonSplitter<'f>),
 }
 
 impl<'f> AccessParser<'f> {
     pub fn new(format: &'f AccessFormat) -> Self {
         let split = match format {
             AccessFormat::Template(f) => Split::Template(Plan::new(f)),
-            AccessFormat::Json { keys, .. } => Split::Json(keys),
+            AccessFormat::Json { keys, .. } => Split::Json(JsonSplitter::new(keys)),
         };
         AccessParser { split, stamps: StampCache::default() }
     }
@@ -79,7 +79,7 @@ impl<'f> AccessParser<'f> {
     /// Splits `line` (without its newline) into a record.
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<AccessRecord<'a>, Mismatch> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let mut record = match &self.split {
+        let mut record = match &mut self.split {
             Split::Template(plan) => {
                 let mut record = AccessRecord::new(line, plan.escape);
                 plan.split(line, |field, start, end| record.set(field, start, end))?;

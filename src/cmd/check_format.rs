@@ -152,7 +152,7 @@ fn describe_fields(format: &AccessFormat, line: &[u8], out: &mut String) {
             });
         }
         AccessFormat::Json { keys, .. } => {
-            let _ = keys.split(line, |field, value| {
+            let _ = crate::access::json::JsonSplitter::new(keys).split(line, |field, value| {
                 let _ = writeln!(out, "  ${:<24} {}", field.variable(), for_terminal(value));
             });
         }
