@@ -1,7 +1,7 @@
 //! `ngx502 live`: follow the logs and name each 502/504 as it happens.
 
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -33,6 +33,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         join_wait: seconds("--join-wait", args.join_wait)?,
         duration: args.duration.map(|d| seconds("--duration", d)).transpose()?,
         quiet: input.quiet,
+        dashboard: false,
         filter: crate::filter::Filter::new(&args.filter)?,
     };
     let stdout = std::io::stdout();
@@ -58,12 +59,13 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         }
     }
     if dashboard {
-        // Notes on stderr would land on the screen.
-        let config = Config { quiet: true, ..config };
+        // Stderr would land on the screen: warnings go to the dashboard until it is stopped.
+        let config = Config { dashboard: true, ..config };
         let board = crate::live::dashboard::start(Arc::clone(&tally)).context("starting the dashboard")?;
         let mut view = View::new(stdout, Mode::Dashboard);
         let followed = follow(&config, &mut view, &tally);
         board.stop()?;
+        print_notices(&tally.lock().unwrap_or_else(PoisonError::into_inner).notices);
         followed?;
         view.finish()?;
     } else {
@@ -73,6 +75,16 @@ pub fn run(args: LiveArgs) -> anyhow::Result<Exit> {
         view.finish()?;
     }
     Ok(Exit::Ok)
+}
+
+/// The warnings the dashboard showed, on stderr now that the terminal is back.
+fn print_notices(notices: &crate::live::tally::Notices) {
+    for text in &notices.kept {
+        eprintln!("ngx502: warning: {text}");
+    }
+    if notices.more > 0 {
+        eprintln!("ngx502: warning: {} more warnings like these", notices.more);
+    }
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {

@@ -62,6 +62,9 @@ pub struct Config {
     /// Stop after this long.
     pub duration: Option<Duration>,
     pub quiet: bool,
+    /// The dashboard holds the terminal: warnings go to the tally (see [`tally::Notices`]), not
+    /// to stderr.
+    pub dashboard: bool,
     /// Which failures are shown; the others are counted as filtered lines.
     pub filter: crate::filter::Filter,
 }
@@ -178,7 +181,7 @@ impl Session<'_> {
         let mut source = Source::new(index, forced, from_walk);
         let follow = Followed::new(path, start, now);
         if source.decide(&follow.sample(SAMPLE), &self.config.formats, &mut report) {
-            note(&report, self.config.quiet);
+            note(self.config, self.tally, &report, now);
         }
         self.analysis.inputs.push(report);
         self.tracked.push(Tracked { follow, source });
@@ -218,19 +221,19 @@ impl Session<'_> {
             if last {
                 t.follow.finish(&mut self.scratch, now, &mut sink);
             } else if let Some(problem) = t.follow.poll(&mut self.scratch, now, &mut sink) {
-                if !self.config.quiet {
-                    eprintln!("ngx502: warning: {}", sanitize_str(&problem));
+                if !self.config.quiet || self.config.dashboard {
+                    warn(self.config, self.tally, sanitize_str(&problem), now);
                 }
             }
             t.source.flush(report, &mut arrivals);
             if decided {
-                note(report, self.config.quiet);
+                note(self.config, self.tally, report, now);
             }
         }
         if let Some(piped) = self.piped.as_mut() {
             if let Some(report) = self.analysis.inputs.get_mut(piped.source.index) {
                 if piped.pass(&self.config.formats, report, &mut arrivals) {
-                    note(report, self.config.quiet);
+                    note(self.config, self.tally, report, now);
                 }
             }
         }
@@ -344,19 +347,30 @@ impl Session<'_> {
     }
 }
 
-/// Says on stderr what a path turned out to be, as `report` does.
-fn note(report: &InputRow, quiet: bool) {
+/// Says on stderr what a path turned out to be, as `report` does; its problems are warnings
+/// (see [`warn`]), what it is only a note, which the dashboard and `--quiet` leave out.
+fn note(config: &Config, tally: &Mutex<Tally>, report: &InputRow, now: Instant) {
     let origin = sanitize_str(&report.path);
     match (&report.problem, report.kind) {
         (Some(problem), _) if !report.skipped => {
-            eprintln!("ngx502: warning: {origin}: {}; not followed", sanitize_str(problem))
+            warn(config, tally, format!("{origin}: {}; not followed", sanitize_str(problem)), now)
         }
-        (None, Some(kind)) if !quiet => eprintln!(
+        (None, Some(kind)) if !config.quiet && !config.dashboard => eprintln!(
             "ngx502: {origin}: {} log, format {}",
             kind.name(),
             report.format.as_deref().unwrap_or("-")
         ),
         _ => {}
+    }
+}
+
+/// A warning (`text` safe for a terminal): on stderr, or to the dashboard while it holds the
+/// terminal.
+fn warn(config: &Config, tally: &Mutex<Tally>, text: String, now: Instant) {
+    if config.dashboard {
+        tally.lock().unwrap_or_else(PoisonError::into_inner).notice(text, now);
+    } else {
+        eprintln!("ngx502: warning: {text}");
     }
 }
 

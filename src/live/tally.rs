@@ -205,7 +205,22 @@ pub struct Tally {
     pub inputs: Vec<Input>,
     /// 5xx responses waiting for their error line.
     pub waiting: usize,
+    /// Warnings said while the dashboard holds the terminal, where stderr would garble it:
+    /// the dashboard shows the latest, and they go to stderr once the terminal is given back.
+    pub notices: Notices,
 }
+
+/// Warnings kept for after the dashboard: the first [`MAX_NOTICES`], and how many more.
+#[derive(Clone, Debug, Default)]
+pub struct Notices {
+    pub kept: Vec<String>,
+    pub more: u64,
+    /// The latest, with when it was said.
+    pub latest: Option<(Instant, String)>,
+}
+
+/// Warnings kept for stderr at most: a log that fails on every read must not fill the memory.
+pub const MAX_NOTICES: usize = 100;
 
 impl Tally {
     /// A tally of a session started at `start`, where a failure shown without an error line
@@ -230,7 +245,20 @@ impl Tally {
             settle_after,
             inputs: Vec::new(),
             waiting: 0,
+            notices: Notices::default(),
         }
+    }
+
+    /// Records a warning (already made safe for a terminal) said at `now`.
+    pub fn notice(&mut self, text: String, now: Instant) {
+        let notices = &mut self.notices;
+        if notices.kept.len() < MAX_NOTICES {
+            notices.kept.push(text.clone());
+        } else {
+            notices.more += 1;
+        }
+        notices.latest = Some((now, text));
+        self.version += 1;
     }
 
     /// Seconds since the start at `now`.

@@ -27,6 +27,8 @@ const CAUSE_ROWS: usize = 4;
 /// The cause chart's name and total columns; the sparkline has the rest.
 const CAUSE_NAME: u16 = 22;
 const CAUSE_TOTAL: u16 = 7;
+/// How long the latest warning stays on screen (all of them go to stderr at the end).
+const NOTICE_SHOWN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, live: &Tally, ui: &Ui, now: Instant) {
@@ -34,15 +36,16 @@ pub fn draw(frame: &mut Frame<'_>, live: &Tally, ui: &Ui, now: Instant) {
     let area = frame.area();
     let upstreams = model::upstreams(tally, now, &ui.filter);
     let causes = model::causes(tally, now, area.width.saturating_sub(CAUSE_NAME + CAUSE_TOTAL).into());
+    let notice = notice(tally, now);
     let [head, table, chart, list, keys] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(3 + u16::from(notice.is_some())),
         Constraint::Length(2 + upstreams.len().clamp(1, UPSTREAM_ROWS) as u16),
         Constraint::Length(1 + causes.len().clamp(1, CAUSE_ROWS) as u16),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(area);
-    header(frame, head, tally, ui, now);
+    header(frame, head, tally, ui, now, notice);
     upstream_table(frame, table, &upstreams, ui);
     cause_chart(frame, chart, &causes, ui);
     failure_list(frame, list, tally, ui);
@@ -61,7 +64,28 @@ fn title(text: &str, focused: bool) -> Block<'_> {
     Block::new().borders(Borders::TOP).title(Span::styled(text, style))
 }
 
-fn header(frame: &mut Frame<'_>, area: Rect, tally: &Tally, ui: &Ui, now: Instant) {
+/// The latest warning's line, while it is recent.
+fn notice(tally: &Tally, now: Instant) -> Option<Line<'static>> {
+    let (at, text) = tally.notices.latest.as_ref()?;
+    let ago = now.saturating_duration_since(*at);
+    (ago < NOTICE_SHOWN).then(|| {
+        let more = tally.notices.kept.len() as u64 + tally.notices.more - 1;
+        let more = if more > 0 { format!(" (+{more} earlier, printed at exit)") } else { String::new() };
+        Line::from(Span::styled(
+            format!("warning, {} ago: {text}{more}", age(ago)),
+            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ))
+    })
+}
+
+fn header(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    tally: &Tally,
+    ui: &Ui,
+    now: Instant,
+    notice: Option<Line<'static>>,
+) {
     let h = model::header(tally, now);
     let mut first = format!(
         "ngx502 live  {} req/s  {} failures/s  up {}",
@@ -98,11 +122,12 @@ fn header(frame: &mut Frame<'_>, area: Rect, tally: &Tally, ui: &Ui, now: Instan
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let lines = vec![
+    let mut lines = vec![
         Line::from(Span::styled(first, Style::new().add_modifier(Modifier::BOLD))),
         Line::from(format!("last min (since start): {rates}")),
         Line::from(format!("following {}: {inputs}", tally.inputs.len())),
     ];
+    lines.extend(notice);
     frame.render_widget(Paragraph::new(lines), area);
 }
 

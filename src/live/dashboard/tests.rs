@@ -348,3 +348,39 @@ fn any_terminal_size_draws_without_panicking() {
         assert_eq!(screen.len(), usize::from(height));
     }
 }
+
+#[test]
+fn a_warning_shows_under_the_header_for_a_minute_and_is_kept_for_stderr() {
+    let mut s = Script::new();
+    s.pass(1, &[access("00:01", 1, "/api/cart", 502, API, "502", "0.001")], &[]);
+    let head = |s: &Script, second| s.screen(&Ui::default(), second, 100, 24)[..5].to_vec();
+    let without = head(&s, 2);
+    assert!(without[3].starts_with("upstreams"), "{without:#?}");
+
+    s.tally.notice("/var/log/nginx/error.log: Permission denied (os error 13); not followed".into(), s.at(2));
+    let with = head(&s, 12);
+    assert_eq!(with[1..3], without[1..3]);
+    assert_eq!(
+        with[3],
+        "warning, 10s ago: /var/log/nginx/error.log: Permission denied (os error 13); not followed"
+    );
+    assert!(with[4].starts_with("upstreams"), "{with:#?}");
+
+    s.tally.notice("a second one".into(), s.at(20));
+    assert_eq!(head(&s, 21)[3], "warning, 1s ago: a second one (+1 earlier, printed at exit)");
+    // After a minute the line goes; every warning is still kept for stderr.
+    assert!(head(&s, 81)[3].starts_with("upstreams"));
+    assert_eq!(s.tally.notices.kept.len(), 2);
+}
+
+#[test]
+fn warnings_kept_for_stderr_are_capped_and_counted() {
+    let mut s = Script::new();
+    for i in 0..crate::live::tally::MAX_NOTICES + 5 {
+        s.tally.notice(format!("warning {i}"), s.at(1));
+    }
+    assert_eq!(s.tally.notices.kept.len(), crate::live::tally::MAX_NOTICES);
+    assert_eq!(s.tally.notices.kept[0], "warning 0");
+    assert_eq!(s.tally.notices.more, 5);
+    assert_eq!(s.tally.notices.latest.as_ref().map(|(_, t)| t.as_str()), Some("warning 104"));
+}
