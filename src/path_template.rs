@@ -75,22 +75,25 @@ const MIN_HEX: usize = 12;
 const MIN_TOKEN: usize = 16;
 
 /// The template of `path` (a path without its query string), or `None` when no segment is an id.
+/// Built in one string, and only once a segment is known to be an id: most paths of a report
+/// repeat, and this runs once per failure.
 pub fn template(path: &str) -> Option<String> {
-    let mut changed = false;
-    let segments: Vec<String> = path
-        .split('/')
-        .map(|segment| {
-            let (stem, extension) = split_extension(segment);
-            match placeholder(stem) {
-                Some(p) => {
-                    changed = true;
-                    format!("{p}{extension}")
-                }
-                None => segment.to_owned(),
+    let id = |segment: &str| placeholder(split_extension(segment).0);
+    let first = path.split('/').position(|segment| id(segment).is_some())?;
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match id(segment).filter(|_| i >= first) {
+            Some(placeholder) => {
+                out.push_str(placeholder);
+                out.push_str(split_extension(segment).1);
             }
-        })
-        .collect();
-    changed.then(|| segments.join("/"))
+            None => out.push_str(segment),
+        }
+    }
+    Some(out)
 }
 
 /// `report.json` → (`report`, `.json`): an extension is 1 to 5 alphanumerics after the last dot.
@@ -131,15 +134,17 @@ fn placeholder(s: &str) -> Option<&'static str> {
 
 /// `2024-05-14`, or `20240514` with a plausible year, month and day.
 fn is_date(s: &str) -> bool {
-    let digits: String = match s.len() {
-        10 if s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' => s.replace('-', ""),
-        8 => s.to_owned(),
+    let b = s.as_bytes();
+    let digits: [u8; 8] = match b.len() {
+        10 if b[4] == b'-' && b[7] == b'-' => [b[0], b[1], b[2], b[3], b[5], b[6], b[8], b[9]],
+        8 => [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]],
         _ => return false,
     };
-    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let number = |range: std::ops::Range<usize>| digits[range].parse::<u32>().unwrap_or(0);
+    let number =
+        |range: std::ops::Range<usize>| digits[range].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
     (1970..=2099).contains(&number(0..4))
         && (1..=12).contains(&number(4..6))
         && (1..=31).contains(&number(6..8))
@@ -147,10 +152,9 @@ fn is_date(s: &str) -> bool {
 
 /// 8-4-4-4-12 hex digits.
 fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() == 36
+        && s.split('-').map(str::len).eq([8, 4, 4, 4, 12])
+        && s.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
 }
 
 /// A long run of base64 (or base64url) characters that looks random rather than like words: a
@@ -187,6 +191,54 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(template(path).as_deref(), Some(want), "{path}");
+        }
+    }
+
+    /// The template as first written: each segment templated into its own string, then joined.
+    fn one_string_per_segment(path: &str) -> Option<String> {
+        let mut changed = false;
+        let segments: Vec<String> = path
+            .split('/')
+            .map(|segment| {
+                let (stem, extension) = split_extension(segment);
+                match placeholder(stem) {
+                    Some(p) => {
+                        changed = true;
+                        format!("{p}{extension}")
+                    }
+                    None => segment.to_owned(),
+                }
+            })
+            .collect();
+        changed.then(|| segments.join("/"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn templates_as_segment_by_segment(path in "(/([0-9a-fA-F]{1,12}|20[0-9]{2}-?[01][0-9]-?[0-3][0-9]|[a-z0-9-]{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_=~+-]{14,24})(\\.[a-z0-9]{1,6})?){0,5}/?") {
+            proptest::prop_assert_eq!(template(&path), one_string_per_segment(&path));
+        }
+    }
+
+    #[test]
+    fn dates_and_uuids_need_their_exact_shape() {
+        for (segment, date) in [
+            ("2024-05-14", true),
+            ("2024-0--14", false),
+            ("2024-13-01", false),
+            ("19691231", false),
+            ("2024051", false),
+            ("２０２４0514", false),
+        ] {
+            assert_eq!(is_date(segment), date, "{segment}");
+        }
+        for (segment, uuid) in [
+            ("123e4567-e89b-12d3-a456-426614174000", true),
+            ("123e4567-e89b-12d3-a456-42661417400g", false),
+            ("123e4567e-89b-12d3-a456-426614174000", false),
+            ("123e4567-e89b-12d3-a456-4266141740000", false),
+        ] {
+            assert_eq!(is_uuid(segment), uuid, "{segment}");
         }
     }
 
