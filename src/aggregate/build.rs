@@ -51,18 +51,29 @@ impl Report {
             .par_iter()
             .map(|e| PathKey::new(e.request.request().map_or(&b"-"[..], request_path), limits.templates))
             .collect();
-        let causes = if access_logs {
-            cause_rows(&client, &paths, analysis, limits)
-        } else {
-            error_only_cause_rows(analysis, limits)
-        };
-        let mut upstreams = upstream_rows(analysis, &events, offset);
         let bucket_seconds =
             bucket.unwrap_or_else(|| bucket_for_span(access.last.unwrap_or(0) - access.first.unwrap_or(0)));
-        let timeline = timeline(analysis, &client, bucket_seconds, offset);
-        fill_failures_over_time(&mut upstreams, &client, &timeline);
-        let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
-        let incidents = crate::aggregate::incidents::detect(&timeline, &client, bucket_seconds, offset);
+        // Causes and paths on one side, upstreams and time on the other: each walks every
+        // failure, and neither needs the other.
+        let ((causes, top_paths), (upstreams, timeline, incidents, folded)) = rayon::join(
+            || {
+                let causes = if access_logs {
+                    cause_rows(&client, &paths, analysis, limits)
+                } else {
+                    error_only_cause_rows(analysis, limits)
+                };
+                (causes, path_rows(client.iter().zip(&paths), limits.top))
+            },
+            || {
+                let mut upstreams = upstream_rows(analysis, &events, offset);
+                let timeline = timeline(analysis, &client, bucket_seconds, offset);
+                fill_failures_over_time(&mut upstreams, &client, &timeline);
+                let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
+                let incidents =
+                    crate::aggregate::incidents::detect(&timeline, &client, bucket_seconds, offset);
+                (upstreams, timeline, incidents, folded)
+            },
+        );
 
         let mut advice = Vec::new();
         for format in &analysis.access_formats {
@@ -101,7 +112,7 @@ impl Report {
             },
             causes,
             upstreams,
-            top_paths: path_rows(client.iter().zip(&paths), limits.top),
+            top_paths,
             timeline,
             incidents,
             inputs: input_rows(analysis),
