@@ -2,9 +2,7 @@
 //! client, and what to fix. The signatures and statuses are read from nginx's source (see
 //! `docs/causes.md`); slugs are a stable contract for JSON, CSV, Parquet and Prometheus.
 
-use std::sync::LazyLock;
-
-use memchr::memmem::{Finder, FinderRev};
+use memchr::memmem::Finder;
 
 /// What an error line of this cause means for the request it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,9 +266,12 @@ impl<'a> Message<'a> {
 }
 
 /// What nginx was doing when the message was written: the text after the last ` while `.
+/// Found from the end by its `w` (a vector search; a reverse substring search has none, and
+/// FastCGI messages are long).
 pub(crate) fn action(message: &[u8]) -> Option<&[u8]> {
-    static WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" while "));
-    WHILE.rfind(message).map(|i| &message[i + 7..])
+    memchr::memrchr_iter(b'w', message)
+        .find(|&w| w > 0 && message[w - 1] == b' ' && message[w..].starts_with(b"while "))
+        .map(|w| &message[w + 6..])
 }
 
 /// The errno nginx appended: the number in the first `(N: ` of the message.
@@ -287,6 +288,8 @@ fn errno(text: &[u8]) -> Option<u32> {
 }
 
 const HEADER: &[u8] = b"reading response header from upstream";
+/// How nginx starts a line that passes on what a FastCGI backend wrote to its stderr.
+pub(crate) const FASTCGI_STDERR: &[u8] = b"FastCGI sent in stderr";
 const BODY_PHASES: [&[u8]; 2] = [b"reading upstream", b"sending to client"];
 
 /// Classifies an error-log message (the text after `*CID `, context fields removed).
@@ -304,6 +307,13 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     // A warning: nginx drops the extra bytes and the response stands.
     if m.starts(b"upstream sent more data than specified") {
         return None;
+    }
+    // The backend's own stderr, quoted: what it says is the application's text, not nginx's
+    // (a PHP message that mentions a resolver or a closed connection is still the backend's).
+    if m.starts(FASTCGI_STDERR) {
+        let unknown =
+            m.has(finder!(b"Primary script unknown")) || m.has(finder!(b"Unable to open primary script"));
+        return Some(if unknown { FastcgiPrimaryScriptUnknown } else { FastcgiStderr });
     }
     if m.starts(b"no live upstreams") {
         return Some(NoLiveUpstreams);
@@ -331,11 +341,6 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     }
     if m.starts(b"no port in upstream") || m.starts(b"invalid URL prefix in") {
         return Some(ConfigError);
-    }
-    if m.starts(b"FastCGI sent in stderr") {
-        let unknown =
-            m.has(finder!(b"Primary script unknown")) || m.has(finder!(b"Unable to open primary script"));
-        return Some(if unknown { FastcgiPrimaryScriptUnknown } else { FastcgiStderr });
     }
     if m.starts(b"upstream timed out") {
         return Some(match m.action {

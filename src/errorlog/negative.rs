@@ -33,6 +33,10 @@ pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {
     if line.level == Level::Debug || NOTES.iter().any(|n| m.starts_with(n)) {
         return true;
     }
+    // A FastCGI backend's stderr is an upstream's, whatever its text says.
+    if m.starts_with(super::cause::FASTCGI_STDERR) {
+        return false;
+    }
     // Module lines carry their tag (`[lua] balancer.lua:…`, `[njs]`); Lua timers run outside any
     // request and say so in their context; cosockets name themselves.
     if m.starts_with(b"[")
@@ -80,6 +84,38 @@ mod tests {
         assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *3 connect() failed (111: Connection refused), client: 127.0.0.1, server: localhost, request: \"GET /t HTTP/1.1\", host: \"localhost\""), None);
         assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *3 lua tcp socket connect timed out, when connecting to 10.0.0.5:6379, client: 127.0.0.1, server: localhost, request: \"GET /t HTTP/1.1\", host: \"localhost\""), None);
         assert_eq!(cause("2024/05/14 10:22:31 [error] 7#7: *8 [lua] balancer.lua:91: error while setting current upstream peer while connecting to upstream, client: 1.2.3.4, server: _, request: \"GET / HTTP/1.1\", host: \"h\""), None);
+    }
+
+    #[test]
+    fn a_fastcgi_backends_stderr_is_the_backends_whatever_it_says() {
+        let fastcgi = |text: &str| {
+            cause(&format!("2024/05/14 10:22:31 [error] 7#7: *9 FastCGI sent in stderr: \"PHP message: {text}\" while reading response header from upstream, client: 1.2.3.4, server: _, request: \"GET /x.php HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"h\""))
+        };
+        for text in [
+            "db.internal could not be resolved (3: Host not found)",
+            "client prematurely closed connection",
+            "lua tcp socket read timed out",
+            "[lua] worker_connections are not enough, context: ngx.timer",
+        ] {
+            assert_eq!(fastcgi(text), Some("fastcgi_stderr"), "{text}");
+        }
+        assert_eq!(fastcgi("Primary script unknown"), Some("fastcgi_primary_script_unknown"));
+        // Without an `upstream:` field or a phase, still the backend's.
+        assert_eq!(
+            cause("2024/05/14 10:22:31 [error] 7#7: *9 FastCGI sent in stderr: \"PHP message: mysqli connect() failed (111: Connection refused)\", client: 1.2.3.4, server: _"),
+            Some("fastcgi_stderr")
+        );
+    }
+
+    #[test]
+    fn the_phase_is_the_text_after_the_last_while() {
+        use crate::errorlog::cause::action;
+        assert_eq!(action(b"x while reading upstream"), Some(&b"reading upstream"[..]));
+        assert_eq!(action(b"a while b while c"), Some(&b"c"[..]));
+        assert_eq!(action(b" while while "), Some(&b""[..]));
+        assert_eq!(action(b"while reading"), None);
+        assert_eq!(action(b"awhile x"), None);
+        assert_eq!(action(b""), None);
     }
 
     #[test]
