@@ -66,11 +66,14 @@ pub fn resolve(
     Ok(Resolved { specs, formats, conf })
 }
 
-/// Reads `--nginx-conf`, warning about whatever in it could not be used.
+/// Reads `--nginx-conf`, warning about whatever in it could not be used: what could not be
+/// read, and locations whose regex cannot be evaluated (requests are never routed to them, so
+/// their directives are never cited).
 pub fn load_nginx_conf(path: &Path) -> anyhow::Result<NginxConf> {
     let conf = NginxConf::load(path)
         .map_err(|e| anyhow::anyhow!("cannot read --nginx-conf {}: {}", path.display(), describe_io(&e)))?;
-    for problem in &conf.problems {
+    let unrouted = crate::nginx_conf::route::Router::new(&conf).problems;
+    for problem in conf.problems.iter().chain(&unrouted) {
         eprintln!("ngx502: warning: {}", sanitize_str(&problem.to_string()));
     }
     Ok(conf)

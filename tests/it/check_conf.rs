@@ -146,3 +146,26 @@ fn nginx_accepts_the_risky_config() {
         crate::support::nginx::syntax_check(nginx, dir.path(), &dir.path().join("nginx.conf"), "UTC");
     assert_eq!(checked, Ok(()), "nginx -t rejected the config");
 }
+
+#[test]
+fn report_warns_of_a_location_regex_it_cannot_route_to() {
+    let dir = site(MAIN, SITE);
+    let access = dir.path().join("access.log");
+    std::fs::write(
+        &access,
+        "127.0.0.1 - - [14/May/2024:10:00:00 +0000] \"GET /old/x HTTP/1.1\" 502 157 \"-\" \"curl\"\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ngx502"))
+        .args(["report", "-q", "--nginx-conf"])
+        .arg(dir.path().join("nginx.conf"))
+        .arg(&access)
+        .output()
+        .expect("run ngx502");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&format!("{}/", dir.path().display()), "");
+    assert_eq!(
+        stderr,
+        "ngx502: warning: sites/shop.conf:15: the regex \"(?<=/old)/x$\" uses PCRE features ngx502 cannot evaluate; requests are never matched to it\n"
+    );
+}
