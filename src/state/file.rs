@@ -95,6 +95,9 @@ pub struct PendingError {
     pub log: usize,
     pub line: u64,
     pub raw: Vec<u8>,
+    /// The container or pod a stream named for the line: the join pairs lines of one source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Why a state file cannot be used.
@@ -368,7 +371,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         let mut state = State::default();
-        state.pending.errors.push(PendingError { log: 3, line: 1, raw: b"x".to_vec() });
+        state.pending.errors.push(PendingError { log: 3, line: 1, raw: b"x".to_vec(), source: None });
         save(&path, &state).unwrap();
         let message = load(&path).unwrap_err().to_string();
         assert!(message.contains("is corrupt (pending line of log 3, of 0)"), "{message}");

@@ -120,12 +120,13 @@ impl Incremental {
             carried.candidates.push(crate::summary::Candidate { input: input_of(c.input), ..c.clone() });
         }
         for e in &self.found.pending.errors {
-            let record = parse_line(&e.raw)
+            let mut record = parse_line(&e.raw)
                 .and_then(|line| Some(line.to_record(input_of(e.log), e.line, line.cause()?)))
                 .ok_or_else(|| StateError::Corrupt {
                     path: self.path.display().to_string(),
                     why: format!("a pending error line (line {}) is not an upstream error line", e.line),
                 })?;
+            record.source = e.source.as_deref().map(Into::into);
             carried.errors.push(record);
         }
         self.carried_errors = carried.errors.len();
@@ -170,7 +171,12 @@ impl Incremental {
         let errors = waiting
             .errors
             .into_iter()
-            .map(|r| file::PendingError { log: r.input, line: r.line, raw: r.raw().to_vec() })
+            .map(|r| file::PendingError {
+                log: r.input,
+                line: r.line,
+                raw: r.raw().to_vec(),
+                source: r.source.as_deref().map(str::to_owned),
+            })
             .collect();
         self.next = Some(State {
             runs: run,

@@ -696,3 +696,36 @@ fn runs_across_random_rotations_add_up_to_one_run_over_the_whole_log() {
         assert_eq!(summed, expected, "seed {seed}, cuts {cuts:?}, rotations {kinds:?}");
     }
 }
+
+/// `kubectl logs --prefix` of two pods, one file: an error line carried to the next run keeps its
+/// pod, so another pod's 502 for the same client and request cannot claim it.
+#[test]
+fn a_carried_error_line_joins_only_its_own_pods_502() {
+    let site = Site::new();
+    let time = |s: i64| chrono::DateTime::from_timestamp(t0() + s, 0).unwrap();
+    let access = |pod: &str, s: i64, status: u16| {
+        format!(
+            "[pod/{pod}/nginx] 10.9.9.9 - - [{}] \"GET /cart HTTP/1.1\" {status} 12 \"-\" \"curl/8\"\n",
+            time(s).format("%d/%b/%Y:%H:%M:%S +0000")
+        )
+    };
+    let refused = format!(
+        "[pod/web-a/nginx] {} [error] 11#11: *3 connect() failed (111: Connection refused) while connecting to upstream, client: 10.9.9.9, server: x, request: \"GET /cart HTTP/1.1\", upstream: \"http://10.0.0.1:8080/cart\", host: \"x\"\n",
+        time(1).format("%Y/%m/%d %H:%M:%S")
+    );
+    let pods = site.log("pods.log");
+    append(&pods, &(access("web-a", 0, 200) + &access("web-b", 0, 200) + &refused));
+    let first = site.run();
+    assert_eq!(first["error_lines"]["waiting"], 1, "{first:#}");
+
+    append(&pods, &access("web-b", 1, 502));
+    let second = site.run();
+    assert_eq!(second["totals"]["failures"], 0, "web-b's 502 is not web-a's refused connect: {second:#}");
+    assert_eq!(second["error_lines"]["claimed"], 0);
+
+    append(&pods, &access("web-a", 1, 502));
+    let third = site.run();
+    assert_eq!(third["causes"][0]["cause"], "connect_refused", "{third:#}");
+    assert_eq!(third["causes"][0]["count"], 1);
+    assert_eq!(third["error_lines"]["claimed"], 1);
+}
