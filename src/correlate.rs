@@ -10,6 +10,8 @@
 //! `[access − ⌈$request_time⌉ − 2 s, access + 1 s]` (a wide look-back when `$request_time` is not
 //! logged).
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::access::attempts::{attempt_status, entries};
@@ -17,8 +19,10 @@ use crate::errorlog::{Cause, ErrorRecord, Role};
 use crate::summary::Candidate;
 
 use index::ErrorIndex;
+use names::Names;
 
 mod index;
+mod names;
 mod partition;
 
 /// How far back an error line may be when the access log has no `$request_time`: longer than
@@ -53,7 +57,10 @@ impl JoinMethod {
 /// One upstream attempt of a request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
-    pub upstream: Option<Box<[u8]>>,
+    /// The peer, as `$upstream_addr` or the error line names it. Shared: an incident has a few
+    /// upstreams and many thousands of attempts, so each name is held once per join, not once
+    /// per attempt.
+    pub upstream: Option<Arc<[u8]>>,
     pub status: Option<u16>,
     /// The cause of this attempt's failure, when it failed.
     pub cause: Option<Cause>,
@@ -64,8 +71,8 @@ pub struct Attempt {
 pub struct Event {
     pub request: Candidate,
     pub cause: Cause,
-    /// The upstream of the last attempt (the one the client's status came from).
-    pub upstream: Option<Box<[u8]>>,
+    /// The upstream of the last attempt (the one the client's status came from), shared with it.
+    pub upstream: Option<Arc<[u8]>>,
     pub attempts: Vec<Attempt>,
     /// Indexes into the error records, in log order.
     pub evidence: Vec<usize>,
@@ -91,6 +98,11 @@ pub struct Correlation {
 /// The part of a request line the join compares: method and URI. The protocol is left out, as
 /// formats that log `$request_method` and `$request_uri` apart (Nginx Proxy Manager) lack it.
 fn request_key(request: &[u8]) -> &[u8] {
+    // Nearly every request line ends ` HTTP/1.1`, `HTTP/2.0` and the like; no later ` HTTP/` can
+    // overlap that tail, so it is the one a search from the end would find.
+    if let [line @ .., b' ', b'H', b'T', b'T', b'P', b'/', _, _, _] = request {
+        return line;
+    }
     static PROTOCOL: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b" HTTP/"));
     PROTOCOL.rfind(request).map_or(request, |i| &request[..i])
@@ -106,21 +118,26 @@ fn lookback(c: &Candidate) -> i64 {
 /// each attempt's peer and the status its error line must give (`None`: any). An attempt failed
 /// when its status is a 5xx or missing, and the last attempt also when the client got a failure
 /// status (a `009` logs the upstream's 200; its line gives the client's status).
-fn failed_attempts(c: &Candidate) -> Option<impl Iterator<Item = (&[u8], Option<u16>)> + Clone> {
+fn failed_attempts(c: &Candidate) -> Option<impl Iterator<Item = (&[u8], Option<u16>)>> {
     let (addrs, statuses) = (c.upstream_addr()?, c.upstream_status()?);
-    let count = entries(addrs).count();
     let client_failed = crate::summary::is_failure_status(c.status);
-    Some(
-        entries(addrs)
-            .zip(entries(statuses).map(attempt_status).chain(std::iter::repeat(None)))
-            .enumerate()
-            .filter_map(move |(i, (addr, status))| match status {
-                None => Some((addr, None)),
-                Some(s) if s >= 500 => Some((addr, Some(s))),
-                Some(_) if i + 1 == count && client_failed => Some((addr, Some(c.status))),
-                Some(_) => None,
-            }),
-    )
+    let mut statuses = entries(statuses).map(attempt_status);
+    Some(with_last(entries(addrs)).filter_map(move |(last, addr)| match statuses.next().flatten() {
+        None => Some((addr, None)),
+        Some(s) if s >= 500 => Some((addr, Some(s))),
+        Some(_) if last && client_failed => Some((addr, Some(c.status))),
+        Some(_) => None,
+    }))
+}
+
+/// Each item of `items` with whether it is the last, in one pass (the attempt lists are read
+/// once, not counted first).
+fn with_last<T>(items: impl Iterator<Item = T>) -> impl Iterator<Item = (bool, T)> {
+    let mut items = items.peekable();
+    std::iter::from_fn(move || {
+        let item = items.next()?;
+        Some((items.peek().is_none(), item))
+    })
 }
 
 /// The error lines a request claimed, and how they were found.
@@ -165,7 +182,9 @@ pub fn correlate(
     let events = candidates
         .into_par_iter()
         .zip(claims)
-        .map(|(c, (evidence, method))| diagnose(c, evidence, method, errors))
+        .map_init(Names::default, |names, (c, (evidence, method))| {
+            diagnose(c, evidence, method, errors, names)
+        })
         .collect();
     Correlation { events, unmatched }
 }
@@ -180,13 +199,19 @@ fn in_time_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
     order.into_iter().filter_map(|(.., at)| slots[at].take()).collect()
 }
 
-fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[ErrorRecord]) -> Event {
-    let terminals: Vec<&ErrorRecord> =
-        evidence.iter().map(|&i| &errors[i]).filter(|r| r.cause.role() == Role::Terminal).collect();
-    let attempts = attempts_of(&c, &terminals);
+fn diagnose(
+    c: Candidate,
+    evidence: Vec<usize>,
+    join: JoinMethod,
+    errors: &[ErrorRecord],
+    names: &mut Names,
+) -> Event {
+    let mut terminals = evidence.iter().map(|&i| &errors[i]).filter(|r| r.cause.role() == Role::Terminal);
+    let attempts = attempts_of(&c, terminals.clone(), names);
     let last_attempt = attempts.last();
+    let last_line = terminals.next_back();
     // The last attempt decides the client's status, so its failure is the cause.
-    let cause = match (last_attempt.and_then(|a| a.cause), terminals.last()) {
+    let cause = match (last_attempt.and_then(|a| a.cause), last_line) {
         (Some(cause), _) if c.upstream_status().is_some() => cause,
         (_, Some(line)) => line.cause,
         _ => match last_attempt.and_then(|a| a.status) {
@@ -196,34 +221,35 @@ fn diagnose(c: Candidate, evidence: Vec<usize>, join: JoinMethod, errors: &[Erro
     };
     let upstream = last_attempt
         .and_then(|a| a.upstream.clone())
-        .or_else(|| terminals.last().and_then(|r| r.peer().map(Box::from)));
+        .or_else(|| last_line.and_then(|r| r.peer()).map(|p| names.get(p)));
     let join = if evidence.is_empty() { JoinMethod::None } else { join };
     Event { request: c, cause, upstream, attempts, evidence, join }
 }
 
 /// The attempts of a request: from `$upstream_addr`/`$upstream_status` when logged (error lines
 /// assigned to failed attempts in order, by peer), else one attempt per terminal error line.
-fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
+fn attempts_of<'e>(
+    c: &Candidate,
+    terminals: impl Iterator<Item = &'e ErrorRecord>,
+    names: &mut Names,
+) -> Vec<Attempt> {
     let Some(addrs) = c.upstream_addr() else {
         return terminals
-            .iter()
             .map(|r| Attempt {
-                upstream: r.peer().map(Box::from),
+                upstream: r.peer().map(|p| names.get(p)),
                 status: r.cause.info().status,
                 cause: Some(r.cause),
             })
             .collect();
     };
     let mut statuses = c.upstream_status().map(entries);
-    let mut lines = terminals.iter().peekable();
-    let count = entries(addrs).count();
-    entries(addrs)
-        .enumerate()
-        .map(|(i, addr)| {
+    let mut lines = terminals.peekable();
+    with_last(entries(addrs))
+        .map(|(last, addr)| {
             let status = statuses.as_mut().and_then(Iterator::next).and_then(attempt_status);
             // The last attempt decides the client's status even when nginx logged the
             // upstream's as 200 (a `009`: the backend did not speak HTTP).
-            let failed = status.is_none_or(|s| s >= 500) || i + 1 == count;
+            let failed = status.is_none_or(|s| s >= 500) || last;
             let cause = if failed {
                 match lines.peek() {
                     Some(r) if r.peer().is_none_or(|p| p == addr) => lines.next().map(|r| r.cause),
@@ -232,7 +258,7 @@ fn attempts_of(c: &Candidate, terminals: &[&ErrorRecord]) -> Vec<Attempt> {
             } else {
                 None
             };
-            Attempt { upstream: Some(addr.into()), status, cause }
+            Attempt { upstream: Some(names.get(addr)), status, cause }
         })
         .collect()
 }

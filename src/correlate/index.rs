@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{failed_attempts, lookback, request_key, JoinMethod, SLACK_AFTER, SLACK_BEFORE};
+use super::{failed_attempts, lookback, request_key, with_last, JoinMethod, SLACK_AFTER, SLACK_BEFORE};
 use crate::errorlog::{ErrorRecord, Role};
 use crate::summary::{nginx_escape_into, Candidate};
 
@@ -177,12 +177,11 @@ impl<'e> ErrorIndex<'e> {
         let mut claimed: Vec<usize> = Vec::new();
         match failed_attempts(c) {
             Some(attempts) => {
-                let count = attempts.clone().count();
-                for (k, (peer, status)) in attempts.enumerate() {
+                for (last, (peer, status)) in with_last(attempts) {
                     let found = pool
                         .iter()
                         .copied()
-                        .filter(|&i| is_terminal(i) && !claimed.contains(&i) && !(k + 1 == count && stale(i)))
+                        .filter(|&i| is_terminal(i) && !claimed.contains(&i) && !(last && stale(i)))
                         // A line after the access time is the next request's when one is queued.
                         .filter(|&i| waiting == 0 || self.records[i].local_time <= time)
                         .filter(|&i| self.records[i].peer().is_none_or(|p| p == peer))
