@@ -262,3 +262,24 @@ fn attempts_of<'e>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_key_cuts_the_last_protocol() {
+        assert_eq!(request_key(b"GET /a HTTP/1.1"), b"GET /a");
+        assert_eq!(request_key(b"GET /a?b=HTTP/1.1 HTTP/2.0"), b"GET /a?b=HTTP/1.1");
+        assert_eq!(request_key(b"GET /a HTTP/1.1 HTTP/3"), b"GET /a HTTP/1.1");
+        assert_eq!(request_key(b"GET /a HTTP/1.1 x"), b"GET /a");
+        assert_eq!(request_key(b"GET /a"), b"GET /a");
+        assert_eq!(request_key(b" HTTP/1.1"), b"");
+    }
+
+    #[test]
+    fn with_last_marks_only_the_last() {
+        assert_eq!(with_last(1..4).collect::<Vec<_>>(), [(false, 1), (false, 2), (true, 3)]);
+        assert_eq!(with_last(std::iter::empty::<u8>()).count(), 0);
+    }
+}
