@@ -33,7 +33,9 @@ impl Groups {
             })
             .collect();
         entries.par_sort_unstable();
-        let mut runs: FxHashMap<u64, Range<usize>> = FxHashMap::default();
+        // Sized for a key per record (connections mostly fail once) so that it is never rehashed.
+        let mut runs: FxHashMap<u64, Range<usize>> =
+            FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
         for (at, e) in entries.iter().enumerate() {
             runs.entry(e.0).and_modify(|r| r.end = at + 1).or_insert(at..at + 1);
         }

@@ -65,7 +65,9 @@ impl<'c> JoinKey<'c> {
 /// served within a second after it. Each of those still needs a line of the key's, so a request
 /// leaves the lines after its own access time to them.
 pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
-    let mut ids: FxHashMap<JoinKey<'_>, usize> = FxHashMap::default();
+    // Sized for a key per request (the usual case) so that it is never rehashed as it grows.
+    let mut ids: FxHashMap<JoinKey<'_>, usize> =
+        FxHashMap::with_capacity_and_hasher(candidates.len(), Default::default());
     let mut by_key: Vec<(usize, usize)> = candidates
         .iter()
         .enumerate()
