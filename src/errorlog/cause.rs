@@ -2,7 +2,7 @@
 //! client, and what to fix. The signatures and statuses are read from nginx's source (see
 //! `docs/causes.md`); slugs are a stable contract for JSON, CSV, Parquet and Prometheus.
 
-use memchr::memmem::Finder;
+use super::needles::{Found, Needle};
 
 /// What an error line of this cause means for the request it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,18 +242,14 @@ impl Cause {
 /// The pieces of an error-log message a cause is decided on.
 struct Message<'a> {
     text: &'a [u8],
-    errno: Option<u32>,
+    found: Found,
     action: &'a [u8],
 }
 
-impl<'a> Message<'a> {
-    fn new(text: &'a [u8]) -> Self {
-        Message { text, errno: errno(text), action: action(text).unwrap_or_default() }
-    }
-
-    /// Whether the message contains the searcher's needle (searchers come from `finder!`).
-    fn has(&self, needle: &Finder<'_>) -> bool {
-        needle.find(self.text).is_some()
+impl Message<'_> {
+    /// Whether the message contains the needle.
+    fn has(&self, needle: Needle) -> bool {
+        self.found.has(needle)
     }
 
     fn starts(&self, prefix: &[u8]) -> bool {
@@ -262,6 +258,11 @@ impl<'a> Message<'a> {
 
     fn in_phase(&self, phase: &[u8]) -> bool {
         self.action.starts_with(phase)
+    }
+
+    /// Read only by the causes that depend on it: FastCGI messages hold many parentheses.
+    fn errno(&self) -> Option<u32> {
+        errno(self.text)
     }
 }
 
@@ -296,12 +297,15 @@ const BODY_PHASES: [&[u8]; 2] = [b"reading upstream", b"sending to client"];
 /// `upstream` is the line's `upstream: "..."` value, which tells unix sockets from TCP peers.
 /// Returns `None` for messages that are not about upstreams (404s for static files, ...).
 pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
+    classify_found(message, upstream, Found::in_text(message))
+}
+
+/// [`classify`] with the needles of `message` already `found`.
+pub(crate) fn classify_found(message: &[u8], upstream: Option<&[u8]>, found: Found) -> Option<Cause> {
     use Cause::*;
-    let m = Message::new(message);
-    let unix = || {
-        m.has(finder!(b"connect() to unix:"))
-            || upstream.is_some_and(|u| finder!(b"://unix:").find(u).is_some())
-    };
+    let m = Message { text: message, found, action: action(message).unwrap_or_default() };
+    let unix =
+        || m.has(Needle::ConnectToUnix) || upstream.is_some_and(|u| finder!(b"://unix:").find(u).is_some());
     let body_phase = BODY_PHASES.iter().any(|p| m.in_phase(p));
 
     // A warning: nginx drops the extra bytes and the response stands.
@@ -311,29 +315,28 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     // The backend's own stderr, quoted: what it says is the application's text, not nginx's
     // (a PHP message that mentions a resolver or a closed connection is still the backend's).
     if m.starts(FASTCGI_STDERR) {
-        let unknown =
-            m.has(finder!(b"Primary script unknown")) || m.has(finder!(b"Unable to open primary script"));
+        let unknown = m.has(Needle::PrimaryScriptUnknown) || m.has(Needle::UnableToOpenPrimaryScript);
         return Some(if unknown { FastcgiPrimaryScriptUnknown } else { FastcgiStderr });
     }
     if m.starts(b"no live upstreams") {
         return Some(NoLiveUpstreams);
     }
-    if m.has(finder!(b"could not be resolved (")) {
+    if m.has(Needle::CouldNotBeResolved) {
         return Some(ResolveFailed);
     }
     if m.starts(b"no resolver defined to resolve") {
         return Some(NoResolver);
     }
-    if m.has(finder!(b"client prematurely closed connection")) {
+    if m.has(Needle::ClientClosed) {
         return Some(ClientClosed);
     }
     if m.starts(b"upstream server temporarily disabled") {
         return Some(ServerDisabled);
     }
-    if m.has(finder!(b"worker_connections are not enough")) {
+    if m.has(Needle::WorkerConnections) {
         return Some(WorkerConnectionsExhausted);
     }
-    if m.starts(b"socket() failed") && m.errno == Some(24) {
+    if m.starts(b"socket() failed") && m.errno() == Some(24) {
         return Some(TooManyOpenFiles);
     }
     if m.starts(b"auth request unexpected status") {
@@ -357,8 +360,8 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     {
         return Some(TruncatedResponse);
     }
-    if m.has(finder!(b"connect() failed")) || m.starts(b"connect() to ") {
-        return Some(match m.errno {
+    if m.has(Needle::ConnectFailed) || m.starts(b"connect() to ") {
+        return Some(match m.errno() {
             Some(111) | Some(61) => ConnectRefused,
             Some(113) | Some(101) | Some(112) | Some(65) | Some(51) | Some(64) => NoRoute,
             Some(110) | Some(60) => ConnectOsTimeout,
@@ -387,7 +390,7 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
         return Some(PrematureClose);
     }
     if (m.starts(b"recv() failed") || m.starts(b"readv() failed") || m.starts(b"SSL_read() failed"))
-        && matches!(m.errno, Some(104) | Some(54))
+        && matches!(m.errno(), Some(104) | Some(54))
     {
         return Some(ResetByPeer);
     }
@@ -417,7 +420,7 @@ pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
     {
         return Some(GrpcStreamError);
     }
-    if m.starts(b"upstream sent duplicate header line") && m.has(finder!(b", ignor")) {
+    if m.starts(b"upstream sent duplicate header line") && m.has(Needle::Ignoring) {
         return None;
     }
     if m.starts(b"upstream sent") && (m.in_phase(HEADER) || m.action.is_empty()) {

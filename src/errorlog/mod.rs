@@ -1,6 +1,7 @@
 //! Error logs: the line parser, the cause taxonomy, and reading whole logs into records.
 
 pub mod cause;
+mod needles;
 pub mod negative;
 pub mod parse;
 pub mod paste;

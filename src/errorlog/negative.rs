@@ -3,7 +3,8 @@
 //! about temporary files, module and debug lines logged while a request waits for its upstream.
 //! Counting them would blame a backend for a scanner's bad handshake or a Redis client's timeout.
 
-use super::cause::{classify, Cause};
+use super::cause::{classify_found, Cause};
+use super::needles::{Found, Needle};
 use super::parse::{ErrorLine, Level};
 
 /// `[warn]` notes that name the upstream phase but report buffering, not a failure.
@@ -18,21 +19,28 @@ impl ErrorLine<'_> {
     /// upstream message below `[error]` (buffering notes, warnings) is not a failure, nor is
     /// anything this module rules out.
     pub fn cause(&self) -> Option<Cause> {
-        if not_an_upstream_failure(self) {
+        if is_a_note(self) {
             return None;
         }
-        classify(self.message, self.upstream)
+        // One pass over the message answers both this module's questions and the signatures'.
+        let found = Found::in_text(self.message);
+        if not_an_upstream_failure(self, found) {
+            return None;
+        }
+        classify_found(self.message, self.upstream, found)
             .filter(|c| *c != Cause::OtherUpstreamError || self.level <= Level::Error)
     }
 }
 
-/// Whether `line` is certainly not about a failed upstream attempt.
-pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {
+/// Debug lines and buffering notes: never failures, known without reading the whole message.
+fn is_a_note(line: &ErrorLine<'_>) -> bool {
+    line.level == Level::Debug || NOTES.iter().any(|n| line.message.starts_with(n))
+}
+
+/// Whether `line` (not a note), whose message contains the needles `found`, is certainly not
+/// about a failed upstream attempt.
+fn not_an_upstream_failure(line: &ErrorLine<'_>, found: Found) -> bool {
     let m = line.message;
-    let has = |needle: &memchr::memmem::Finder<'_>| needle.find(m).is_some();
-    if line.level == Level::Debug || NOTES.iter().any(|n| m.starts_with(n)) {
-        return true;
-    }
     // A FastCGI backend's stderr is an upstream's, whatever its text says.
     if m.starts_with(super::cause::FASTCGI_STDERR) {
         return false;
@@ -40,9 +48,9 @@ pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {
     // Module lines carry their tag (`[lua] balancer.lua:…`, `[njs]`); Lua timers run outside any
     // request and say so in their context; cosockets name themselves.
     if m.starts_with(b"[")
-        || has(finder!(b", context: ngx."))
-        || has(finder!(b"lua tcp socket"))
-        || has(finder!(b"lua udp socket"))
+        || found.has(Needle::LuaContext)
+        || found.has(Needle::LuaTcpSocket)
+        || found.has(Needle::LuaUdpSocket)
     {
         return true;
     }
@@ -58,7 +66,9 @@ pub fn not_an_upstream_failure(line: &ErrorLine<'_>) -> bool {
         }
         // nginx writes `while connecting to upstream` and an `upstream:` field on its own connect
         // failures; a connect error with the request's context and neither is a Lua cosocket's.
-        None => line.client.is_some() && (m.starts_with(b"connect() ") || has(finder!(b" connect() failed"))),
+        None => {
+            line.client.is_some() && (m.starts_with(b"connect() ") || found.has(Needle::SpacedConnectFailed))
+        }
     }
 }
 
