@@ -147,7 +147,7 @@ type Claim = (Vec<usize>, JoinMethod);
 /// `forced_offset` is the error logs' zone when the user gave it (`--error-log-offset`);
 /// otherwise each access record is compared in its own offset.
 ///
-/// Requests are served in time order within each [`partition`] of requests that can compete
+/// Requests are served in time order within each `partition` of requests that can compete
 /// for a line, partitions in parallel; the events come out in time order whatever the number
 /// of threads.
 pub fn correlate(
