@@ -4,6 +4,7 @@
 //! Every renderer goes through one of these functions, so a single rule decides what reaches a
 //! terminal, a JSON document or a CSV cell.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Renders bytes as text: valid UTF-8 is kept, every invalid byte becomes `\xHH` (the same
@@ -18,6 +19,15 @@ pub fn lossless(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// [`lossless`] that borrows valid UTF-8 (nearly every name and path) instead of copying it:
+/// code that looks a name up once per failure only pays for a `String` when it keeps one.
+pub fn lossless_cow(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(lossless(bytes)),
+    }
 }
 
 /// Like [`lossless`], and also escapes C0/C1 control characters, DEL, bidi overrides and
@@ -58,6 +68,8 @@ mod tests {
     fn invalid_utf8_becomes_hex_escapes() {
         assert_eq!(lossless(b"a\xff\xfeb"), "a\\xFF\\xFEb");
         assert_eq!(lossless("é".as_bytes()), "é");
+        assert!(matches!(lossless_cow("é".as_bytes()), Cow::Borrowed("é")));
+        assert_eq!(lossless_cow(b"a\xffb"), Cow::<str>::Owned("a\\xFFb".to_owned()));
     }
 
     #[test]

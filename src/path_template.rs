@@ -6,11 +6,12 @@
 //! decimal numbers `{id}`, UUIDs `{uuid}`, dates `{date}`, long hex `{hex}`, base64-like tokens
 //! `{token}`. Words, slugs (`my-first-post`) and short codes (`v2`, `en-US`) stay as they are.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::escape::lossless;
+use crate::escape::lossless_cow;
 use crate::report::schema::{add_examples, PathRow};
 
 /// One path's (or template's) failures, failures by cause, and up to two example paths.
@@ -25,10 +26,10 @@ pub struct PathTally {
 impl PathTally {
     /// Counts one failure on a path keyed by [`PathKey::new`] (templated or not, as `--raw-paths`
     /// says), so a path counted in several lists is templated once.
-    pub fn add_key(&mut self, path: &PathKey, cause: &'static str) {
-        let (count, by_cause, examples) = match self.rows.get_mut(&path.key) {
+    pub fn add_key(&mut self, path: &PathKey<'_>, cause: &'static str) {
+        let (count, by_cause, examples) = match self.rows.get_mut(&*path.key) {
             Some(row) => row,
-            None => self.rows.entry(path.key.clone()).or_default(),
+            None => self.rows.entry(path.key.clone().into_owned()).or_default(),
         };
         *count += 1;
         *by_cause.entry(cause).or_insert(0) += 1;
@@ -51,19 +52,20 @@ impl PathTally {
 }
 
 /// What a path is counted as: its template (or itself, when it has no id or templates are
-/// off), and the path itself as an example of its template.
+/// off), and the path itself as an example of its template. A valid UTF-8 path is borrowed from
+/// the log, so a failure whose path has no id costs no allocation until its row is made.
 #[derive(Debug)]
-pub struct PathKey {
-    key: String,
-    example: Option<String>,
+pub struct PathKey<'a> {
+    key: Cow<'a, str>,
+    example: Option<Cow<'a, str>>,
 }
 
-impl PathKey {
+impl<'a> PathKey<'a> {
     /// The key of `path` (raw bytes, without the query string).
-    pub fn new(path: &[u8], templates: bool) -> PathKey {
-        let raw = lossless(path);
+    pub fn new(path: &'a [u8], templates: bool) -> PathKey<'a> {
+        let raw = lossless_cow(path);
         match if templates { template(&raw) } else { None } {
-            Some(key) => PathKey { key, example: Some(raw) },
+            Some(key) => PathKey { key: Cow::Owned(key), example: Some(raw) },
             None => PathKey { key: raw, example: None },
         }
     }
@@ -75,30 +77,39 @@ const MIN_HEX: usize = 12;
 const MIN_TOKEN: usize = 16;
 
 /// The template of `path` (a path without its query string), or `None` when no segment is an id.
-/// Built in one string, and only once a segment is known to be an id: most paths of a report
-/// repeat, and this runs once per failure.
+/// Built in one string, begun at the first id segment, and each segment is looked at once: this
+/// runs once per failure, and most paths of a report have no id at all.
 pub fn template(path: &str) -> Option<String> {
-    let id = |segment: &str| placeholder(split_extension(segment).0);
-    let first = path.split('/').position(|segment| id(segment).is_some())?;
-    let mut out = String::with_capacity(path.len());
-    for (i, segment) in path.split('/').enumerate() {
-        if i > 0 {
+    let mut out: Option<String> = None;
+    let mut start = 0;
+    for segment in path.split('/') {
+        let (stem, extension) = split_extension(segment);
+        match (placeholder(stem), out.as_mut()) {
+            (Some(placeholder), Some(out)) => {
+                out.push_str(placeholder);
+                out.push_str(extension);
+            }
+            (Some(placeholder), None) => {
+                let mut first = String::with_capacity(path.len());
+                first.push_str(&path[..start]);
+                first.push_str(placeholder);
+                first.push_str(extension);
+                out = Some(first);
+            }
+            (None, Some(out)) => out.push_str(segment),
+            (None, None) => {}
+        }
+        start += segment.len() + 1;
+        if let Some(out) = out.as_mut().filter(|_| start <= path.len()) {
             out.push('/');
         }
-        match id(segment).filter(|_| i >= first) {
-            Some(placeholder) => {
-                out.push_str(placeholder);
-                out.push_str(split_extension(segment).1);
-            }
-            None => out.push_str(segment),
-        }
     }
-    Some(out)
+    out
 }
 
 /// `report.json` → (`report`, `.json`): an extension is 1 to 5 alphanumerics after the last dot.
 fn split_extension(segment: &str) -> (&str, &str) {
-    match segment.rfind('.') {
+    match segment.bytes().rposition(|b| b == b'.') {
         Some(i)
             if i > 0
                 && (2..=6).contains(&(segment.len() - i))
@@ -110,9 +121,10 @@ fn split_extension(segment: &str) -> (&str, &str) {
     }
 }
 
-/// The placeholder an id segment becomes.
+/// The placeholder an id segment becomes. Every id but a UUID has a digit, so the words most
+/// segments are (`api`, `orders`) are turned away by one scan.
 fn placeholder(s: &str) -> Option<&'static str> {
-    if s.is_empty() {
+    if s.len() != 36 && !s.bytes().any(|b| b.is_ascii_digit()) {
         None
     } else if is_date(s) {
         Some("{date}")
@@ -218,6 +230,57 @@ mod tests {
         fn templates_as_segment_by_segment(path in "(/([0-9a-fA-F]{1,12}|20[0-9]{2}-?[01][0-9]-?[0-3][0-9]|[a-z0-9-]{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_=~+-]{14,24})(\\.[a-z0-9]{1,6})?){0,5}/?") {
             proptest::prop_assert_eq!(template(&path), one_string_per_segment(&path));
         }
+    }
+
+    #[test]
+    fn extensions_and_empty_segments() {
+        let cases = [
+            ("/orders//1041/", Some("/orders//{id}/")),
+            ("//1041", Some("//{id}")),
+            ("/img/42.tar.gz", None),
+            ("/img/42.", None),
+            ("/img/42.toolong", None),
+            ("/img/.42", None),
+            ("/img/42.png/7", Some("/img/{id}.png/{id}")),
+            ("/img/42.p-g", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(template(path).as_deref(), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn keys_borrow_valid_paths_and_escape_invalid_bytes() {
+        let key = PathKey::new(b"/static/app.js", true);
+        assert!(matches!(key.key, Cow::Borrowed("/static/app.js")));
+        assert_eq!(key.example, None);
+
+        let key = PathKey::new(b"/orders/1041", true);
+        assert_eq!((&*key.key, key.example.as_deref()), ("/orders/{id}", Some("/orders/1041")));
+        assert!(matches!(key.example, Some(Cow::Borrowed(_))));
+
+        let key = PathKey::new(b"/orders/1041/\xff", true);
+        assert_eq!((&*key.key, key.example.as_deref()), ("/orders/{id}/\\xFF", Some("/orders/1041/\\xFF")));
+
+        let key = PathKey::new(b"/orders/1041", false);
+        assert_eq!((&*key.key, key.example.as_deref()), ("/orders/1041", None));
+    }
+
+    #[test]
+    fn tally_copies_each_key_once_and_keeps_two_examples() {
+        let mut tally = PathTally::default();
+        for path in [&b"/orders/1"[..], b"/orders/2", b"/orders/1", b"/orders/3", b"/about"] {
+            tally.add_key(&PathKey::new(path, true), "refused");
+        }
+        let rows = tally.top(10);
+        let summary: Vec<_> = rows.iter().map(|r| (r.path.as_str(), r.count, r.examples.clone())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("/orders/{id}", 4, vec!["/orders/1".to_owned(), "/orders/2".to_owned()]),
+                ("/about", 1, vec![]),
+            ]
+        );
     }
 
     #[test]

@@ -165,10 +165,11 @@ impl PathRow {
 }
 
 /// Adds to a template's `examples` those of `more` it lacks, up to `PATH_EXAMPLES`.
-pub fn add_examples(examples: &mut Vec<String>, more: &[String]) {
-    for example in more {
-        if examples.len() < PATH_EXAMPLES && !examples.contains(example) {
-            examples.push(example.clone());
+/// Takes borrowed text too, so a path counted per failure is copied only when it is kept.
+pub fn add_examples<S: AsRef<str>>(examples: &mut Vec<String>, more: &[S]) {
+    for example in more.iter().map(AsRef::as_ref) {
+        if examples.len() < PATH_EXAMPLES && !examples.iter().any(|e| e == example) {
+            examples.push(example.to_owned());
         }
     }
 }
