@@ -1,5 +1,6 @@
 //! Builds the report from an analysis: causes, upstreams, paths, timeline, incidents, inputs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
@@ -8,7 +9,7 @@ use rustc_hash::FxHashMap;
 use crate::access::request_path;
 use crate::correlate::{Event, JoinMethod};
 use crate::errorlog::{Cause, Role};
-use crate::escape::lossless;
+use crate::escape::{lossless, lossless_cow};
 use crate::path_template::{PathKey, PathTally};
 use crate::pipeline::Analysis;
 use crate::report::schema::{
@@ -161,7 +162,12 @@ fn evidence_line(analysis: &Analysis, event: &Event) -> Option<String> {
     }
 }
 
-fn cause_rows(client: &[&Event], paths: &[PathKey], analysis: &Analysis, limits: Limits) -> Vec<CauseRow> {
+fn cause_rows(
+    client: &[&Event],
+    paths: &[PathKey<'_>],
+    analysis: &Analysis,
+    limits: Limits,
+) -> Vec<CauseRow> {
     let mut groups: BTreeMap<Cause, Vec<usize>> = BTreeMap::new();
     for (at, e) in client.iter().enumerate() {
         groups.entry(e.cause).or_default().push(at);
@@ -169,15 +175,18 @@ fn cause_rows(client: &[&Event], paths: &[PathKey], analysis: &Analysis, limits:
     let total = client.len() as u64;
     let conf = analysis.nginx_conf.as_deref();
     let router = conf.map(crate::nginx_conf::route::Router::new);
+    // Each cause's findings, citations and paths walk only its own failures: one task per cause.
     let mut rows: Vec<CauseRow> = groups
-        .into_iter()
+        .into_par_iter()
         .map(|(cause, members)| {
             let events: Vec<&Event> = members.iter().map(|&at| client[at]).collect();
             let info = cause.info();
-            let mut statuses = BTreeMap::new();
+            // Counted by number, named once per status rather than once per failure.
+            let mut by_status: BTreeMap<u16, u64> = BTreeMap::new();
             for e in &events {
-                *statuses.entry(status_key(e.request.status)).or_insert(0) += 1;
+                *by_status.entry(e.request.status).or_insert(0) += 1;
             }
+            let statuses = by_status.into_iter().map(|(s, n)| (status_key(s), n)).collect();
             let mut evidence: Vec<String> = Vec::new();
             for e in &events {
                 if evidence.len() >= limits.top {
@@ -279,13 +288,14 @@ impl UpstreamTally {
 }
 
 fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<UpstreamRow> {
-    let mut tallies: FxHashMap<Vec<u8>, UpstreamTally> = FxHashMap::default();
+    // Keyed by names borrowed from the analysis: a failure costs a lookup, not a copy.
+    let mut tallies: FxHashMap<&[u8], UpstreamTally> = FxHashMap::default();
     for e in events {
         let client_facing = e.client_facing();
         for attempt in &e.attempts {
             let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
             let Some(upstream) = attempt.upstream.as_deref().filter(|_| failed) else { continue };
-            let tally = tallies.entry(upstream.to_vec()).or_default();
+            let tally = tallies.entry(upstream).or_default();
             tally.failed += 1;
             tally.saw_failure(e.request.time);
             if !client_facing {
@@ -293,8 +303,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
             }
         }
         if client_facing {
-            let key =
-                e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.as_bytes().to_vec(), <[u8]>::to_vec);
+            let key = e.upstream.as_deref().unwrap_or(UNKNOWN_UPSTREAM.as_bytes());
             let tally = tallies.entry(key).or_default();
             tally.saw_failure(e.request.time);
             *tally.errors_by_cause.entry(e.cause.slug()).or_insert(0) += 1;
@@ -308,28 +317,28 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
     }
     for &i in &analysis.correlation.unmatched {
         let r = &analysis.errors[i];
-        let key = r.peer().map_or_else(|| UNKNOWN_UPSTREAM.as_bytes().to_vec(), <[u8]>::to_vec);
+        let key = r.peer().unwrap_or(UNKNOWN_UPSTREAM.as_bytes());
         let tally = tallies.entry(key).or_default();
         tally.failed += 1;
         tally.hidden += 1;
         tally.saw_failure(Some(r.local_time - i64::from(offset)));
     }
-    let mut names: Vec<Vec<u8>> = tallies.keys().cloned().collect();
+    let mut names: Vec<&[u8]> = tallies.keys().copied().collect();
     for addr in analysis.access.upstreams.keys() {
         if !tallies.contains_key(&addr[..]) {
-            names.push(addr.to_vec());
+            names.push(&addr[..]);
         }
     }
     let mut rows: Vec<UpstreamRow> = names
         .into_iter()
         .map(|name| {
-            let tally = tallies.remove(&name).unwrap_or_default();
-            let counts = analysis.access.upstreams.get(&name[..]);
+            let tally = tallies.remove(name).unwrap_or_default();
+            let counts = analysis.access.upstreams.get(name);
             let requests = counts.map(|c| c.attempts);
             let latency = counts.and_then(|c| Latency::from_sketch(&c.latency));
             UpstreamRow {
-                upstream: lossless(&name),
-                block: crate::nginx_conf::block_of(&analysis.upstream_blocks, &name).map(str::to_owned),
+                upstream: lossless(name),
+                block: crate::nginx_conf::block_of(&analysis.upstream_blocks, name).map(str::to_owned),
                 requests,
                 errors_by_cause: tally.errors_by_cause,
                 client_502: tally.client_502,
@@ -403,15 +412,15 @@ fn fill_failures_over_time(rows: &mut [UpstreamRow], client: &[&Event], timeline
     for e in client {
         let Some(t) = e.request.time else { continue };
         let Some(bucket) = timeline.partition_point(|b| b.start_utc <= t).checked_sub(1) else { continue };
-        let name = e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
-        if let Some(&row) = index.get(&name) {
+        let name = e.upstream.as_deref().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
+        if let Some(&row) = index.get(&*name) {
             rows[row].failures_over_time[bucket] += 1;
         }
     }
 }
 
 /// The top paths of `events`, each with its key made by [`PathKey::new`].
-fn path_rows<'a>(events: impl Iterator<Item = (&'a &'a Event, &'a PathKey)>, top: usize) -> Vec<PathRow> {
+fn path_rows<'a>(events: impl Iterator<Item = (&'a &'a Event, &'a PathKey<'a>)>, top: usize) -> Vec<PathRow> {
     let mut tally = PathTally::default();
     for (e, path) in events {
         tally.add_key(path, e.cause.slug());

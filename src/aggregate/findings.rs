@@ -3,12 +3,13 @@
 //! `no_live_upstreams`. They turn a generic checklist into "127.0.0.1:8080 refused connections
 //! from 10:02:11 to 10:07:40" (renderers word them; see [`crate::report::schema::Finding`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::access::request_path;
 use crate::correlate::Event;
 use crate::errorlog::Cause;
-use crate::escape::lossless;
+use crate::escape::{lossless, lossless_cow};
 use crate::report::schema::{Finding, UNKNOWN_UPSTREAM};
 use crate::time::rfc3339;
 
@@ -34,11 +35,12 @@ fn when(e: &Event) -> Option<Moment> {
     e.request.time.map(|t| (t, e.request.offset))
 }
 
-/// The upstreams with the most failures, each with its first and last failure.
+/// The upstreams with the most failures, each with its first and last failure. Names are
+/// borrowed from the events while counting; only the `TOP` named ones are copied.
 fn per_upstream(events: &[&Event]) -> Vec<Finding> {
-    let mut by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)> = BTreeMap::new();
+    let mut by_upstream: BTreeMap<Cow<'_, str>, (u64, Option<Moment>, Option<Moment>)> = BTreeMap::new();
     for e in events {
-        let name = e.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
+        let name = e.upstream.as_deref().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
         let entry = by_upstream.entry(name).or_default();
         entry.0 += 1;
         if let Some(t) = when(e) {
@@ -51,7 +53,7 @@ fn per_upstream(events: &[&Event]) -> Vec<Finding> {
     rows.into_iter()
         .take(TOP)
         .map(|(upstream, (failures, first, last))| Finding::Upstream {
-            upstream,
+            upstream: upstream.into_owned(),
             failures,
             first: first.map(|f| rfc3339(f.0, f.1)),
             last: last.filter(|l| first.is_some_and(|f| f.0 != l.0)).map(|l| rfc3339(l.0, l.1)),
@@ -74,21 +76,21 @@ fn waited_before_giving_up(cause: Cause, events: &[&Event]) -> Option<Finding> {
     }
     times.sort_by(f64::total_cmp);
     let median_seconds = times[times.len() / 2];
-    let mut paths: BTreeMap<String, u64> = BTreeMap::new();
+    let mut paths: BTreeMap<Cow<'_, str>, u64> = BTreeMap::new();
     for e in events {
         if let Some(r) = e.request.request() {
-            *paths.entry(lossless(request_path(r))).or_default() += 1;
+            *paths.entry(lossless_cow(request_path(r))).or_default() += 1;
         }
     }
     Some(Finding::GaveUpAfter { median_seconds, samples: times.len() as u64, endpoints: top(paths) })
 }
 
 /// The `TOP` entries with the highest counts (by name on a tie).
-pub fn top(counts: BTreeMap<String, u64>) -> Vec<(String, u64)> {
-    let mut rows: Vec<(String, u64)> = counts.into_iter().collect();
+pub fn top<S: Ord + Into<String>>(counts: BTreeMap<S, u64>) -> Vec<(String, u64)> {
+    let mut rows: Vec<(S, u64)> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     rows.truncate(TOP);
-    rows
+    rows.into_iter().map(|(name, count)| (name.into(), count)).collect()
 }
 
 /// When the first `no_live_upstreams` happened: by then every server of the block had been
