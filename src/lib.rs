@@ -44,5 +44,6 @@ pub mod report;
 pub mod state;
 pub mod stream;
 pub mod summary;
+pub mod swar;
 pub mod time;
 pub mod window;

@@ -396,19 +396,15 @@ fn plain(b: u8) -> bool {
 /// Whether nginx writes all of `raw` as is. Every request line of the error log and of each
 /// failed request is checked, so eight bytes are tested at a time, in a register.
 fn all_plain(raw: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Whether any byte of `x` is below `n` (exact for `n` up to 0x80).
-    let any_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
-    let any_equal = |x: u64, b: u8| any_below(x ^ (ONES * u64::from(b)), 1);
+    use crate::swar::{any_high, bytes_below, bytes_equal};
     let (words, tail) = raw.as_chunks::<8>();
     words.iter().all(|w| {
         let x = u64::from_le_bytes(*w);
-        x & HIGHS == 0
-            && !any_below(x, 0x20)
-            && !any_equal(x, 0x7f)
-            && !any_equal(x, b'"')
-            && !any_equal(x, b'\\')
+        !any_high(x)
+            && bytes_below(x, 0x20) == 0
+            && bytes_equal(x, 0x7f) == 0
+            && bytes_equal(x, b'"') == 0
+            && bytes_equal(x, b'\\') == 0
     }) && tail.iter().all(|b| plain(*b))
 }
 

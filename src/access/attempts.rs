@@ -49,17 +49,11 @@ impl<'a> Iterator for Entries<'a> {
 /// lists, so eight bytes are tested at a time in a register: a `memchr` call's set-up costs more
 /// than the whole scan here, and a byte loop several times as much.
 fn find_space(text: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
     let (words, tail) = text.as_chunks::<8>();
     for (at, word) in words.iter().enumerate() {
-        // A byte is zero in `x` where `text` has a space; `zero` flags the first such byte exactly
-        // (a borrow can only flag bytes after it).
-        let x = u64::from_le_bytes(*word) ^ SPACES;
-        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zero != 0 {
-            return Some(at * 8 + zero.trailing_zeros() as usize / 8);
+        let spaces = crate::swar::bytes_equal(u64::from_le_bytes(*word), b' ');
+        if spaces != 0 {
+            return Some(at * 8 + spaces.trailing_zeros() as usize / 8);
         }
     }
     tail.iter().position(|&b| b == b' ').map(|i| words.len() * 8 + i)
