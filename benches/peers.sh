@@ -27,7 +27,6 @@
 # and lines/s are of the uncompressed access log (of the error log in its own row), also for .gz.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SIZE="${SIZE:-64M}"
 RUNS="${RUNS:-3}"
 FORMATS="${FORMATS:-combined upstream json}"
@@ -35,9 +34,9 @@ RATES="${RATES:-0.005 0.05 0.3}"
 PEERS="${PEERS:-1}"
 DATA="${DATA:-/tmp/ngx502-bench}"
 OUT="${OUT:-$DATA/results.md}"
-
-say() { printf '>> %s\n' "$*" >&2; }
-have() { command -v "$1" >/dev/null 2>&1; }
+WITH_GZ=1
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ "${INSTALL_PEERS:-0}" == 1 ]]; then
   missing=()
@@ -55,32 +54,9 @@ for tool in hyperfine /usr/bin/time; do
   have "$tool" || { echo "benches/peers.sh needs $tool (INSTALL_PEERS=1 installs it)" >&2; exit 2; }
 done
 
-# --- build (the report needs no polars: it is only the Parquet/CSV export) -----------------------
-if [[ -z "${NGX:-}" || -z "${GENLOGS:-}" ]]; then
-  say "building ngx502 and genlogs (release, --no-default-features)"
-  (cd "$ROOT" && cargo build --release --quiet --no-default-features --bin ngx502 --example genlogs)
-  TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-  TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
-  NGX="$TARGET_DIR/release/ngx502"
-  GENLOGS="$TARGET_DIR/release/examples/genlogs"
-fi
-
-# --- data ----------------------------------------------------------------------------------------
-cell_dir() { echo "$DATA/$SIZE-$1-$2${3:+-$3}"; }
-generate() { # FORMAT RATE [heavy]
-  local dir; dir="$(cell_dir "$@")"
-  if [[ ! -f "$dir/truth.json" ]]; then
-    say "generating $dir"
-    mkdir -p "$dir"
-    "$GENLOGS" --size "$SIZE" --out "$dir" --format "$1" --failure-rate "$2" --gzip --quiet ${3:+--error-heavy}
-  fi
-  cat "$dir"/access.log "$dir"/access.log.gz "$dir"/error.log >/dev/null
-}
-
+binaries
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-q() { printf '%q' "$1"; }
 
 # best CMD: the fastest of RUNS runs, in seconds.
 best() {
@@ -88,8 +64,6 @@ best() {
     { say "failed: $1: $(tail -n 2 "$TMP/err")"; echo "-"; return; }
   sed -n 's/.*"min": *\([0-9.e+-]*\).*/\1/p' "$TMP/h.json" | head -n 1
 }
-# rss CMD: peak RSS in MB of one run.
-rss() { /usr/bin/time -f '%M' -o "$TMP/rss" bash -c "$1" >/dev/null 2>&1 && awk '{printf "%.0f", $1 / 1024}' "$TMP/rss"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) print "-"; else printf "%.1fx", a / b }'; }
 rate() { awk -v s="$1" -v n="$2" -v d="$3" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.0f", n / s / d }'; }
 rate2() { awk -v s="$1" -v n="$2" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.2f", n / s / 1e6 }'; }
@@ -99,8 +73,8 @@ ROWS=()
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for format in $FORMATS; do
   for r in $RATES; do
-    generate "$format" "$r"
-    dir="$(cell_dir "$format" "$r")"
+    generate "$SIZE" "$format" "$r"
+    dir="$(cell_dir "$SIZE" "$format" "$r")"
     access="$dir/access.log" gz="$dir/access.log.gz" err="$dir/error.log"
     bytes=$(stat -c %s "$access") lines=$(wc -l <"$access") err_mb=$(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$err")/1e6}")
     failed=$(sed -n 's/.*"client_failures": *\([0-9]*\).*/\1/p' "$dir/truth.json" | head -n 1)
@@ -132,8 +106,8 @@ for format in $FORMATS; do
 done
 
 # The error-log-only row: an incident's error log (30 % failures, error-heavy), no access log.
-generate upstream 0.3 heavy
-dir="$(cell_dir upstream 0.3 heavy)" err="$dir/error.log"
+generate "$SIZE" upstream 0.3 heavy
+dir="$(cell_dir "$SIZE" upstream 0.3 heavy)" err="$dir/error.log"
 ebytes=$(stat -c %s "$err") elines=$(wc -l <"$err")
 say "error log alone"
 efloor=$(best "wc -l $(q "$err")")
@@ -142,10 +116,8 @@ ej1=$(best "$(q "$NGX") report -j1 $(q "$err")")
 emb=$(rss "$(q "$NGX") report -j2 $(q "$err")")
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 {
-  echo "Machine: $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr); load average $LOAD_START at the start, $LOAD_END at the end"
+  echo "Machine: $(machine); load average $LOAD_START at the start, $LOAD_END at the end"
   echo "Cells: $SIZE of access log each (genlogs --failure-rate, seed 42) with its error log; best of $RUNS (hyperfine), warm cache"
   echo "Versions: $("$NGX" --version | head -n 1), $(hyperfine --version)$(have goaccess && echo ", goaccess $(goaccess --version | sed -n 's/.*GoAccess - \([0-9][0-9.]*[0-9]\).*/\1/p' | head -n 1)")$(have rhit && echo ", $(rhit --version | head -n 1)"), awk = mawk"
   echo
