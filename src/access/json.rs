@@ -5,10 +5,10 @@
 //! (`"status"`, `"upstream_addr"`, ...), which is what most JSON formats in the wild use.
 //! Lines of one format repeat the same keys in the same order, so a [`JsonSplitter`] remembers
 //! the previous line's keys: a key is mapped by one compare with the key at its place before,
-//! not by a search of the map.
+//! not by a search of the map, and that compare also finds where the key ends, without a scan
+//! for its closing quote.
 
 use super::field::Field;
-use super::index::starts_with;
 
 /// Maps JSON keys to fields.
 #[derive(Clone, Debug, Default)]
@@ -73,37 +73,79 @@ impl<'f> JsonSplitter<'f> {
     }
 
     /// Calls `found` with the field and raw (still escaped) value of every mapped key in `line`.
-    pub fn split<'a>(&mut self, line: &'a [u8], mut found: impl FnMut(Field, &'a [u8])) -> Result<(), usize> {
-        let (keys, order) = (self.keys, &mut self.order);
-        let mut at = 0;
-        scan(line, |key, value| {
-            let field = match order.get_mut(at) {
-                Some((known, field)) if known.len() == key.len() && starts_with(known, key) => *field,
-                Some((known, field)) => {
-                    known.clear();
-                    known.extend_from_slice(key);
-                    *field = keys.field(key);
-                    *field
-                }
-                None if at < MAX_REMEMBERED_KEYS => {
-                    let field = keys.field(key);
-                    order.push((key.to_vec(), field));
-                    field
-                }
-                None => keys.field(key),
-            };
-            at += 1;
-            if let Some(field) = field {
-                found(field, value);
+    pub fn split<'a>(&mut self, line: &'a [u8], found: impl FnMut(Field, &'a [u8])) -> Result<(), usize> {
+        walk(line, &mut Remembered { keys: self.keys, order: &mut self.order, found })
+    }
+}
+
+/// What [`JsonSplitter::split`] does at each key: the previous line's key at that place is offered
+/// to [`walk`], and a key found different is mapped and remembered.
+struct Remembered<'s, 'f, F> {
+    keys: &'f KeyMap,
+    order: &'s mut Vec<(Vec<u8>, Option<Field>)>,
+    found: F,
+}
+
+impl<'a, F: FnMut(Field, &'a [u8])> Pairs<'a> for Remembered<'_, '_, F> {
+    fn expected(&self, at: usize) -> Option<&[u8]> {
+        self.order.get(at).map(|(key, _)| &key[..])
+    }
+
+    fn pair(&mut self, at: usize, key: &'a [u8], value: &'a [u8], as_expected: bool) {
+        let (keys, order) = (self.keys, &mut *self.order);
+        let field = match order.get_mut(at) {
+            Some((_, field)) if as_expected => *field,
+            Some((known, field)) => {
+                known.clear();
+                known.extend_from_slice(key);
+                *field = keys.field(key);
+                *field
             }
-        })
+            None if at < MAX_REMEMBERED_KEYS => {
+                let field = keys.field(key);
+                order.push((key.to_vec(), field));
+                field
+            }
+            None => keys.field(key),
+        };
+        if let Some(field) = field {
+            (self.found)(field, value);
+        }
+    }
+}
+
+/// What a walk over an object calls: the key expected at each place, and each pair.
+trait Pairs<'a> {
+    /// The key expected as the `at`-th (from 0), when one is: a key with the same bytes is taken
+    /// by one compare, without a scan for its closing quote.
+    fn expected(&self, _at: usize) -> Option<&[u8]> {
+        None
+    }
+
+    /// The `at`-th pair: its key and value as [`scan`] gives them, and whether the key was the
+    /// one expected.
+    fn pair(&mut self, at: usize, key: &'a [u8], value: &'a [u8], as_expected: bool);
+}
+
+/// Any `FnMut(key, value)` is a walk that expects no key.
+struct Plain<F>(F);
+
+impl<'a, F: FnMut(&'a [u8], &'a [u8])> Pairs<'a> for Plain<F> {
+    fn pair(&mut self, _at: usize, key: &'a [u8], value: &'a [u8], _as_expected: bool) {
+        (self.0)(key, value);
     }
 }
 
 /// Walks a flat JSON object, calling `pair(key, value)` with raw slices: string values without
 /// their quotes and still escaped, other values as written. Nested values are skipped whole.
 /// Returns the byte offset where the line stops being a JSON object.
-pub fn scan<'a>(line: &'a [u8], mut pair: impl FnMut(&'a [u8], &'a [u8])) -> Result<(), usize> {
+pub fn scan<'a>(line: &'a [u8], pair: impl FnMut(&'a [u8], &'a [u8])) -> Result<(), usize> {
+    walk(line, &mut Plain(pair))
+}
+
+/// [`scan`] with the keys a line is expected to have: a key equal to the one expected ends where
+/// that one did, since the end of a string depends only on its bytes.
+fn walk<'a>(line: &'a [u8], pairs: &mut impl Pairs<'a>) -> Result<(), usize> {
     let mut i = skip_ws(line, 0);
     if line.get(i) != Some(&b'{') {
         return Err(i);
@@ -112,11 +154,19 @@ pub fn scan<'a>(line: &'a [u8], mut pair: impl FnMut(&'a [u8], &'a [u8])) -> Res
     if line.get(i) == Some(&b'}') {
         return trailing(line, i + 1);
     }
+    let mut at = 0;
     loop {
         if line.get(i) != Some(&b'"') {
             return Err(i);
         }
-        let key_end = string_end(line, i + 1).ok_or(i)?;
+        let expected = pairs.expected(at).and_then(|key| {
+            let end = i + 1 + key.len();
+            (line.get(i + 1..end) == Some(key) && line.get(end) == Some(&b'"')).then_some(end)
+        });
+        let key_end = match expected {
+            Some(end) => end,
+            None => string_end(line, i + 1).ok_or(i)?,
+        };
         let key = &line[i + 1..key_end];
         i = skip_ws(line, key_end + 1);
         if line.get(i) != Some(&b':') {
@@ -124,7 +174,8 @@ pub fn scan<'a>(line: &'a [u8], mut pair: impl FnMut(&'a [u8], &'a [u8])) -> Res
         }
         i = skip_ws(line, i + 1);
         let (value, next) = value_at(line, i).ok_or(i)?;
-        pair(key, value);
+        pairs.pair(at, key, value, expected.is_some());
+        at += 1;
         i = skip_ws(line, next);
         match line.get(i) {
             Some(b',') => i = skip_ws(line, i + 1),
@@ -312,6 +363,14 @@ mod tests {
         assert_eq!(split(br#"{"remote_addr":"c","statuz":"1","status":"504"}"#), [addr("c"), status("504")]);
         assert_eq!(split(br#"{"statuz":"1"}"#), []);
         assert_eq!(split(br#"{"status":"503","remote_addr":"d"}"#), [status("503"), addr("d")]);
+        // A key that starts with the remembered one, or is cut short of it, is its own key.
+        assert_eq!(split(br#"{"status_":"1","remote_add":"e"}"#), []);
+        assert_eq!(split(br#"{"status":"500","remote_addr":"f"}"#), [status("500"), addr("f")]);
+        // Escaped quotes and backslashes in a key: the remembered key ends where a scan ends it.
+        assert_eq!(split(br#"{"a\"b\\":"1","status":"502"}"#), [status("502")]);
+        assert_eq!(split(br#"{"a\"b\\":"2","status":"503"}"#), [status("503")]);
+        assert_eq!(split(br#"{"a\"b\\\"":"3","status":"504"}"#), [status("504")]);
+        assert_eq!(split(br#"{"a\"b\\":"x"}"#), []);
         // More keys than are remembered: the ones past the limit still map.
         let mut long = String::from("{");
         for i in 0..MAX_REMEMBERED_KEYS + 3 {
