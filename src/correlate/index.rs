@@ -80,7 +80,7 @@ impl<'e> ErrorIndex<'e> {
                 })
             })
             .collect();
-        let by_cid = Groups::new(records, |i| records[i].cid);
+        let by_cid = Groups::new(records, |i| records[i].cid());
         let by_request = Groups::new(records, |i| {
             let (client, request) = (records[i].client()?, requests[i].clone()?);
             Some(request_hash(client, &escaped[request]))
@@ -208,8 +208,8 @@ impl<'e> ErrorIndex<'e> {
                     let same_request = |i: usize| {
                         let r = &self.records[i];
                         i != anchor
-                            && a.cid.is_some()
-                            && (r.cid, r.pid, r.input, &r.source) == (a.cid, a.pid, a.input, &a.source)
+                            && a.cid().is_some()
+                            && (r.cid(), r.pid, r.input, &r.source) == (a.cid(), a.pid, a.input, &a.source)
                     };
                     claimed.push(anchor);
                     claimed.extend(
@@ -236,9 +236,9 @@ impl<'e> ErrorIndex<'e> {
         claimed.extend(pool.iter().copied().filter(|&i| {
             let r = &self.records[i];
             r.cause.role() == Role::Evidence
-                && anchor.cid.is_some()
-                && (r.cid, r.pid, r.input, &r.source)
-                    == (anchor.cid, anchor.pid, anchor.input, &anchor.source)
+                && anchor.cid().is_some()
+                && (r.cid(), r.pid, r.input, &r.source)
+                    == (anchor.cid(), anchor.pid, anchor.input, &anchor.source)
                 && r.local_time <= anchor.local_time + SLACK_AFTER
         }));
         claimed.sort_by_key(|&i| (self.records[i].input, self.records[i].line));

@@ -188,6 +188,11 @@ pub fn upstream_peer(upstream: &[u8]) -> &[u8] {
 /// An error record kept for the join: the fields the join and the report use, and the record
 /// as written kept by reference (in the mapped log, or in its chunk's arena: see
 /// [`super::text`]), with its other fields as spans of it. No allocation of its own.
+///
+/// A run holds one for every upstream error line it read (hundreds of thousands in an
+/// incident's log), so it is kept small: the `*CID` is a number and a flag that fit where
+/// `Option<u64>` would take 16 bytes, and the kept text is addressed in 32 bits where it can
+/// be (see `Kept`).
 #[derive(Clone, Debug)]
 pub struct ErrorRecord {
     /// Index of the input it came from, and its line number there (1-based).
@@ -196,7 +201,9 @@ pub struct ErrorRecord {
     pub local_time: i64,
     pub level: Level,
     pub pid: u32,
-    pub cid: Option<u64>,
+    /// The `*CID` when `has_cid` (see [`ErrorRecord::cid`]).
+    cid: u64,
+    has_cid: bool,
     pub cause: Cause,
     /// The container, pod or host a stream named for this line (see `Candidate::source`).
     pub source: Option<Box<str>>,
@@ -212,6 +219,11 @@ const HOST: usize = 3;
 const PEER: usize = 4;
 
 impl ErrorRecord {
+    /// The connection number nginx wrote as `*CID`, the same as `$connection` in access logs.
+    pub fn cid(&self) -> Option<u64> {
+        self.has_cid.then_some(self.cid)
+    }
+
     /// The whole record as written (continuation lines included), for evidence.
     pub fn raw(&self) -> &[u8] {
         self.kept.raw()
@@ -261,7 +273,8 @@ impl ErrorLine<'_> {
             local_time: self.local_time,
             level: self.level,
             pid: self.pid,
-            cid: self.cid,
+            cid: self.cid.unwrap_or_default(),
+            has_cid: self.cid.is_some(),
             cause,
             source: None,
             kept: keeper.keep(self.raw, fields),
@@ -308,6 +321,24 @@ mod tests {
         assert!(parse_line(b"PHP message: continuation").is_none());
         assert!(parse_line(b"2024/05/14 10:22:31 [bogus] 1#1: x").is_none());
         assert!(parse_line(b"2024/05/14 10:22:31 [error] x#1: x").is_none());
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_kept_record_stays_small() {
+        // One is held per upstream error line read; this is what a record costs before its text.
+        assert_eq!(std::mem::size_of::<ErrorRecord>(), 120);
+    }
+
+    #[test]
+    fn a_record_without_cid_has_none() {
+        let with = parse_line(REAL).unwrap().to_record(0, 1, Cause::ConnectRefused);
+        assert_eq!(with.cid(), Some(48213));
+        let line = b"2024/05/14 10:22:31 [error] 1#1: upstream timed out (110: Connection timed out)";
+        let without = parse_line(line).unwrap().to_record(0, 1, Cause::ReadTimeout);
+        assert_eq!(without.cid(), None);
+        let zero = b"2024/05/14 10:22:31 [error] 1#1: *0 upstream timed out (110: Connection timed out)";
+        assert_eq!(parse_line(zero).unwrap().to_record(0, 1, Cause::ReadTimeout).cid(), Some(0));
     }
 
     #[test]

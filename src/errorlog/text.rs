@@ -55,15 +55,18 @@ impl Span {
 /// Fields kept of a record, in the order [`Keeper::keep`] was given them.
 pub const FIELDS: usize = 5;
 
-/// What was kept of one record: its text, the record as written and its fields.
+/// What was kept of one record: its text, the record as written and its fields. Offsets into
+/// the arena are 32-bit (a keeper starts a new arena before one passes 4 GiB), as one of these
+/// is held for every error record a run keeps; only offsets into a mapped log, which can be
+/// larger, are 64-bit.
 #[derive(Clone, Debug)]
 pub struct Kept {
     text: Arc<Text>,
     /// The record as written: `raw_len` bytes from `raw_start` of the mapping, or of the arena.
     raw_start: usize,
-    raw_len: usize,
+    raw_len: u32,
     /// Where the fields' spans start in the arena.
-    fields: usize,
+    fields: u32,
     spans: [Span; FIELDS],
 }
 
@@ -71,13 +74,13 @@ impl Kept {
     /// The record as written (continuation lines included).
     pub fn raw(&self) -> &[u8] {
         let all = self.text.map.as_deref().map_or_else(|| self.text.arena(), |m| &m[..]);
-        all.get(self.raw_start..self.raw_start + self.raw_len).unwrap_or_default()
+        all.get(self.raw_start..self.raw_start + self.raw_len as usize).unwrap_or_default()
     }
 
     /// Field `i`, as it was given to [`Keeper::keep`].
     pub fn field(&self, i: usize) -> Option<&[u8]> {
         let span = self.spans[i];
-        let start = self.fields + span.start as usize;
+        let start = self.fields as usize + span.start as usize;
         (span.len != u32::MAX).then(|| self.text.arena().get(start..start + span.len as usize)).flatten()
     }
 }
@@ -89,7 +92,13 @@ impl Kept {
 pub struct Keeper {
     text: Arc<Text>,
     arena: Vec<u8>,
+    /// The most bytes one arena holds: [`ARENA_LIMIT`], so offsets into it fit in 32 bits.
+    limit: usize,
 }
+
+/// The most bytes an arena holds. A chunk's arena stays far below it, but a stream's keeper
+/// lives as long as the stream.
+const ARENA_LIMIT: usize = u32::MAX as usize;
 
 impl Keeper {
     /// A keeper for records read from `buf`, which points into the records as written when
@@ -103,13 +112,45 @@ impl Keeper {
     }
 
     fn new(map: Option<Arc<Mmap>>, capacity: usize) -> Keeper {
-        Keeper { text: Arc::new(Text { map, arena: OnceLock::new() }), arena: Vec::with_capacity(capacity) }
+        Keeper {
+            text: Arc::new(Text { map, arena: OnceLock::new() }),
+            arena: Vec::with_capacity(capacity),
+            limit: ARENA_LIMIT,
+        }
+    }
+
+    /// Hands the arena to the records kept so far and starts a new one when `bytes` more would
+    /// take it past the limit.
+    fn make_room(&mut self, bytes: usize) {
+        if self.arena.len() + bytes > self.limit {
+            let mut next = Keeper::new(self.text.map.clone(), 0);
+            next.limit = self.limit;
+            drop(std::mem::replace(self, next));
+        }
     }
 
     /// Keeps the record `raw` (a slice of the chunk's buffer) and its `fields` (slices of `raw`).
+    /// Of a record longer than the arena limit (4 GiB, only hostile input writes one), nothing
+    /// is kept.
     pub fn keep(&mut self, raw: &[u8], fields: [Option<&[u8]>; FIELDS]) -> Kept {
-        let (raw_start, base, spans) = match self.text.map.as_deref() {
-            Some(map) if inside(raw, map) => {
+        let Some(raw_len) = u32::try_from(raw.len()).ok().filter(|&len| len as usize <= self.limit) else {
+            return Kept {
+                text: Arc::clone(&self.text),
+                raw_start: 0,
+                raw_len: 0,
+                fields: 0,
+                spans: [Span::NONE; FIELDS],
+            };
+        };
+        // Where `raw` starts in the mapping, when there is one.
+        let mapped = self
+            .text
+            .map
+            .as_deref()
+            .map(|map| inside(raw, map).then(|| raw.as_ptr() as usize - map.as_ptr() as usize));
+        let (raw_start, base, spans) = match mapped {
+            Some(Some(raw_start)) => {
+                self.make_room(fields.iter().flatten().map(|f| f.len()).sum());
                 let base = self.arena.len();
                 let spans = fields.map(|field| {
                     field.map_or(Span::NONE, |f| {
@@ -117,19 +158,21 @@ impl Keeper {
                         Span::new(self.arena.len() - f.len() - base, f.len())
                     })
                 });
-                (raw.as_ptr() as usize - map.as_ptr() as usize, base, spans)
+                (raw_start, base, spans)
             }
             // Never in practice: a mapped keeper is only given slices of its mapping.
-            Some(_) => return Keeper::new(None, raw.len()).keep(raw, fields),
+            Some(None) => return Keeper::new(None, raw.len()).keep(raw, fields),
             // The record as written is copied, and the fields are spans of the copy.
             None => {
+                self.make_room(raw.len());
                 let at = self.arena.len();
                 self.arena.extend_from_slice(raw);
                 let offset = |f: &[u8]| f.as_ptr() as usize - raw.as_ptr() as usize;
                 (at, at, fields.map(|f| f.map_or(Span::NONE, |f| Span::new(offset(f), f.len()))))
             }
         };
-        Kept { text: Arc::clone(&self.text), raw_start, raw_len: raw.len(), fields: base, spans }
+        // Below the limit after `make_room`, so below `u32::MAX`.
+        Kept { text: Arc::clone(&self.text), raw_start, raw_len, fields: base as u32, spans }
     }
 }
 
@@ -172,5 +215,23 @@ mod tests {
             (second.raw(), second.field(0), second.field(1)),
             (&b"second record"[..], None, Some(&b"second"[..]))
         );
+    }
+
+    #[test]
+    fn a_full_arena_is_handed_on_and_a_record_past_the_limit_keeps_nothing() {
+        let buf = b"first record\nsecond record\nthird".to_vec();
+        let mut keeper = Keeper::for_buffer(&buf, None);
+        keeper.limit = 20;
+        let first = keeper.keep(&buf[..12], [Some(&buf[6..12]), None, None, None, None]);
+        let second = keeper.keep(&buf[13..26], [None, Some(&buf[13..19]), None, None, None]);
+        let too_long = keeper.keep(&buf, [Some(&buf[..5]), None, None, None, None]);
+        let third = keeper.keep(&buf[27..], [Some(&buf[27..]), None, None, None, None]);
+        drop(keeper);
+        assert_eq!((first.raw(), first.field(0)), (&b"first record"[..], Some(&b"record"[..])));
+        assert_eq!((second.raw(), second.field(1)), (&b"second record"[..], Some(&b"second"[..])));
+        assert_eq!((too_long.raw(), too_long.field(0)), (&b""[..], None));
+        assert_eq!((third.raw(), third.field(0)), (&b"third"[..], Some(&b"third"[..])));
+        assert!(!Arc::ptr_eq(&first.text, &second.text), "the second record starts a new arena");
+        assert!(Arc::ptr_eq(&second.text, &third.text));
     }
 }
