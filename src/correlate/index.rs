@@ -2,11 +2,11 @@
 //!
 //! Built once per join without a heap allocation per record or per key: each index is one
 //! array of record indexes sorted by (key, local time, input, line, index), and a map from the
-//! key to its run in that array. Requests are kept escaped in one shared buffer. Claims mark
-//! lines used through atomics, so requests whose keys cannot share a line (see
-//! [`super::partition`]) are served on several threads at once with the same result.
+//! key to its run in that array. Indexes are 32-bit, as the index is held for every error
+//! record a run keeps (several hundred thousand in an incident's log): 4 bytes a record in each
+//! array, not 8. Claims mark lines used through atomics, so requests whose keys cannot share a
+//! line (see [`super::partition`]) are served on several threads at once with the same result.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
@@ -16,34 +16,50 @@ use super::{failed_attempts, lookback, request_key, with_last, JoinMethod, SLACK
 use crate::errorlog::{ErrorRecord, Role};
 use crate::summary::{nginx_escape_into, Candidate};
 
+/// How many records the index holds: the first `u32::MAX`. Reading more would take hundreds
+/// of gigabytes (each record is over 100 bytes before its text), so only hostile sizes get
+/// here; the records past it are then never claimed, and count as lines no request claimed.
+fn indexed(records: &[ErrorRecord]) -> u32 {
+    u32::try_from(records.len()).unwrap_or(u32::MAX)
+}
+
 /// Record indexes grouped by a `u64` key, each group sorted by (local time, input, line, index).
 #[derive(Default)]
 struct Groups {
-    runs: FxHashMap<u64, Range<usize>>,
-    order: Vec<usize>,
+    /// Each key's run in `order`: where it starts and ends.
+    runs: FxHashMap<u64, (u32, u32)>,
+    order: Vec<u32>,
 }
 
 impl Groups {
-    /// Groups the records `keyed` yields a key for.
-    fn new(records: &[ErrorRecord], keyed: impl Fn(usize) -> Option<u64> + Sync) -> Groups {
-        let mut entries: Vec<(u64, i64, usize, u64, usize)> = (0..records.len())
-            .into_par_iter()
-            .filter_map(|i| {
-                keyed(i).map(|k| (k, records[i].local_time, records[i].input, records[i].line, i))
-            })
-            .collect();
-        entries.par_sort_unstable();
-        // Sized for a key per record (connections mostly fail once) so that it is never rehashed.
-        let mut runs: FxHashMap<u64, Range<usize>> =
-            FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
-        for (at, e) in entries.iter().enumerate() {
-            runs.entry(e.0).and_modify(|r| r.end = at + 1).or_insert(at..at + 1);
+    /// Groups the first `count` records that `keyed` yields a key for.
+    fn new(records: &[ErrorRecord], count: u32, keyed: impl Fn(usize) -> Option<u64> + Sync) -> Groups {
+        let mut entries: Vec<(u64, u32)> =
+            (0..count).into_par_iter().filter_map(|i| keyed(i as usize).map(|k| (k, i))).collect();
+        // Ties on the key (the same client and request line, failing again) are broken on the
+        // records themselves: sorting 12 bytes a record rather than carrying the time, input
+        // and line in every entry.
+        let within = |i: u32| {
+            let r = &records[i as usize];
+            (r.local_time, r.input, r.line, i)
+        };
+        entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| within(a.1).cmp(&within(b.1))));
+        // Sized for the keys there are, counted on the sorted entries, so that it is never
+        // rehashed nor larger than needed when keys repeat.
+        let keys = entries.chunk_by(|a, b| a.0 == b.0).count();
+        let mut runs = FxHashMap::with_capacity_and_hasher(keys, Default::default());
+        let mut start = 0;
+        for run in entries.chunk_by(|a, b| a.0 == b.0) {
+            // `entries` holds at most `count` (a `u32`) entries.
+            let end = start + run.len() as u32;
+            runs.insert(run[0].0, (start, end));
+            start = end;
         }
-        Groups { runs, order: entries.into_iter().map(|e| e.4).collect() }
+        Groups { runs, order: entries.into_iter().map(|e| e.1).collect() }
     }
 
-    fn get(&self, key: u64) -> &[usize] {
-        self.runs.get(&key).map_or(&[][..], |r| &self.order[r.clone()])
+    fn get(&self, key: u64) -> &[u32] {
+        self.runs.get(&key).map_or(&[][..], |&(start, end)| &self.order[start as usize..end as usize])
     }
 }
 
@@ -54,11 +70,46 @@ pub(super) fn request_hash(client: &[u8], request: &[u8]) -> u64 {
     rustc_hash::FxBuildHasher.hash_one((client, request))
 }
 
+/// The request lines of the error records as access logs write them (without protocol). nginx
+/// escapes a quote, a backslash and bytes outside printable ASCII in access logs but not in
+/// error logs; nearly no request line has one, so only those that do are kept escaped, and
+/// every other one is read from its record.
+#[derive(Default)]
+struct Requests {
+    /// Record index to its escaped request line in `text`.
+    escaped: FxHashMap<u32, (usize, usize)>,
+    text: Vec<u8>,
+}
+
+impl Requests {
+    fn new(records: &[ErrorRecord], count: u32) -> Requests {
+        let mut requests = Requests::default();
+        for (i, r) in (0..count).zip(records) {
+            let Some(key) = r.request().map(request_key) else { continue };
+            let start = requests.text.len();
+            nginx_escape_into(key, &mut requests.text);
+            // Escaping only lengthens, so a line it changed is longer.
+            if requests.text.len() - start == key.len() {
+                requests.text.truncate(start);
+            } else {
+                requests.escaped.insert(i, (start, requests.text.len()));
+            }
+        }
+        requests
+    }
+
+    fn get<'r>(&'r self, records: &'r [ErrorRecord], i: usize) -> Option<&'r [u8]> {
+        // `i` is an indexed record's, so below `u32::MAX`.
+        match self.escaped.get(&(i as u32)) {
+            Some(&(start, end)) => Some(&self.text[start..end]),
+            None => records[i].request().map(request_key),
+        }
+    }
+}
+
 pub(super) struct ErrorIndex<'e> {
     records: &'e [ErrorRecord],
-    /// Each record's request line without protocol, escaped like access logs, in `escaped`.
-    requests: Vec<Option<Range<usize>>>,
-    escaped: Vec<u8>,
+    requests: Requests,
     by_cid: Groups,
     by_request: Groups,
     used: Vec<AtomicBool>,
@@ -69,33 +120,23 @@ pub(super) struct ErrorIndex<'e> {
 
 impl<'e> ErrorIndex<'e> {
     pub(super) fn new(records: &'e [ErrorRecord], forced_offset: Option<i32>) -> Self {
-        let mut escaped = Vec::new();
-        let requests: Vec<Option<Range<usize>>> = records
-            .iter()
-            .map(|r| {
-                let start = escaped.len();
-                r.request().map(|q| {
-                    nginx_escape_into(request_key(q), &mut escaped);
-                    start..escaped.len()
-                })
-            })
-            .collect();
-        let by_cid = Groups::new(records, |i| records[i].cid());
-        let by_request = Groups::new(records, |i| {
-            let (client, request) = (records[i].client()?, requests[i].clone()?);
-            Some(request_hash(client, &escaped[request]))
+        let count = indexed(records);
+        let requests = Requests::new(records, count);
+        let by_cid = Groups::new(records, count, |i| records[i].cid());
+        let by_request = Groups::new(records, count, |i| {
+            Some(request_hash(records[i].client()?, requests.get(records, i)?))
         });
-        let used = records.iter().map(|_| AtomicBool::new(false)).collect();
-        ErrorIndex { records, requests, escaped, by_cid, by_request, used, forced_offset }
+        let used = (0..count).map(|_| AtomicBool::new(false)).collect();
+        ErrorIndex { records, requests, by_cid, by_request, used, forced_offset }
     }
 
     /// Whether a request claimed record `i`.
     pub(super) fn used(&self, i: usize) -> bool {
-        self.used[i].load(Ordering::Relaxed)
+        self.used.get(i).is_some_and(|u| u.load(Ordering::Relaxed))
     }
 
     fn request(&self, i: usize) -> Option<&[u8]> {
-        self.requests[i].clone().map(|r| &self.escaped[r])
+        self.requests.get(self.records, i)
     }
 
     /// The access time of `c` on the error log's clock (local wall-clock seconds).
@@ -105,9 +146,9 @@ impl<'e> ErrorIndex<'e> {
 
     /// The part of a key's time-sorted list inside `[lo, hi]`, found by binary search so a key
     /// shared by many requests (one client behind a load balancer) costs a window, not a scan.
-    fn window<'l>(&self, list: &'l [usize], lo: i64, hi: i64) -> &'l [usize] {
-        let start = list.partition_point(|&i| self.records[i].local_time < lo);
-        let end = list.partition_point(|&i| self.records[i].local_time <= hi);
+    fn window<'l>(&self, list: &'l [u32], lo: i64, hi: i64) -> &'l [u32] {
+        let start = list.partition_point(|&i| self.records[i as usize].local_time < lo);
+        let end = list.partition_point(|&i| self.records[i as usize].local_time <= hi);
         &list[start..end.max(start)]
     }
 
@@ -126,7 +167,7 @@ impl<'e> ErrorIndex<'e> {
             pool.extend(
                 self.window(self.by_cid.get(cid), lo, hi)
                     .iter()
-                    .copied()
+                    .map(|&i| i as usize)
                     .filter(|&i| !self.used(i) && same_request(i) && same_source(i)),
             );
             return JoinMethod::Connection;
@@ -140,7 +181,7 @@ impl<'e> ErrorIndex<'e> {
         pool.extend(
             self.window(self.by_request.get(request_hash(client, key)), lo, hi)
                 .iter()
-                .copied()
+                .map(|&i| i as usize)
                 .filter(|&i| !self.used(i) && same_key(i) && same_host(i) && same_source(i)),
         );
         JoinMethod::Request
@@ -256,5 +297,51 @@ fn same_source(a: &Option<Box<str>>, b: &Option<Box<str>>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => a == b,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errorlog::{parse_line, Cause};
+
+    fn record(input: usize, line: u64, time: &str, cid: u64, request: &str) -> ErrorRecord {
+        let text = format!(
+            "2024/05/14 10:22:{time} [error] 1#1: *{cid} upstream timed out (110: Connection timed out) \
+             while reading response header from upstream, client: 10.0.0.1, server: a, request: \"{request}\""
+        );
+        parse_line(text.as_bytes()).unwrap().to_record(input, line, Cause::ReadTimeout)
+    }
+
+    #[test]
+    fn a_key_lists_its_records_by_time_input_and_line() {
+        let records = [
+            record(0, 5, "31", 7, "GET /a HTTP/1.1"),
+            record(0, 6, "30", 8, "GET /a HTTP/1.1"),
+            record(1, 2, "31", 7, "GET /a HTTP/1.1"),
+            record(0, 3, "31", 7, "GET /a HTTP/1.1"),
+            record(0, 1, "32", 7, "GET /a HTTP/1.1"),
+        ];
+        let by_cid = Groups::new(&records, indexed(&records), |i| records[i].cid());
+        assert_eq!(by_cid.get(7), [3, 0, 2, 4]);
+        assert_eq!(by_cid.get(8), [1]);
+        assert!(by_cid.get(9).is_empty());
+        assert_eq!(by_cid.runs.len(), 2);
+    }
+
+    #[test]
+    fn request_lines_read_as_access_logs_write_them() {
+        let records = [
+            record(0, 1, "30", 1, "GET /plain HTTP/1.1"),
+            record(0, 2, "30", 2, "GET /q\"uote\\d HTTP/1.1"),
+            record(0, 3, "30", 3, "GET /caf\u{e9} HTTP/1.1"),
+        ];
+        let requests = Requests::new(&records, indexed(&records));
+        let got: Vec<_> = (0..3).map(|i| requests.get(&records, i)).collect();
+        assert_eq!(
+            got,
+            [Some(&b"GET /plain"[..]), Some(&br#"GET /q\x22uote\x5Cd"#[..]), Some(&br"GET /caf\xC3\xA9"[..])]
+        );
+        assert_eq!(requests.escaped.len(), 2, "a plain line is read from its record");
     }
 }
