@@ -17,6 +17,9 @@ pub struct Text {
     /// while it is mapped can raise SIGBUS when a record is shown, the trade-off reading it
     /// mapped already makes (see `input::open`).
     map: Option<Arc<Mmap>>,
+    /// Where in the mapping the records' offsets count from (the chunk's start), so that they
+    /// fit in 32 bits in a log of any size.
+    base: usize,
     /// The chunk's copies, set once when the chunk ends (see [`Keeper`]'s `Drop`).
     arena: OnceLock<Vec<u8>>,
 }
@@ -33,39 +36,72 @@ impl std::fmt::Debug for Text {
     }
 }
 
-/// A field's place among a record's kept fields; `len == u32::MAX` when the field is absent (or
-/// beyond 4 GiB into a record, which only hostile input writes).
-#[derive(Clone, Copy, Debug)]
-pub struct Span {
-    start: u32,
-    len: u32,
+/// A field's place among a record's kept fields, in 16 bits: nginx writes at most 2 KiB a
+/// record (`NGX_MAX_ERROR_STR`), so the fields of every line it writes fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u16,
+    len: u16,
 }
 
 impl Span {
-    const NONE: Span = Span { start: 0, len: u32::MAX };
+    /// An absent field.
+    const NONE: Span = Span { start: 0, len: u16::MAX };
+    /// In the first span: the fields are not spans but a [`FarSpans`] table in the arena.
+    const FAR: Span = Span { start: u16::MAX, len: u16::MAX };
 
-    fn new(start: usize, len: usize) -> Span {
-        match (u32::try_from(start), u32::try_from(len)) {
-            (Ok(start), Ok(len)) if len != u32::MAX => Span { start, len },
-            _ => Span::NONE,
+    fn near(place: Option<(usize, usize)>) -> Option<Span> {
+        let Some((start, len)) = place else { return Some(Span::NONE) };
+        match (u16::try_from(start), u16::try_from(len)) {
+            (Ok(start), Ok(len)) if len != u16::MAX => Some(Span { start, len }),
+            _ => None,
         }
+    }
+}
+
+/// The fields of a record whose fields do not fit in 16-bit spans (written by something other
+/// than nginx, or hostile): a 32-bit start in the arena and length per field, little-endian,
+/// written in the arena; an absent field has length `u32::MAX`.
+struct FarSpans;
+
+impl FarSpans {
+    const BYTES: usize = FIELDS * 8;
+
+    fn write(arena: &mut Vec<u8>, places: [Option<(usize, usize)>; FIELDS]) {
+        for place in places {
+            // Below the arena limit, so below `u32::MAX`.
+            let (start, len) = place.map_or((0, u32::MAX), |(start, len)| (start as u32, len as u32));
+            arena.extend_from_slice(&start.to_le_bytes());
+            arena.extend_from_slice(&len.to_le_bytes());
+        }
+    }
+
+    /// Field `i` of the table at `at` in `arena`.
+    fn field(arena: &[u8], at: usize, i: usize) -> Option<&[u8]> {
+        let entry = arena.get(at + i * 8..at + i * 8 + 8)?;
+        let (start, len) = entry.split_at(4);
+        let start = u32::from_le_bytes(start.try_into().ok()?) as usize;
+        let len = u32::from_le_bytes(len.try_into().ok()?);
+        (len != u32::MAX).then(|| arena.get(start..start + len as usize)).flatten()
     }
 }
 
 /// Fields kept of a record, in the order [`Keeper::keep`] was given them.
 pub const FIELDS: usize = 5;
 
-/// What was kept of one record: its text, the record as written and its fields. Offsets into
-/// the arena are 32-bit (a keeper starts a new arena before one passes 4 GiB), as one of these
-/// is held for every error record a run keeps; only offsets into a mapped log, which can be
-/// larger, are 64-bit.
+/// What was kept of one record: its text, the record as written and its fields, in 40 bytes,
+/// as one is held for every error record a run keeps. Offsets are 32-bit: a keeper starts a
+/// new text before its arena passes 4 GiB or a record as written lies 4 GiB past its base in
+/// the mapping.
 #[derive(Clone, Debug)]
 pub struct Kept {
     text: Arc<Text>,
-    /// The record as written: `raw_len` bytes from `raw_start` of the mapping, or of the arena.
-    raw_start: usize,
+    /// The record as written: `raw_len` bytes from `raw_start` of the arena, or of the mapping
+    /// after the text's base.
+    raw_start: u32,
     raw_len: u32,
-    /// Where the fields' spans start in the arena.
+    /// Where the fields are in the arena: the offset `spans` count from, or their
+    /// `FarSpans` table when the first span is `Span::FAR`.
     fields: u32,
     spans: [Span; FIELDS],
 }
@@ -73,15 +109,23 @@ pub struct Kept {
 impl Kept {
     /// The record as written (continuation lines included).
     pub fn raw(&self) -> &[u8] {
-        let all = self.text.map.as_deref().map_or_else(|| self.text.arena(), |m| &m[..]);
-        all.get(self.raw_start..self.raw_start + self.raw_len as usize).unwrap_or_default()
+        let (all, base) = match self.text.map.as_deref() {
+            Some(map) => (&map[..], self.text.base),
+            None => (self.text.arena(), 0),
+        };
+        let start = base + self.raw_start as usize;
+        all.get(start..start + self.raw_len as usize).unwrap_or_default()
     }
 
     /// Field `i`, as it was given to [`Keeper::keep`].
     pub fn field(&self, i: usize) -> Option<&[u8]> {
+        let arena = self.text.arena();
+        if self.spans[0] == Span::FAR {
+            return FarSpans::field(arena, self.fields as usize, i);
+        }
         let span = self.spans[i];
         let start = self.fields as usize + span.start as usize;
-        (span.len != u32::MAX).then(|| self.text.arena().get(start..start + span.len as usize)).flatten()
+        (span.len != u16::MAX).then(|| arena.get(start..start + span.len as usize)).flatten()
     }
 }
 
@@ -92,13 +136,13 @@ impl Kept {
 pub struct Keeper {
     text: Arc<Text>,
     arena: Vec<u8>,
-    /// The most bytes one arena holds: [`ARENA_LIMIT`], so offsets into it fit in 32 bits.
+    /// The most bytes one text spans: `TEXT_LIMIT`, so offsets into it fit in 32 bits.
     limit: usize,
 }
 
-/// The most bytes an arena holds. A chunk's arena stays far below it, but a stream's keeper
-/// lives as long as the stream.
-const ARENA_LIMIT: usize = u32::MAX as usize;
+/// The most bytes a text spans, in its arena or from its base in the mapping. A chunk stays
+/// far below it, but a stream's keeper lives as long as the stream.
+const TEXT_LIMIT: usize = u32::MAX as usize;
 
 impl Keeper {
     /// A keeper for records read from `buf`, which points into the records as written when
@@ -106,34 +150,42 @@ impl Keeper {
     /// reserved once and never moved; pages it does not use are never touched).
     pub fn for_buffer(buf: &[u8], map: Option<&Arc<Mmap>>) -> Keeper {
         match map.filter(|m| inside(buf, m)) {
-            Some(map) => Keeper::new(Some(Arc::clone(map)), buf.len() / 4),
-            None => Keeper::new(None, buf.len()),
+            Some(map) => Keeper::new(
+                Some(Arc::clone(map)),
+                buf.as_ptr() as usize - map.as_ptr() as usize,
+                buf.len() / 4,
+            ),
+            None => Keeper::new(None, 0, buf.len()),
         }
     }
 
-    fn new(map: Option<Arc<Mmap>>, capacity: usize) -> Keeper {
+    fn new(map: Option<Arc<Mmap>>, base: usize, capacity: usize) -> Keeper {
         Keeper {
-            text: Arc::new(Text { map, arena: OnceLock::new() }),
+            text: Arc::new(Text { map, base, arena: OnceLock::new() }),
             arena: Vec::with_capacity(capacity),
-            limit: ARENA_LIMIT,
+            limit: TEXT_LIMIT,
         }
     }
 
-    /// Hands the arena to the records kept so far and starts a new one when `bytes` more would
-    /// take it past the limit.
-    fn make_room(&mut self, bytes: usize) {
-        if self.arena.len() + bytes > self.limit {
-            let mut next = Keeper::new(self.text.map.clone(), 0);
+    /// Hands the text kept so far to its records and starts a new one when `bytes` more would
+    /// take the arena past the limit, or when the record as written at `raw` (its place and
+    /// length in the mapping) would end past the limit from the text's base.
+    fn make_room(&mut self, bytes: usize, raw: Option<(usize, usize)>) {
+        let base = self.text.base;
+        let far =
+            raw.is_some_and(|(at, len)| at.checked_sub(base).is_none_or(|from| from + len > self.limit));
+        if self.arena.len() + bytes > self.limit || far {
+            let mut next = Keeper::new(self.text.map.clone(), raw.map_or(base, |(at, _)| at), 0);
             next.limit = self.limit;
             drop(std::mem::replace(self, next));
         }
     }
 
     /// Keeps the record `raw` (a slice of the chunk's buffer) and its `fields` (slices of `raw`).
-    /// Of a record longer than the arena limit (4 GiB, only hostile input writes one), nothing
-    /// is kept.
+    /// Of a record longer than the limit (4 GiB, only hostile input writes one), nothing is
+    /// kept.
     pub fn keep(&mut self, raw: &[u8], fields: [Option<&[u8]>; FIELDS]) -> Kept {
-        let Some(raw_len) = u32::try_from(raw.len()).ok().filter(|&len| len as usize <= self.limit) else {
+        if raw.len() + FarSpans::BYTES > self.limit {
             return Kept {
                 text: Arc::clone(&self.text),
                 raw_start: 0,
@@ -141,44 +193,71 @@ impl Keeper {
                 fields: 0,
                 spans: [Span::NONE; FIELDS],
             };
-        };
+        }
         // Where `raw` starts in the mapping, when there is one.
         let mapped = self
             .text
             .map
             .as_deref()
             .map(|map| inside(raw, map).then(|| raw.as_ptr() as usize - map.as_ptr() as usize));
-        let (raw_start, base, spans) = match mapped {
-            Some(Some(raw_start)) => {
-                self.make_room(fields.iter().flatten().map(|f| f.len()).sum());
+        // Each field's start in the arena from `base`, and its length.
+        let (raw_start, base, places) = match mapped {
+            Some(Some(at)) => {
+                let bytes: usize = fields.iter().flatten().map(|f| f.len()).sum();
+                self.make_room(bytes + FarSpans::BYTES, Some((at, raw.len())));
                 let base = self.arena.len();
-                let spans = fields.map(|field| {
-                    field.map_or(Span::NONE, |f| {
+                let places = fields.map(|field| {
+                    field.map(|f| {
                         self.arena.extend_from_slice(f);
-                        Span::new(self.arena.len() - f.len() - base, f.len())
+                        (self.arena.len() - f.len() - base, f.len())
                     })
                 });
-                (raw_start, base, spans)
+                (at - self.text.base, base, places)
             }
             // Never in practice: a mapped keeper is only given slices of its mapping.
-            Some(None) => return Keeper::new(None, raw.len()).keep(raw, fields),
+            Some(None) => return Keeper::new(None, 0, raw.len()).keep(raw, fields),
             // The record as written is copied, and the fields are spans of the copy.
             None => {
-                self.make_room(raw.len());
+                self.make_room(raw.len() + FarSpans::BYTES, None);
                 let at = self.arena.len();
                 self.arena.extend_from_slice(raw);
                 let offset = |f: &[u8]| f.as_ptr() as usize - raw.as_ptr() as usize;
-                (at, at, fields.map(|f| f.map_or(Span::NONE, |f| Span::new(offset(f), f.len()))))
+                (at, at, fields.map(|f| f.map(|f| (offset(f), f.len()))))
             }
         };
-        // Below the limit after `make_room`, so below `u32::MAX`.
-        Kept { text: Arc::clone(&self.text), raw_start, raw_len, fields: base as u32, spans }
+        let (fields, spans) = match near(places) {
+            Some(spans) => (base, spans),
+            None => {
+                let table = self.arena.len();
+                FarSpans::write(&mut self.arena, places.map(|p| p.map(|(start, len)| (base + start, len))));
+                let mut spans = [Span::NONE; FIELDS];
+                spans[0] = Span::FAR;
+                (table, spans)
+            }
+        };
+        // Within the limit after `make_room`, so below `u32::MAX`.
+        Kept {
+            text: Arc::clone(&self.text),
+            raw_start: raw_start as u32,
+            raw_len: raw.len() as u32,
+            fields: fields as u32,
+            spans,
+        }
     }
+}
+
+/// The fields' places as 16-bit spans, when they all fit.
+fn near(places: [Option<(usize, usize)>; FIELDS]) -> Option<[Span; FIELDS]> {
+    let mut spans = [Span::NONE; FIELDS];
+    for (span, place) in spans.iter_mut().zip(places) {
+        *span = Span::near(place)?;
+    }
+    Some(spans)
 }
 
 impl Default for Keeper {
     fn default() -> Self {
-        Keeper::new(None, 0)
+        Keeper::new(None, 0, 0)
     }
 }
 
@@ -221,7 +300,7 @@ mod tests {
     fn a_full_arena_is_handed_on_and_a_record_past_the_limit_keeps_nothing() {
         let buf = b"first record\nsecond record\nthird".to_vec();
         let mut keeper = Keeper::for_buffer(&buf, None);
-        keeper.limit = 20;
+        keeper.limit = 60;
         let first = keeper.keep(&buf[..12], [Some(&buf[6..12]), None, None, None, None]);
         let second = keeper.keep(&buf[13..26], [None, Some(&buf[13..19]), None, None, None]);
         let too_long = keeper.keep(&buf, [Some(&buf[..5]), None, None, None, None]);
@@ -233,5 +312,38 @@ mod tests {
         assert_eq!((third.raw(), third.field(0)), (&b"third"[..], Some(&b"third"[..])));
         assert!(!Arc::ptr_eq(&first.text, &second.text), "the second record starts a new arena");
         assert!(Arc::ptr_eq(&second.text, &third.text));
+    }
+
+    #[test]
+    fn fields_past_16_bits_are_kept_in_the_arena() {
+        let mut buf = vec![b'x'; 70_000];
+        buf.extend_from_slice(b" client: 10.0.0.1");
+        let mut keeper = Keeper::for_buffer(&buf, None);
+        let plain = keeper.keep(&buf[..5], [Some(&buf[1..3]), None, None, None, None]);
+        let far = keeper.keep(&buf, [None, Some(&buf[70_009..]), None, None, Some(&buf[..70_000])]);
+        drop(keeper);
+        assert_eq!((plain.raw(), plain.field(0), plain.field(1)), (&b"xxxxx"[..], Some(&b"xx"[..]), None));
+        assert_eq!(far.spans[0], Span::FAR);
+        assert_eq!((far.raw(), far.field(0)), (&buf[..], None));
+        assert_eq!((far.field(1), far.field(4)), (Some(&b"10.0.0.1"[..]), Some(&buf[..70_000])));
+    }
+
+    #[test]
+    fn records_in_a_mapping_count_from_their_text_base() {
+        let text = [&b"skipped\nfirst record\n"[..], &[b'x'; 40], b"\nsecond record\n"].concat();
+        let mut writable = memmap2::MmapMut::map_anon(text.len()).unwrap();
+        writable.copy_from_slice(&text);
+        let map = Arc::new(writable.make_read_only().unwrap());
+        let chunk = &map[8..];
+        let mut keeper = Keeper::for_buffer(chunk, Some(&map));
+        keeper.limit = 60;
+        let first = keeper.keep(&chunk[..12], [Some(&chunk[6..12]), None, None, None, None]);
+        // It would end 67 bytes after the base: a new text starts at it.
+        let second = keeper.keep(&chunk[54..67], [None, None, None, None, Some(&chunk[54..60])]);
+        drop(keeper);
+        assert_eq!((first.text.base, first.raw_start), (8, 0));
+        assert_eq!((second.text.base, second.raw_start), (8 + 54, 0));
+        assert_eq!((first.raw(), first.field(0)), (&b"first record"[..], Some(&b"record"[..])));
+        assert_eq!((second.raw(), second.field(4)), (&b"second record"[..], Some(&b"second"[..])));
     }
 }
