@@ -1,6 +1,7 @@
 //! Where the text of kept error records lives. The fields the join reads for every record
 //! (request, client, host, peer, server) are copied into one arena per chunk: one growing
-//! allocation shared by the chunk's records, not one per record. The record as written is
+//! allocation shared by the chunk's records, not one per record, and a field equal to an
+//! earlier one of its record (the `Host` header and the server's name) copied once. The record as written is
 //! needed only for the few records a report shows as evidence: read from a mapped log it stays
 //! there, by reference, and its pages go back to the page cache like the rest of the log (they
 //! fault back in for the records shown); read from a buffer that does not outlive the read (a
@@ -206,12 +207,17 @@ impl Keeper {
                 let bytes: usize = fields.iter().flatten().map(|f| f.len()).sum();
                 self.make_room(bytes + FarSpans::BYTES, Some((at, raw.len())));
                 let base = self.arena.len();
-                let places = fields.map(|field| {
-                    field.map(|f| {
+                let mut places = [None; FIELDS];
+                for (i, f) in fields.iter().enumerate() {
+                    let Some(f) = f else { continue };
+                    // A field equal to one before it shares its bytes: the `Host` header is
+                    // most often the server's name.
+                    let earlier = (0..i).find(|&j| fields[j] == Some(f)).and_then(|j| places[j]);
+                    places[i] = earlier.or_else(|| {
                         self.arena.extend_from_slice(f);
-                        (self.arena.len() - f.len() - base, f.len())
-                    })
-                });
+                        Some((self.arena.len() - f.len() - base, f.len()))
+                    });
+                }
                 (at - self.text.base, base, places)
             }
             // Never in practice: a mapped keeper is only given slices of its mapping.
@@ -263,6 +269,8 @@ impl Default for Keeper {
 
 impl Drop for Keeper {
     fn drop(&mut self) {
+        // Reserved for the chunk's most: what it did not take goes back.
+        self.arena.shrink_to_fit();
         let _ = self.text.arena.set(std::mem::take(&mut self.arena));
     }
 }
@@ -345,5 +353,20 @@ mod tests {
         assert_eq!((second.text.base, second.raw_start), (8 + 54, 0));
         assert_eq!((first.raw(), first.field(0)), (&b"first record"[..], Some(&b"record"[..])));
         assert_eq!((second.raw(), second.field(4)), (&b"second record"[..], Some(&b"second"[..])));
+    }
+
+    #[test]
+    fn equal_fields_of_a_mapped_record_are_kept_once() {
+        let text = b"server: a.example, host: a.example, client: b";
+        let mut writable = memmap2::MmapMut::map_anon(text.len()).unwrap();
+        writable.copy_from_slice(text);
+        let map = Arc::new(writable.make_read_only().unwrap());
+        let mut keeper = Keeper::for_buffer(&map, Some(&map));
+        let (server, host, client) = (&map[8..17], &map[25..34], &map[44..]);
+        let kept = keeper.keep(&map, [Some(client), Some(server), None, Some(host), None]);
+        assert_eq!(keeper.arena, b"ba.example");
+        drop(keeper);
+        let fields: Vec<_> = (0..FIELDS).map(|i| kept.field(i)).collect();
+        assert_eq!(fields, [Some(&b"b"[..]), Some(b"a.example"), None, Some(b"a.example"), None]);
     }
 }
