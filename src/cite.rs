@@ -170,7 +170,7 @@ pub fn citations(
 
 /// The request as the logs tell it: host from the access log, `server:` from the error lines.
 fn request_of<'e>(e: &'e Event, errors: &'e [ErrorRecord]) -> Request<'e> {
-    let error = e.evidence.iter().rev().map(|&i| &errors[i]);
+    let error = e.evidence().rev().map(|i| &errors[i]);
     let server_name = error.clone().find_map(|r| r.server());
     let target = e.request.request().or_else(|| error.clone().find_map(|r| r.request()));
     let host = e.request.host().or_else(|| error.clone().find_map(|r| r.host()));
@@ -237,8 +237,8 @@ fn cite(
             }
             if let Some(pass) = pass.as_ref().filter(|p| p.target.starts_with("https://")) {
                 let plain =
-                    |i: &usize| memchr::memmem::find(errors[*i].raw(), b"wrong version number").is_some();
-                citation.plain_http = events.iter().any(|e| e.evidence.iter().any(plain));
+                    |i: usize| memchr::memmem::find(errors[i].raw(), b"wrong version number").is_some();
+                citation.plain_http = events.iter().any(|e| e.evidence().any(plain));
                 if citation.plain_http {
                     citation.fix = Some(Fix {
                         block: block_name(scope),
@@ -320,7 +320,7 @@ fn peers(citation: &mut Citation, pass: &Pass, cause: Cause, events: &[&Event]) 
     if let Some(path) = pass.socket() {
         citation.socket = Some(socket_now(path));
     }
-    let failed: Vec<&[u8]> = events.iter().filter_map(|e| e.upstream.as_deref()).collect();
+    let failed: Vec<&[u8]> = events.iter().filter_map(|e| e.upstream()).collect();
     citation.localhost_ipv6 = pass.address.split(':').next() == Some("localhost")
         && failed.iter().any(|a| a.starts_with(b"[::1]:"))
         && !failed.iter().any(|a| a.starts_with(b"127.0.0.1:"));
@@ -373,7 +373,7 @@ fn measured(
     // (all - failed) of its latency sketch: their p99 sits at that share of 0.99.
     let mut by_upstream: BTreeMap<&[u8], u64> = BTreeMap::new();
     for e in events {
-        if let Some(u) = e.upstream.as_deref() {
+        if let Some(u) = e.upstream() {
             *by_upstream.entry(u).or_default() += 1;
         }
     }

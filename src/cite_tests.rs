@@ -1,7 +1,7 @@
 //! Tests of the citations: which directives applied to a cause's failures, and the change they support.
 
 use super::*;
-use crate::correlate::JoinMethod;
+use crate::correlate::{Attempt, JoinMethod};
 use crate::summary::{Candidate, CandidateText, TextFields};
 
 const CONF: &str = r#"http {
@@ -29,8 +29,14 @@ const CONF: &str = r#"http {
 "#;
 
 fn event(target: &str, request_time: f64, upstream: &str) -> Event {
-    Event {
-        request: Candidate {
+    event_with(target, request_time, upstream, &[])
+}
+
+/// An event whose one attempt, to `upstream`, timed out, explained by the error records
+/// `evidence`.
+fn event_with(target: &str, request_time: f64, upstream: &str, evidence: &[u32]) -> Event {
+    Event::new(
+        Candidate {
             input: 0,
             line: 1,
             time: Some(0),
@@ -45,12 +51,15 @@ fn event(target: &str, request_time: f64, upstream: &str) -> Event {
             }),
             source: None,
         },
-        cause: Cause::ReadTimeout,
-        upstream: Some(upstream.as_bytes().into()),
-        attempts: Vec::new(),
-        evidence: Vec::new(),
-        join: JoinMethod::None,
-    }
+        Cause::ReadTimeout,
+        vec![Attempt {
+            upstream: Some(upstream.as_bytes().into()),
+            status: None,
+            cause: Some(Cause::ReadTimeout),
+        }],
+        evidence.into(),
+        JoinMethod::None,
+    )
 }
 
 struct Fixture {
@@ -207,8 +216,7 @@ fn https_to_a_plain_http_port_is_flagged_with_the_target_to_write() {
     let raw = b"2024/05/14 10:22:31 [error] 4242#4242: *1 SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 10.0.0.5, server: shop.test, request: \"GET /tls/1 HTTP/1.1\", upstream: \"https://127.0.0.1:9500/tls/1\", host: \"shop.test\"";
     let line = crate::errorlog::parse_line(raw).unwrap_or_else(|| panic!("not an error line"));
     f.errors.push(line.to_record(1, 1, Cause::SslHandshake));
-    let mut e = event("/tls/1", 0.01, "127.0.0.1:9500");
-    e.evidence = vec![0];
+    let e = event_with("/tls/1", 0.01, "127.0.0.1:9500", &[0]);
     let cited = f.cite(Cause::SslHandshake, &[e], &[]);
     let c = &cited[0];
     assert!(c.plain_http);

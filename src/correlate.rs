@@ -67,22 +67,86 @@ pub struct Attempt {
 }
 
 /// A request whose upstream attempts failed, with its diagnosis.
+///
+/// Every failed request of a log becomes one, so its size is the join's memory per failure:
+/// the attempts and the evidence are held in their smallest forms, behind accessors.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub request: Candidate,
     pub cause: Cause,
-    /// The upstream of the last attempt (the one the client's status came from), shared with it.
-    pub upstream: Option<Arc<[u8]>>,
-    pub attempts: Vec<Attempt>,
-    /// Indexes into the error records, in log order.
-    pub evidence: Vec<usize>,
+    attempts: Attempts,
+    /// Indexes into the error records, in log order: `u32`, as no error log that fits in
+    /// memory has 4 G lines (a record alone takes more than 100 bytes).
+    evidence: Box<[u32]>,
     pub join: JoinMethod,
 }
 
 impl Event {
+    /// An event of `request` whose attempts and error lines (`evidence`, indexes into the error
+    /// records in log order) are known.
+    pub fn new(
+        request: Candidate,
+        cause: Cause,
+        attempts: Vec<Attempt>,
+        evidence: Box<[u32]>,
+        join: JoinMethod,
+    ) -> Event {
+        Event { request, cause, attempts: Attempts::new(attempts), evidence, join }
+    }
+
     /// Whether the client saw this failure (a 5xx, or `009`), rather than a retry recovering.
     pub fn client_facing(&self) -> bool {
         crate::summary::is_failure_status(self.request.status)
+    }
+
+    /// The upstream attempts, in order.
+    pub fn attempts(&self) -> &[Attempt] {
+        self.attempts.as_slice()
+    }
+
+    /// The upstream of the last attempt (the one the client's status came from): read from the
+    /// attempts, which always end with it, rather than held a second time.
+    pub fn upstream(&self) -> Option<&[u8]> {
+        self.attempts().last().and_then(|a| a.upstream.as_deref())
+    }
+
+    /// Whether any error line explains the request.
+    pub fn has_evidence(&self) -> bool {
+        !self.evidence.is_empty()
+    }
+
+    /// The error lines that explain the request, as indexes into the error records, in log
+    /// order.
+    pub fn evidence(&self) -> impl DoubleEndedIterator<Item = usize> + ExactSizeIterator + Clone + '_ {
+        self.evidence.iter().map(|&i| i as usize)
+    }
+}
+
+/// A request's attempts: the one attempt most requests make is held inline, more (or none) in
+/// a boxed slice, so a typical event needs no allocation for them.
+#[derive(Clone, Debug)]
+enum Attempts {
+    One(Attempt),
+    Many(Box<[Attempt]>),
+}
+
+impl Attempts {
+    fn new(mut attempts: Vec<Attempt>) -> Attempts {
+        match attempts.pop() {
+            Some(only) if attempts.is_empty() => Attempts::One(only),
+            Some(last) => {
+                attempts.push(last);
+                Attempts::Many(attempts.into_boxed_slice())
+            }
+            None => Attempts::Many(Box::default()),
+        }
+    }
+
+    fn as_slice(&self) -> &[Attempt] {
+        match self {
+            Attempts::One(only) => std::slice::from_ref(only),
+            Attempts::Many(all) => all,
+        }
     }
 }
 
@@ -140,8 +204,8 @@ fn with_last<T>(items: impl Iterator<Item = T>) -> impl Iterator<Item = (bool, T
     })
 }
 
-/// The error lines a request claimed, and how they were found.
-type Claim = (Vec<usize>, JoinMethod);
+/// The error lines a request claimed (as [`Event`] holds them), and how they were found.
+type Claim = (Box<[u32]>, JoinMethod);
 
 /// Joins `candidates` (from every access input) with `errors` (from every error input).
 /// `forced_offset` is the error logs' zone when the user gave it (`--error-log-offset`);
@@ -151,7 +215,7 @@ type Claim = (Vec<usize>, JoinMethod);
 /// for a line, partitions in parallel; the events come out in time order whatever the number
 /// of threads.
 pub fn correlate(
-    candidates: Vec<Candidate>,
+    mut candidates: Vec<Candidate>,
     errors: &[ErrorRecord],
     forced_offset: Option<i32>,
 ) -> Correlation {
@@ -160,53 +224,94 @@ pub fn correlate(
         // An error log alone: no request claims a line, so no index is built.
         return Correlation { events: Vec::new(), unmatched: (0..errors.len()).filter(terminal).collect() };
     }
-    let candidates = in_time_order(candidates);
+    in_time_order(&mut candidates);
     let index = ErrorIndex::new(errors, forced_offset);
     let waiting = partition::waiting(&candidates);
-    let mut claims: Vec<Claim> = Vec::new();
-    claims.resize_with(candidates.len(), || (Vec::new(), JoinMethod::None));
     let served: Vec<Vec<(usize, Claim)>> = partition::partitions(&candidates)
         .into_par_iter()
         .map(|part| {
             let mut pool = Vec::new();
-            part.into_iter().map(|at| (at, index.claim(&candidates[at], waiting[at], &mut pool))).collect()
+            part.into_iter()
+                .map(|at| (at, narrow(index.claim(&candidates[at], waiting[at], &mut pool))))
+                .collect()
         })
         .collect();
+    // The index is let go before the claims are put in order, and the candidates slice by slice
+    // as their events are made, so that the events never sit beside the index or beside a
+    // whole second copy of the candidates.
+    let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
+    drop((index, waiting));
+    let mut claims: Vec<Claim> = Vec::new();
+    claims.resize_with(candidates.len(), || (Box::default(), JoinMethod::None));
     for (at, claim) in served.into_iter().flatten() {
         claims[at] = claim;
     }
-    // Memory peaks while the events are made: the index is let go first, so only the
-    // candidates, their claims and the events are held then.
-    let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
-    drop((index, waiting));
-    let events = candidates
-        .into_par_iter()
-        .zip(claims)
-        .map_init(Names::default, |names, (c, (evidence, method))| {
-            diagnose(c, evidence, method, errors, names)
-        })
-        .collect();
-    Correlation { events, unmatched }
+    Correlation { events: diagnose_all(candidates, claims, errors), unmatched }
 }
 
-/// `candidates` sorted by (time, input, line), ties in their given order: the keys are sorted
-/// and each candidate moved once, rather than moving whole candidates at every merge.
-fn in_time_order(candidates: Vec<Candidate>) -> Vec<Candidate> {
+/// A claim as it is kept until its event is made: the lines in the form [`Event`] holds them.
+fn narrow((lines, method): (Vec<usize>, JoinMethod)) -> Claim {
+    (lines.into_iter().filter_map(|i| u32::try_from(i).ok()).collect(), method)
+}
+
+/// How many slices the events are made in. Each slice's candidates and claims are let go as its
+/// events are made, so the candidates are never held whole twice (as candidates and inside
+/// events): the peak is the events plus one slice, not the events plus every candidate.
+const EVENT_SLICES: usize = 16;
+
+/// The events of `candidates` (in time order) with their `claims`, in the same order.
+fn diagnose_all(
+    mut candidates: Vec<Candidate>,
+    mut claims: Vec<Claim>,
+    errors: &[ErrorRecord],
+) -> Vec<Event> {
+    // Slices are taken from the back, where the buffers can shrink in place, so the order is
+    // reversed first and each slice read backwards.
+    candidates.reverse();
+    claims.reverse();
+    let slice = candidates.len().div_ceil(EVENT_SLICES).max(1);
+    let mut events = Vec::new();
+    while !candidates.is_empty() {
+        let from = candidates.len().saturating_sub(slice);
+        events.reserve_exact(candidates.len() - from);
+        events.par_extend(
+            candidates
+                .par_drain(from..)
+                .rev()
+                .zip(claims.par_drain(from..).rev())
+                .map_init(Names::default, |names, (c, claim)| diagnose(c, claim, errors, names)),
+        );
+        candidates.shrink_to_fit();
+        claims.shrink_to_fit();
+    }
+    events
+}
+
+/// Sorts `candidates` by (time, input, line), ties in their given order: the keys are sorted
+/// and each candidate then moved into place by following the cycles of that permutation, so no
+/// second buffer of candidates is made.
+fn in_time_order(candidates: &mut [Candidate]) {
     let mut order: Vec<(Option<i64>, usize, u64, usize)> =
         candidates.iter().enumerate().map(|(at, c)| (c.time, c.input, c.line, at)).collect();
     order.par_sort_unstable();
-    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|(.., at)| slots[at].take()).collect()
+    // The candidate for place `k` is at `order[k].3`; a place whose entry points to itself is
+    // settled.
+    for start in 0..order.len() {
+        let mut k = start;
+        loop {
+            let from = std::mem::replace(&mut order[k].3, k);
+            if from == start || from == k {
+                break;
+            }
+            candidates.swap(k, from);
+            k = from;
+        }
+    }
 }
 
-fn diagnose(
-    c: Candidate,
-    evidence: Vec<usize>,
-    join: JoinMethod,
-    errors: &[ErrorRecord],
-    names: &mut Names,
-) -> Event {
-    let mut terminals = evidence.iter().map(|&i| &errors[i]).filter(|r| r.cause.role() == Role::Terminal);
+fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], names: &mut Names) -> Event {
+    let mut terminals =
+        evidence.iter().map(|&i| &errors[i as usize]).filter(|r| r.cause.role() == Role::Terminal);
     let attempts = attempts_of(&c, terminals.clone(), names);
     let last_attempt = attempts.last();
     let last_line = terminals.next_back();
@@ -219,11 +324,8 @@ fn diagnose(
             _ => Cause::Unattributed,
         },
     };
-    let upstream = last_attempt
-        .and_then(|a| a.upstream.clone())
-        .or_else(|| last_line.and_then(|r| r.peer()).map(|p| names.get(p)));
     let join = if evidence.is_empty() { JoinMethod::None } else { join };
-    Event { request: c, cause, upstream, attempts, evidence, join }
+    Event::new(c, cause, attempts, evidence, join)
 }
 
 /// The attempts of a request: from `$upstream_addr`/`$upstream_status` when logged (error lines
@@ -275,6 +377,85 @@ mod tests {
         assert_eq!(request_key(b"GET /a HTTP/1.1 x"), b"GET /a");
         assert_eq!(request_key(b"GET /a"), b"GET /a");
         assert_eq!(request_key(b" HTTP/1.1"), b"");
+    }
+
+    fn at(time: Option<i64>, input: usize, line: u64, status: u16) -> Candidate {
+        Candidate {
+            input,
+            line,
+            time,
+            offset: 0,
+            status,
+            connection: None,
+            request_time: None,
+            text: crate::summary::CandidateText::default(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn in_time_order_sorts_in_place_and_keeps_ties_in_their_order() {
+        let mut candidates = vec![
+            at(Some(20), 0, 1, 500),
+            at(Some(10), 1, 5, 501),
+            at(None, 0, 9, 502),
+            at(Some(10), 0, 7, 503),
+            at(Some(20), 0, 1, 504),
+            at(Some(10), 0, 2, 505),
+            at(Some(30), 0, 3, 506),
+        ];
+        in_time_order(&mut candidates);
+        let statuses: Vec<u16> = candidates.iter().map(|c| c.status).collect();
+        assert_eq!(statuses, [502, 505, 503, 501, 500, 504, 506]);
+        let mut none: Vec<Candidate> = Vec::new();
+        in_time_order(&mut none);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn events_come_out_in_time_order_across_slices() {
+        // More candidates than slices, so the events are made over several.
+        let candidates: Vec<Candidate> =
+            (0..EVENT_SLICES as u64 * 3 + 1).rev().map(|line| at(Some(line as i64), 0, line, 502)).collect();
+        let events = correlate(candidates, &[], None).events;
+        let lines: Vec<u64> = events.iter().map(|e| e.request.line).collect();
+        assert_eq!(lines, (0..EVENT_SLICES as u64 * 3 + 1).collect::<Vec<_>>());
+        assert!(events.iter().all(|e| e.join == JoinMethod::None && !e.has_evidence()));
+    }
+
+    #[test]
+    fn one_attempt_is_held_inline_and_the_last_names_the_upstream() {
+        let attempt =
+            |name: &str| Attempt { upstream: Some(name.as_bytes().into()), status: Some(502), cause: None };
+        let event = |attempts: Vec<Attempt>| {
+            Event::new(
+                at(Some(0), 0, 0, 502),
+                Cause::Unattributed,
+                attempts,
+                Box::default(),
+                JoinMethod::None,
+            )
+        };
+        let one = event(vec![attempt("a:80")]);
+        assert!(matches!(one.attempts, Attempts::One(_)));
+        assert_eq!(one.attempts(), [attempt("a:80")]);
+        assert_eq!(one.upstream(), Some(&b"a:80"[..]));
+        let two = event(vec![attempt("a:80"), attempt("b:80")]);
+        assert_eq!(two.attempts(), [attempt("a:80"), attempt("b:80")]);
+        assert_eq!(two.upstream(), Some(&b"b:80"[..]));
+        let none = event(Vec::new());
+        assert!(none.attempts().is_empty());
+        assert_eq!(none.upstream(), None);
+    }
+
+    /// The per-failure cost of the join: an event holds its request and its diagnosis, the
+    /// attempts and evidence in their small forms (a `Vec` of each would add 16 bytes and an
+    /// allocation per event).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_event_stays_small() {
+        assert_eq!(std::mem::size_of::<Attempts>(), std::mem::size_of::<Attempt>());
+        assert!(std::mem::size_of::<Event>() <= std::mem::size_of::<Candidate>() + 48);
     }
 
     #[test]

@@ -99,14 +99,14 @@ impl Filter {
         let mut fields = Fields::default();
         fields.paths.extend(request.request().map(request_target));
         fields.hosts.extend(request.host());
-        fields.upstreams.extend(event.upstream.as_deref());
-        fields.upstreams.extend(event.attempts.iter().filter_map(|a| a.upstream.as_deref()));
+        fields.upstreams.extend(event.upstream());
+        fields.upstreams.extend(event.attempts().iter().filter_map(|a| a.upstream.as_deref()));
         if is_failure_status(request.status) {
             fields.statuses.push(request.status);
         } else {
-            fields.statuses.extend(event.attempts.iter().filter_map(|a| a.status));
+            fields.statuses.extend(event.attempts().iter().filter_map(|a| a.status));
         }
-        for record in event.evidence.iter().filter_map(|&i| errors.get(i)) {
+        for record in event.evidence().filter_map(|i| errors.get(i)) {
             add_record(&mut fields, record);
         }
         self.passes(&fields)
@@ -146,7 +146,7 @@ impl Filter {
             }
             return true;
         }
-        for record in event.evidence.iter().filter_map(|&i| errors.get(i)) {
+        for record in event.evidence().filter_map(|i| errors.get(i)) {
             refile(inputs, record.input);
         }
         false
@@ -178,7 +178,7 @@ impl Filter {
                 analysis.access.withdraw(&event.request);
                 refile(&mut analysis.inputs, event.request.input);
             }
-            for &i in &event.evidence {
+            for i in event.evidence() {
                 refile(&mut analysis.inputs, analysis.errors[i].input);
                 analysis.errors_filtered += u64::from(analysis.errors[i].cause.role() == Role::Terminal);
             }
@@ -198,7 +198,7 @@ impl Filter {
         if event.client_facing() {
             refile(inputs, event.request.input);
         }
-        for record in event.evidence.iter().filter_map(|&i| errors.get(i)) {
+        for record in event.evidence().filter_map(|i| errors.get(i)) {
             refile(inputs, record.input);
         }
         false

@@ -136,7 +136,7 @@ impl Report {
 /// lost or claimed twice shows as `read` ≠ the sum of the rest.
 fn error_lines(analysis: &Analysis) -> ErrorLines {
     let terminal = |i: &usize| analysis.errors[*i].cause.role() == Role::Terminal;
-    let evidence = || analysis.correlation.events.iter().flat_map(|e| &e.evidence);
+    let evidence = || analysis.correlation.events.iter().flat_map(Event::evidence);
     let claimed = evidence().filter(|i| terminal(i)).count() as u64;
     ErrorLines {
         read: (0..analysis.errors.len()).filter(terminal).count() as u64,
@@ -149,8 +149,8 @@ fn error_lines(analysis: &Analysis) -> ErrorLines {
 }
 
 fn evidence_line(analysis: &Analysis, event: &Event) -> Option<String> {
-    match event.evidence.iter().rev().find(|&&i| analysis.errors[i].cause.role() == Role::Terminal) {
-        Some(&i) => Some(lossless(analysis.errors[i].raw())),
+    match event.evidence().rev().find(|&i| analysis.errors[i].cause.role() == Role::Terminal) {
+        Some(i) => Some(lossless(analysis.errors[i].raw())),
         None => event.request.request().map(|r| {
             format!(
                 "{} {} (access log line {}, no error line)",
@@ -292,7 +292,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
     let mut tallies: FxHashMap<&[u8], UpstreamTally> = FxHashMap::default();
     for e in events {
         let client_facing = e.client_facing();
-        for attempt in &e.attempts {
+        for attempt in e.attempts() {
             let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
             let Some(upstream) = attempt.upstream.as_deref().filter(|_| failed) else { continue };
             let tally = tallies.entry(upstream).or_default();
@@ -303,7 +303,7 @@ fn upstream_rows(analysis: &Analysis, events: &[&Event], offset: i32) -> Vec<Ups
             }
         }
         if client_facing {
-            let key = e.upstream.as_deref().unwrap_or(UNKNOWN_UPSTREAM.as_bytes());
+            let key = e.upstream().unwrap_or(UNKNOWN_UPSTREAM.as_bytes());
             let tally = tallies.entry(key).or_default();
             tally.saw_failure(e.request.time);
             *tally.errors_by_cause.entry(e.cause.slug()).or_insert(0) += 1;
@@ -412,7 +412,7 @@ fn fill_failures_over_time(rows: &mut [UpstreamRow], client: &[&Event], timeline
     for e in client {
         let Some(t) = e.request.time else { continue };
         let Some(bucket) = timeline.partition_point(|b| b.start_utc <= t).checked_sub(1) else { continue };
-        let name = e.upstream.as_deref().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
+        let name = e.upstream().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
         if let Some(&row) = index.get(&*name) {
             rows[row].failures_over_time[bucket] += 1;
         }

@@ -40,7 +40,7 @@ fn when(e: &Event) -> Option<Moment> {
 fn per_upstream(events: &[&Event]) -> Vec<Finding> {
     let mut by_upstream: BTreeMap<Cow<'_, str>, (u64, Option<Moment>, Option<Moment>)> = BTreeMap::new();
     for e in events {
-        let name = e.upstream.as_deref().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
+        let name = e.upstream().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
         let entry = by_upstream.entry(name).or_default();
         entry.0 += 1;
         if let Some(t) = when(e) {
@@ -98,6 +98,6 @@ pub fn top<S: Ord + Into<String>>(counts: BTreeMap<S, u64>) -> Vec<(String, u64)
 /// members are not in the logs, so the finding names the time to look at rather than guessing.
 fn before_no_live(events: &[&Event]) -> Option<Finding> {
     let first = events.iter().filter_map(|e| when(e)).min_by_key(|t| t.0)?;
-    let block = events.iter().find_map(|e| e.upstream.as_deref()).map(lossless);
+    let block = events.iter().find_map(|e| e.upstream()).map(lossless);
     Some(Finding::AllServersDown { block, at: rfc3339(first.0, first.1) })
 }

@@ -72,7 +72,7 @@ fn summarize(run: &[&Bucket], events: &[&Event], bucket: i64, offset: i32) -> In
     let mut upstreams: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for e in events {
         if e.request.time.is_some_and(|t| t >= start && t < end) {
-            if let Some(u) = &e.upstream {
+            if let Some(u) = e.upstream() {
                 *upstreams.entry(u.to_vec()).or_insert(0) += 1;
             }
         }

@@ -62,7 +62,7 @@ pub fn buckets(analysis: &Analysis) -> Buckets {
         let Some(time) = e.request.time else { continue };
         let start = start_of(time);
         requests.entry(start).or_default();
-        let tally = tallies.entry((start, e.upstream.as_deref().map(lossless), e.cause.slug())).or_default();
+        let tally = tallies.entry((start, e.upstream().map(lossless), e.cause.slug())).or_default();
         tally.failures += 1;
         match e.request.status {
             502 => tally.status_502 += 1,

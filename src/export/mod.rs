@@ -98,10 +98,10 @@ impl FailureRow {
             request: text(c.request()),
             host: text(c.host()),
             status: c.status,
-            upstream: text(e.upstream.as_deref()),
+            upstream: text(e.upstream()),
             cause: e.cause.slug(),
             attempts: e
-                .attempts
+                .attempts()
                 .iter()
                 .map(|a| AttemptRow {
                     upstream: text(a.upstream.as_deref()),
@@ -111,7 +111,7 @@ impl FailureRow {
                 .collect(),
             request_time: c.request_time,
             upstream_response_time: text(c.upstream_response_time()),
-            evidence: e.evidence.iter().map(|&i| lossless(analysis.errors[i].raw())).collect(),
+            evidence: e.evidence().map(|i| lossless(analysis.errors[i].raw())).collect(),
             join: e.join,
             source: {
                 let path = analysis.inputs.get(c.input).map_or_else(String::new, |i| i.path.clone());

@@ -64,14 +64,13 @@ pub fn attempt_chain(attempts: &[AttemptRow]) -> Option<String> {
 
 /// The error-log line that decided the event's cause: its last terminal line, else its first.
 fn deciding_line(event: &Event, analysis: &Analysis) -> Option<String> {
-    let record = |i: &usize| analysis.errors.get(*i);
+    let record = |i: usize| analysis.errors.get(i);
     event
-        .evidence
-        .iter()
+        .evidence()
         .rev()
         .filter_map(record)
         .find(|r| r.cause.role() == Role::Terminal)
-        .or_else(|| event.evidence.first().and_then(record))
+        .or_else(|| event.evidence().next().and_then(record))
         .map(|r| lossless(r.raw()))
 }
 

@@ -73,7 +73,7 @@ impl Corrector {
     /// Keeps the client-facing failures among `events` (just decided at `now`: `shown`, or left
     /// out by the filters) that had no error line.
     pub fn keep(&mut self, events: &[Event], now: Instant, shown: bool) {
-        for event in events.iter().filter(|e| e.client_facing() && e.evidence.is_empty()) {
+        for event in events.iter().filter(|e| e.client_facing() && !e.has_evidence()) {
             if self.shown.len() == MAX_KEPT {
                 self.shown.pop_front();
             }
@@ -116,7 +116,7 @@ impl Corrector {
         let corrections: Vec<Correction> = correlation
             .events
             .into_iter()
-            .filter(|e| !e.evidence.is_empty())
+            .filter(|e| e.has_evidence())
             .filter_map(|event| {
                 let (was, shown) = was.remove(&key(&event.request))?;
                 Some(Correction { was, shown, event })

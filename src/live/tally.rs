@@ -328,7 +328,7 @@ impl Tally {
         self.version += 1;
         for event in events {
             if !event.client_facing() {
-                for attempt in &event.attempts {
+                for attempt in event.attempts() {
                     let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
                     if let Some(addr) = attempt.upstream.as_deref().filter(|_| failed) {
                         self.upstream(lossless(addr)).0.hidden += 1;
@@ -341,7 +341,7 @@ impl Tally {
             self.failures += 1;
             self.failures_per_second.add(second, 1);
             let status = event.request.status;
-            if event.evidence.is_empty() {
+            if !event.has_evidence() {
                 let key = (event.request.input, event.request.line);
                 self.provisional.push_back(Provisional {
                     key,
@@ -364,7 +364,7 @@ impl Tally {
     /// Returns the upstream's name.
     fn failed(&mut self, event: &Event, second: u64, now: Instant) -> String {
         let cause = event.cause.slug();
-        let name = event.upstream.as_deref().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
+        let name = event.upstream().map_or_else(|| UNKNOWN_UPSTREAM.to_owned(), lossless);
         let (upstream, name) = self.upstream(name);
         upstream.failures_per_second.add(second, 1);
         upstream.causes.entry(cause).or_default().add(second, 1);
@@ -504,7 +504,11 @@ impl Failure {
             cause: event.cause.slug(),
             upstream: crate::escape::sanitize_str(&upstream),
             request: c.request().map_or_else(|| "-".to_owned(), text),
-            evidence: event.evidence.last().and_then(|&i| analysis.errors.get(i)).map(|r| text(r.raw())),
+            evidence: event
+                .evidence()
+                .next_back()
+                .and_then(|i| analysis.errors.get(i))
+                .map(|r| text(r.raw())),
         }
     }
 }

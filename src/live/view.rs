@@ -174,7 +174,7 @@ fn line(event: &Event) -> String {
 }
 
 fn upstream(event: &Event) -> String {
-    event.upstream.as_deref().map_or_else(|| "-".to_owned(), for_terminal)
+    event.upstream().map_or_else(|| "-".to_owned(), for_terminal)
 }
 
 fn summary_text(t: &Totals) -> String {

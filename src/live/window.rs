@@ -96,7 +96,7 @@ impl Window {
         let mut ready = Vec::new();
         for event in correlation.events {
             let arrived = arrivals.get(&(event.request.input, event.request.line)).copied().unwrap_or(now);
-            if flush || !event.evidence.is_empty() || arrived + self.wait <= now || excess > 0 {
+            if flush || event.has_evidence() || arrived + self.wait <= now || excess > 0 {
                 excess = excess.saturating_sub(1);
                 ready.push(event);
             } else {
@@ -123,7 +123,7 @@ impl Window {
             return;
         }
         let mut claimed = vec![false; errors.len()];
-        for &i in events.iter().flat_map(|e| &e.evidence) {
+        for i in events.iter().flat_map(Event::evidence) {
             if let Some(c) = claimed.get_mut(i) {
                 *c = true;
             }

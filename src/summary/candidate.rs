@@ -63,8 +63,9 @@ const FIELDS: usize = 6;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CandidateText {
     bytes: Box<[u8]>,
-    /// Where each field ends in `bytes` (it starts where the previous one ends).
-    ends: [u32; FIELDS],
+    /// Where each field but the last ends in `bytes` (a field starts where the previous one
+    /// ends; the last ends with `bytes`, whose length the box holds already).
+    ends: [u32; FIELDS - 1],
     /// Bit `i` set when field `i` is present (an absent field is empty and not set).
     present: u8,
 }
@@ -95,8 +96,9 @@ impl CandidateText {
         if self.present & (1 << field) == 0 {
             return None;
         }
-        let start = if field == 0 { 0 } else { self.ends[field - 1] as usize };
-        self.bytes.get(start..self.ends[field] as usize)
+        let start = field.checked_sub(1).and_then(|before| self.ends.get(before)).map_or(0, |&e| e as usize);
+        let end = self.ends.get(field).map_or(self.bytes.len(), |&e| e as usize);
+        self.bytes.get(start..end)
     }
 }
 
@@ -140,10 +142,10 @@ impl TextBuilder {
     }
 
     pub(super) fn finish(self) -> CandidateText {
-        let mut ends = self.ends;
-        // Fields never pushed are absent and empty.
-        for end in ends.iter_mut().skip(self.next) {
-            *end = self.bytes.len() as u32;
+        let mut ends = [0; FIELDS - 1];
+        for (at, (end, &pushed)) in ends.iter_mut().zip(&self.ends).enumerate() {
+            // Fields never pushed are absent and empty.
+            *end = if at < self.next { pushed } else { self.bytes.len() as u32 };
         }
         CandidateText { bytes: self.bytes.into_boxed_slice(), ends, present: self.present }
     }
@@ -270,6 +272,36 @@ mod tests {
         assert_eq!(c.upstream_addr(), Some(&b"10.0.0.2:80, 10.0.0.3:80"[..]));
         assert_eq!(c.upstream_status(), None);
         assert_eq!(c.upstream_response_time(), Some(&b"0.1, 0.15"[..]));
+    }
+
+    #[test]
+    fn the_last_field_ends_with_the_buffer() {
+        let last = |value: Option<&'static [u8]>| {
+            let text = CandidateText::new(&TextFields {
+                request: Some(b"GET / HTTP/1.1"),
+                upstream_response_time: value,
+                ..TextFields::default()
+            });
+            Candidate { text, ..sample() }
+        };
+        assert_eq!(last(None).upstream_response_time(), None);
+        assert_eq!(last(Some(b"")).upstream_response_time(), Some(&b""[..]));
+        assert_eq!(last(Some(b"0.5")).upstream_response_time(), Some(&b"0.5"[..]));
+        assert_eq!(last(Some(b"0.5")).request(), Some(&b"GET / HTTP/1.1"[..]));
+        assert_eq!(last(Some(b"0.5")).upstream_status(), None);
+        let mut fewer = TextBuilder::with_capacity(0);
+        fewer.push(Some(b"10.0.0.1"));
+        let c = Candidate { text: fewer.finish(), ..sample() };
+        assert_eq!(c.client(), Some(&b"10.0.0.1"[..]));
+        assert_eq!((c.request(), c.upstream_response_time()), (None, None));
+    }
+
+    /// Every failed request holds one: the last field's end is left to the box's length.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_candidate_stays_small() {
+        assert_eq!(std::mem::size_of::<CandidateText>(), 40);
+        assert_eq!(std::mem::size_of::<Candidate>(), 128);
     }
 
     #[test]
