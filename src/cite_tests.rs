@@ -1,7 +1,7 @@
 //! Tests of the citations: which directives applied to a cause's failures, and the change they support.
 
 use super::*;
-use crate::correlate::{Attempt, JoinMethod};
+use crate::correlate::{Attempt, Attempts, JoinMethod};
 use crate::summary::{Candidate, CandidateText, TextFields};
 
 const CONF: &str = r#"http {
@@ -52,11 +52,11 @@ fn event_with(target: &str, request_time: f64, upstream: &str, evidence: &[u32])
             source: None,
         },
         Cause::ReadTimeout,
-        vec![Attempt {
+        Attempts::One(Attempt {
             upstream: Some(upstream.as_bytes().into()),
             status: None,
             cause: Some(Cause::ReadTimeout),
-        }],
+        }),
         evidence.into(),
         JoinMethod::None,
     )

@@ -87,11 +87,11 @@ impl Event {
     pub fn new(
         request: Candidate,
         cause: Cause,
-        attempts: Vec<Attempt>,
+        attempts: Attempts,
         evidence: Box<[u32]>,
         join: JoinMethod,
     ) -> Event {
-        Event { request, cause, attempts: Attempts::new(attempts), evidence, join }
+        Event { request, cause, attempts, evidence, join }
     }
 
     /// Whether the client saw this failure (a 5xx, or `009`), rather than a retry recovering.
@@ -122,30 +122,30 @@ impl Event {
     }
 }
 
-/// A request's attempts: the one attempt most requests make is held inline, more (or none) in
-/// a boxed slice, so a typical event needs no allocation for them.
+/// A request's attempts, in order: the one attempt most requests make is held inline, more (or
+/// none) in a boxed slice, so a typical event needs no allocation for them.
 #[derive(Clone, Debug)]
-enum Attempts {
+pub enum Attempts {
     One(Attempt),
     Many(Box<[Attempt]>),
 }
 
 impl Attempts {
-    fn new(mut attempts: Vec<Attempt>) -> Attempts {
-        match attempts.pop() {
-            Some(only) if attempts.is_empty() => Attempts::One(only),
-            Some(last) => {
-                attempts.push(last);
-                Attempts::Many(attempts.into_boxed_slice())
-            }
-            None => Attempts::Many(Box::default()),
-        }
-    }
-
-    fn as_slice(&self) -> &[Attempt] {
+    pub fn as_slice(&self) -> &[Attempt] {
         match self {
             Attempts::One(only) => std::slice::from_ref(only),
             Attempts::Many(all) => all,
+        }
+    }
+}
+
+impl FromIterator<Attempt> for Attempts {
+    fn from_iter<I: IntoIterator<Item = Attempt>>(attempts: I) -> Attempts {
+        let mut attempts = attempts.into_iter();
+        let Some(first) = attempts.next() else { return Attempts::Many(Box::default()) };
+        match attempts.next() {
+            None => Attempts::One(first),
+            Some(second) => Attempts::Many([first, second].into_iter().chain(attempts).collect()),
         }
     }
 }
@@ -251,7 +251,10 @@ pub fn correlate(
 
 /// A claim as it is kept until its event is made: the lines in the form [`Event`] holds them.
 fn narrow((lines, method): (Vec<usize>, JoinMethod)) -> Claim {
-    (lines.into_iter().filter_map(|i| u32::try_from(i).ok()).collect(), method)
+    // Sized first, so the box is allocated once at its final size.
+    let mut narrow = Vec::with_capacity(lines.len());
+    narrow.extend(lines.into_iter().filter_map(|i| u32::try_from(i).ok()));
+    (narrow.into_boxed_slice(), method)
 }
 
 /// How many slices the events are made in. Each slice's candidates and claims are let go as its
@@ -313,7 +316,7 @@ fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], names
     let mut terminals =
         evidence.iter().map(|&i| &errors[i as usize]).filter(|r| r.cause.role() == Role::Terminal);
     let attempts = attempts_of(&c, terminals.clone(), names);
-    let last_attempt = attempts.last();
+    let last_attempt = attempts.as_slice().last();
     let last_line = terminals.next_back();
     // The last attempt decides the client's status, so its failure is the cause.
     let cause = match (last_attempt.and_then(|a| a.cause), last_line) {
@@ -334,7 +337,7 @@ fn attempts_of<'e>(
     c: &Candidate,
     terminals: impl Iterator<Item = &'e ErrorRecord>,
     names: &mut Names,
-) -> Vec<Attempt> {
+) -> Attempts {
     let Some(addrs) = c.upstream_addr() else {
         return terminals
             .map(|r| Attempt {
@@ -428,6 +431,7 @@ mod tests {
         let attempt =
             |name: &str| Attempt { upstream: Some(name.as_bytes().into()), status: Some(502), cause: None };
         let event = |attempts: Vec<Attempt>| {
+            let attempts = attempts.into_iter().collect();
             Event::new(
                 at(Some(0), 0, 0, 502),
                 Cause::Unattributed,
