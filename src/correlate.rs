@@ -76,7 +76,7 @@ pub struct Event {
     pub cause: Cause,
     attempts: Attempts,
     /// Indexes into the error records, in log order: `u32`, as no error log that fits in
-    /// memory has 4 G lines (a record alone takes more than 100 bytes).
+    /// memory has 4 G lines (their records alone would take 400 GB).
     evidence: Box<[u32]>,
     pub join: JoinMethod,
 }
@@ -225,8 +225,10 @@ pub fn correlate(
         return Correlation { events: Vec::new(), unmatched: (0..errors.len()).filter(terminal).collect() };
     }
     in_time_order(&mut candidates);
-    let index = ErrorIndex::new(errors, forced_offset);
+    // Counted before the index is built, so that the count's working memory and the index are
+    // never held together.
     let waiting = partition::waiting(&candidates);
+    let index = ErrorIndex::new(errors, forced_offset);
     let served: Vec<Vec<(usize, Claim)>> = partition::partitions(&candidates)
         .into_par_iter()
         .map(|part| {
