@@ -210,10 +210,11 @@ pub struct ErrorRecord {
     kept: Kept,
 }
 
-/// The fields of [`ErrorRecord::kept`], in the order they are kept.
+/// The fields of [`ErrorRecord::kept`], in the order they are kept: the server's name just
+/// before the `Host` header, which most often repeats it and is then kept once.
 const CLIENT: usize = 0;
-const SERVER: usize = 1;
-const REQUEST: usize = 2;
+const REQUEST: usize = 1;
+const SERVER: usize = 2;
 const HOST: usize = 3;
 const PEER: usize = 4;
 

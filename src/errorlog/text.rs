@@ -1,7 +1,7 @@
 //! Where the text of kept error records lives. The fields the join reads for every record
 //! (request, client, host, peer, server) are copied into one arena per chunk: one growing
-//! allocation shared by the chunk's records, not one per record, and a field equal to an
-//! earlier one of its record (the `Host` header and the server's name) copied once. The record as written is
+//! allocation shared by the chunk's records, not one per record, and a field equal to the one
+//! before it (the server's name and the `Host` header) copied once. The record as written is
 //! needed only for the few records a report shows as evidence: read from a mapped log it stays
 //! there, by reference, and its pages go back to the page cache like the rest of the log (they
 //! fault back in for the records shown); read from a buffer that does not outlive the read (a
@@ -210,9 +210,10 @@ impl Keeper {
                 let mut places = [None; FIELDS];
                 for (i, f) in fields.iter().enumerate() {
                     let Some(f) = f else { continue };
-                    // A field equal to one before it shares its bytes: the `Host` header is
-                    // most often the server's name.
-                    let earlier = (0..i).find(|&j| fields[j] == Some(f)).and_then(|j| places[j]);
+                    // A field equal to the one before it shares its bytes: fields come in an
+                    // order that puts the ones often equal side by side (the server's name,
+                    // then the `Host` header), so one compare a field finds them.
+                    let earlier = i.checked_sub(1).filter(|&j| fields[j] == Some(f)).and_then(|j| places[j]);
                     places[i] = earlier.or_else(|| {
                         self.arena.extend_from_slice(f);
                         Some((self.arena.len() - f.len() - base, f.len()))
@@ -356,17 +357,22 @@ mod tests {
     }
 
     #[test]
-    fn equal_fields_of_a_mapped_record_are_kept_once() {
+    fn a_field_equal_to_the_one_before_it_is_kept_once() {
         let text = b"server: a.example, host: a.example, client: b";
         let mut writable = memmap2::MmapMut::map_anon(text.len()).unwrap();
         writable.copy_from_slice(text);
         let map = Arc::new(writable.make_read_only().unwrap());
         let mut keeper = Keeper::for_buffer(&map, Some(&map));
         let (server, host, client) = (&map[8..17], &map[25..34], &map[44..]);
-        let kept = keeper.keep(&map, [Some(client), Some(server), None, Some(host), None]);
+        let kept = keeper.keep(&map, [Some(client), None, Some(server), Some(host), None]);
         assert_eq!(keeper.arena, b"ba.example");
+        // Equal fields that are not neighbours are each copied: only neighbours are compared.
+        let apart = keeper.keep(&map, [Some(server), Some(client), Some(host), None, None]);
+        assert_eq!(keeper.arena, b"ba.examplea.exampleba.example");
         drop(keeper);
         let fields: Vec<_> = (0..FIELDS).map(|i| kept.field(i)).collect();
-        assert_eq!(fields, [Some(&b"b"[..]), Some(b"a.example"), None, Some(b"a.example"), None]);
+        assert_eq!(fields, [Some(&b"b"[..]), None, Some(b"a.example"), Some(b"a.example"), None]);
+        let fields: Vec<_> = (0..FIELDS).map(|i| apart.field(i)).collect();
+        assert_eq!(fields, [Some(&b"a.example"[..]), Some(b"b"), Some(b"a.example"), None, None]);
     }
 }
