@@ -143,28 +143,155 @@ pub struct Citation {
     pub fix: Option<Fix>,
 }
 
-/// The citations for `events`, all of cause `cause`: one per place they were handled, the places
-/// with the most failures first.
+/// One cause's failures in one place (a `location`, or a `server` no location matched), folded
+/// failure by failure into what its citation needs.
+#[derive(Debug)]
+pub struct Place {
+    /// The first failure's request: resolved again when citing, it gives the place's scope.
+    request: OwnedRequest,
+    failures: u64,
+    /// `$request_time` of the failures, for timeouts only (see [`Cause::timed_out`]).
+    times: Vec<f64>,
+    /// Failures per upstream, for timeouts only: the busiest one's latency is the measure.
+    by_upstream: BTreeMap<Box<[u8]>, u64>,
+    /// An error line of a failure says `wrong version number`.
+    plain_http: bool,
+    /// A failure went to `[::1]:…`, one to `127.0.0.1:…`.
+    failed_v6: bool,
+    failed_v4: bool,
+}
+
+/// A [`Request`] kept past the failure it came from.
+#[derive(Debug)]
+struct OwnedRequest {
+    host: Option<Box<[u8]>>,
+    server_name: Option<Box<[u8]>>,
+    target: Box<[u8]>,
+}
+
+impl OwnedRequest {
+    fn new(r: &Request<'_>) -> OwnedRequest {
+        OwnedRequest {
+            host: r.host.map(Into::into),
+            server_name: r.server_name.map(Into::into),
+            target: r.target.into(),
+        }
+    }
+
+    fn request(&self) -> Request<'_> {
+        Request {
+            host: self.host.as_deref(),
+            server_name: self.server_name.as_deref(),
+            port: None,
+            target: &self.target,
+        }
+    }
+}
+
+impl Place {
+    fn add(&mut self, cause: Cause, e: &Event, errors: &[ErrorRecord]) {
+        self.failures += 1;
+        if cause.timed_out() {
+            self.times.extend(e.request.request_time);
+            if let Some(u) = e.upstream() {
+                match self.by_upstream.get_mut(u) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.by_upstream.insert(u.into(), 1);
+                    }
+                }
+            }
+        }
+        if matches!(cause, Cause::SslHandshake | Cause::SslVerifyFailed | Cause::SslHandshakeTimeout)
+            && !self.plain_http
+        {
+            self.plain_http = e
+                .evidence()
+                .any(|i| memchr::memmem::find(errors[i].raw(), b"wrong version number").is_some());
+        }
+        if let Some(u) = e.upstream() {
+            self.failed_v6 |= u.starts_with(b"[::1]:");
+            self.failed_v4 |= u.starts_with(b"127.0.0.1:");
+        }
+    }
+
+    /// Adds the failures folded into `later`, all of which come after this place's.
+    fn merge(&mut self, later: Place) {
+        self.failures += later.failures;
+        self.times.extend(later.times);
+        for (u, n) in later.by_upstream {
+            *self.by_upstream.entry(u).or_default() += n;
+        }
+        self.plain_http |= later.plain_http;
+        self.failed_v6 |= later.failed_v6;
+        self.failed_v4 |= later.failed_v4;
+    }
+}
+
+/// One cause's failures by the place that handled them: memory per place, not per failure
+/// (but for the request times of timeouts, 8 bytes each).
+#[derive(Debug, Default)]
+pub struct Places(BTreeMap<Source, Place>);
+
+impl Places {
+    /// Counts `e`, a failure of `cause`, at the place `router` resolves its request to; `false`
+    /// when no place handles it.
+    pub fn add(&mut self, router: &Router, cause: Cause, e: &Event, errors: &[ErrorRecord]) -> bool {
+        let request = request_of(e, errors);
+        let Some(scope) = router.resolve(&request) else { return false };
+        let key = &scope.location().unwrap_or(scope.server).at;
+        let place = match self.0.get_mut(key) {
+            Some(place) => place,
+            None => self.0.entry(key.clone()).or_insert_with(|| Place {
+                request: OwnedRequest::new(&request),
+                failures: 0,
+                times: Vec::new(),
+                by_upstream: BTreeMap::new(),
+                plain_http: false,
+                failed_v6: false,
+                failed_v4: false,
+            }),
+        };
+        place.add(cause, e, errors);
+        true
+    }
+
+    /// Adds the failures folded into `later`, all of which come after these.
+    pub fn merge(&mut self, later: Places) {
+        for (at, place) in later.0 {
+            match self.0.get_mut(&at) {
+                Some(mine) => mine.merge(place),
+                None => {
+                    self.0.insert(at, place);
+                }
+            }
+        }
+    }
+
+    /// The request times kept (timeouts only), place by place.
+    pub fn times(&self) -> impl Iterator<Item = f64> + '_ {
+        self.0.values().flat_map(|p| p.times.iter().copied())
+    }
+}
+
+/// The citations for `places`, the failures of cause `cause`: one per place they were handled,
+/// the places with the most failures first.
 pub fn citations(
     conf: &NginxConf,
     router: &Router,
     cause: Cause,
-    events: &[&Event],
-    errors: &[ErrorRecord],
+    places: Places,
     upstreams: &rustc_hash::FxHashMap<Box<[u8]>, UpstreamCounts>,
 ) -> Vec<Citation> {
-    let mut places: BTreeMap<Source, (Scope, Vec<&Event>)> = BTreeMap::new();
-    for &e in events {
-        let Some(scope) = router.resolve(&request_of(e, errors)) else { continue };
-        let key = scope.location().unwrap_or(scope.server).at.clone();
-        places.entry(key).or_insert_with(|| (scope, Vec::new())).1.push(e);
-    }
-    let mut places: Vec<(Scope, Vec<&Event>)> = places.into_values().collect();
-    places.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
+    let mut places: Vec<Place> = places.0.into_values().collect();
+    places.sort_by_key(|p| std::cmp::Reverse(p.failures));
     places
         .into_iter()
         .take(TOP)
-        .map(|(scope, events)| cite(conf, &scope, cause, &events, errors, upstreams))
+        .filter_map(|place| {
+            let scope = router.resolve(&place.request.request())?;
+            Some(cite(conf, &scope, cause, place, upstreams))
+        })
         .collect()
 }
 
@@ -181,8 +308,7 @@ fn cite(
     conf: &NginxConf,
     scope: &Scope,
     cause: Cause,
-    events: &[&Event],
-    errors: &[ErrorRecord],
+    place: Place,
     upstreams: &rustc_hash::FxHashMap<Box<[u8]>, UpstreamCounts>,
 ) -> Citation {
     let block = scope.location().unwrap_or(scope.server);
@@ -191,7 +317,7 @@ fn cite(
     let mut citation = Citation {
         context: describe(scope),
         at: At::from(&block.at),
-        failures: events.len() as u64,
+        failures: place.failures,
         pass: pass.as_ref().map(|p| Applied {
             directive: crate::escape::lossless(&p.node.name),
             value: p.target.clone(),
@@ -214,7 +340,7 @@ fn cite(
     };
     if let Some(setting) = timeout {
         let applied = scope.module_setting(module, setting);
-        citation.measured = measured(events, upstreams);
+        citation.measured = measured(place.times, &place.by_upstream, upstreams);
         citation.fix = timeout_fix(scope, &applied, citation.measured.as_ref());
         citation.applied.push(applied.into());
     }
@@ -236,9 +362,7 @@ fn cite(
                 citation.applied.push(scope.module_setting(module, setting).into());
             }
             if let Some(pass) = pass.as_ref().filter(|p| p.target.starts_with("https://")) {
-                let plain =
-                    |i: usize| memchr::memmem::find(errors[i].raw(), b"wrong version number").is_some();
-                citation.plain_http = events.iter().any(|e| e.evidence().any(plain));
+                citation.plain_http = place.plain_http;
                 if citation.plain_http {
                     citation.fix = Some(Fix {
                         block: block_name(scope),
@@ -253,7 +377,7 @@ fn cite(
         _ => {}
     }
     if let Some(pass) = &pass {
-        peers(&mut citation, pass, cause, events);
+        peers(&mut citation, pass, cause, (place.failed_v6, place.failed_v4));
         retries(conf, scope, &mut citation, pass, cause);
     }
     citation
@@ -287,8 +411,9 @@ fn retries(conf: &NginxConf, scope: &Scope, citation: &mut Citation, pass: &Pass
     citation.applied.push(in_block("keepalive_timeout", "60s"));
 }
 
-/// The upstream block (or the socket, or the `localhost` surprise) behind connection failures.
-fn peers(citation: &mut Citation, pass: &Pass, cause: Cause, events: &[&Event]) {
+/// The upstream block (or the socket, or the `localhost` surprise) behind connection failures;
+/// `failed` says whether a failure went to `[::1]:…`, and whether one went to `127.0.0.1:…`.
+fn peers(citation: &mut Citation, pass: &Pass, cause: Cause, failed: (bool, bool)) {
     let connecting = matches!(
         cause,
         Cause::ConnectRefused
@@ -320,10 +445,7 @@ fn peers(citation: &mut Citation, pass: &Pass, cause: Cause, events: &[&Event]) 
     if let Some(path) = pass.socket() {
         citation.socket = Some(socket_now(path));
     }
-    let failed: Vec<&[u8]> = events.iter().filter_map(|e| e.upstream()).collect();
-    citation.localhost_ipv6 = pass.address.split(':').next() == Some("localhost")
-        && failed.iter().any(|a| a.starts_with(b"[::1]:"))
-        && !failed.iter().any(|a| a.starts_with(b"127.0.0.1:"));
+    citation.localhost_ipv6 = pass.address.split(':').next() == Some("localhost") && failed.0 && !failed.1;
 }
 
 /// A long `fail_timeout` keeps a failed server out long after it is back: the default 10s is
@@ -360,25 +482,20 @@ fn socket_now(path: &std::path::Path) -> Socket {
     }
 }
 
+/// `times` and `by_upstream` of the failures, against `upstreams`' latency.
 fn measured(
-    events: &[&Event],
+    mut times: Vec<f64>,
+    by_upstream: &BTreeMap<Box<[u8]>, u64>,
     upstreams: &rustc_hash::FxHashMap<Box<[u8]>, UpstreamCounts>,
 ) -> Option<Measured> {
-    let mut times: Vec<f64> = events.iter().filter_map(|e| e.request.request_time).collect();
     if times.is_empty() {
         return None;
     }
     times.sort_by(f64::total_cmp);
     // The failures are the slowest attempts of their upstream, so its successes are the fastest
     // (all - failed) of its latency sketch: their p99 sits at that share of 0.99.
-    let mut by_upstream: BTreeMap<&[u8], u64> = BTreeMap::new();
-    for e in events {
-        if let Some(u) = e.upstream() {
-            *by_upstream.entry(u).or_default() += 1;
-        }
-    }
-    let busiest = by_upstream.into_iter().max_by_key(|(_, n)| *n);
-    let (successes, success_p99) = match busiest.and_then(|(u, failed)| Some((upstreams.get(u)?, failed))) {
+    let busiest = by_upstream.iter().max_by_key(|(_, n)| **n);
+    let (successes, success_p99) = match busiest.and_then(|(u, &failed)| Some((upstreams.get(u)?, failed))) {
         Some((counts, failed)) => {
             let all = counts.latency.count();
             let successes = all.saturating_sub(failed);

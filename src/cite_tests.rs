@@ -88,8 +88,11 @@ impl Fixture {
             times.iter().for_each(|&t| counts.latency.add(t));
             upstreams.insert(addr.as_bytes().into(), counts);
         }
-        let refs: Vec<&Event> = events.iter().collect();
-        citations(&self.conf, &router, cause, &refs, &self.errors, &upstreams)
+        let mut places = Places::default();
+        for e in events {
+            assert!(places.add(&router, cause, e, &self.errors), "{} handled nowhere", e.request.line);
+        }
+        citations(&self.conf, &router, cause, places, &upstreams)
     }
 }
 

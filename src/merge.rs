@@ -80,7 +80,8 @@ pub fn merge(hosts: &[Report]) -> Result<Report, MergeError> {
     // The fleet's rows are capped as one report's are.
     let folded = cap_upstreams(&mut upstreams, MAX_UPSTREAM_ROWS);
     let offset = starts.iter().flatten().next().map_or(0, |&(_, offset)| offset);
-    let mut incidents = crate::aggregate::incidents::detect(&timeline, &[], bucket_seconds, offset);
+    let mut incidents =
+        crate::aggregate::incidents::detect(&timeline, |_, _| BTreeMap::new(), bucket_seconds, offset);
     for incident in &mut incidents {
         incident.upstream = dominant_upstream(incident, hosts)?;
     }

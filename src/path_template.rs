@@ -38,6 +38,19 @@ impl PathTally {
         }
     }
 
+    /// Adds the failures counted in `later`, all of which come after these: examples stay the
+    /// first ones in failure order.
+    pub fn merge(&mut self, later: PathTally) {
+        for (key, (n, by_cause, examples)) in later.rows {
+            let (count, mine, my_examples) = self.rows.entry(key).or_default();
+            *count += n;
+            for (cause, k) in by_cause {
+                *mine.entry(cause).or_insert(0) += k;
+            }
+            add_examples(my_examples, &examples);
+        }
+    }
+
     /// The `top` rows with the most failures (ties by path).
     pub fn top(self, top: usize) -> Vec<PathRow> {
         let mut rows: Vec<PathRow> = self

@@ -16,18 +16,6 @@ use crate::time::rfc3339;
 /// Upstreams and endpoints named per finding.
 pub const TOP: usize = 3;
 
-/// Findings about the failures of one cause.
-pub fn findings(cause: Cause, events: &[&Event]) -> Vec<Finding> {
-    let mut out = per_upstream(events);
-    if let Some(waited) = waited_before_giving_up(cause, events) {
-        out.push(waited);
-    }
-    if cause == Cause::NoLiveUpstreams {
-        out.extend(before_no_live(events));
-    }
-    out
-}
-
 /// A moment as logged: UTC seconds and the log's offset (findings show the log's own clock).
 type Moment = (i64, i32);
 
@@ -35,25 +23,105 @@ fn when(e: &Event) -> Option<Moment> {
     e.request.time.map(|t| (t, e.request.offset))
 }
 
-/// The upstreams with the most failures, each with its first and last failure. Names are
-/// borrowed from the events while counting; only the `TOP` named ones are copied.
-fn per_upstream(events: &[&Event]) -> Vec<Finding> {
-    let mut by_upstream: BTreeMap<Cow<'_, str>, (u64, Option<Moment>, Option<Moment>)> = BTreeMap::new();
-    for e in events {
+/// The earlier of a moment kept and one seen after it (the kept one on a tie).
+fn earlier(kept: Option<Moment>, seen: Option<Moment>) -> Option<Moment> {
+    match (kept, seen) {
+        (Some(k), Some(s)) => Some(if s.0 < k.0 { s } else { k }),
+        _ => kept.or(seen),
+    }
+}
+
+/// The later of a moment kept and one seen after it (the kept one on a tie).
+fn later(kept: Option<Moment>, seen: Option<Moment>) -> Option<Moment> {
+    match (kept, seen) {
+        (Some(k), Some(s)) => Some(if s.0 > k.0 { s } else { k }),
+        _ => kept.or(seen),
+    }
+}
+
+/// What the findings of one cause need, folded failure by failure: counters keyed by upstream
+/// and endpoint, and moments, so the failures themselves can be dropped once counted.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Failures, first and last failure per upstream (named as the report writes it).
+    per_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)>,
+    /// Timeouts: failures per request path (raw, as the endpoint to profile).
+    endpoints: BTreeMap<String, u64>,
+    /// `no_live_upstreams`: the earliest failure, and the first upstream a failure names.
+    earliest: Option<Moment>,
+    block: Option<String>,
+}
+
+impl Findings {
+    /// Counts one failure of `cause`.
+    pub fn add(&mut self, cause: Cause, e: &Event) {
         let name = e.upstream().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
-        let entry = by_upstream.entry(name).or_default();
+        let entry = match self.per_upstream.get_mut(&*name) {
+            Some(entry) => entry,
+            None => self.per_upstream.entry(name.into_owned()).or_default(),
+        };
         entry.0 += 1;
-        if let Some(t) = when(e) {
-            entry.1 = Some(entry.1.map_or(t, |f| if t.0 < f.0 { t } else { f }));
-            entry.2 = Some(entry.2.map_or(t, |l| if t.0 > l.0 { t } else { l }));
+        entry.1 = earlier(entry.1, when(e));
+        entry.2 = later(entry.2, when(e));
+        if cause.timed_out() {
+            if let Some(r) = e.request.request() {
+                count(&mut self.endpoints, lossless_cow(request_path(r)), 1);
+            }
+        }
+        if cause == Cause::NoLiveUpstreams {
+            self.earliest = earlier(self.earliest, when(e));
+            if self.block.is_none() {
+                self.block = e.upstream().map(lossless);
+            }
         }
     }
+
+    /// Adds the failures folded into `later_part`, all of which come after this one's.
+    pub fn merge(&mut self, later_part: Findings) {
+        for (name, (n, first, last)) in later_part.per_upstream {
+            let entry = self.per_upstream.entry(name).or_default();
+            entry.0 += n;
+            entry.1 = earlier(entry.1, first);
+            entry.2 = later(entry.2, last);
+        }
+        for (path, n) in later_part.endpoints {
+            count(&mut self.endpoints, Cow::Owned(path), n);
+        }
+        self.earliest = earlier(self.earliest, later_part.earliest);
+        self.block = self.block.take().or(later_part.block);
+    }
+
+    /// The findings about the failures of `cause`; `times` are their `$request_time`s (kept for
+    /// timeouts only), in any order.
+    pub fn finish(self, cause: Cause, times: Vec<f64>) -> Vec<Finding> {
+        let mut out = per_upstream(self.per_upstream);
+        if cause.timed_out() {
+            out.extend(waited_before_giving_up(times, self.endpoints));
+        }
+        if cause == Cause::NoLiveUpstreams {
+            out.extend(before_no_live(self.earliest, self.block));
+        }
+        out
+    }
+}
+
+fn count(counts: &mut BTreeMap<String, u64>, key: Cow<'_, str>, n: u64) {
+    match counts.get_mut(&*key) {
+        Some(c) => *c += n,
+        None => {
+            counts.insert(key.into_owned(), n);
+        }
+    }
+}
+
+/// The upstreams with the most failures, each with its first and last failure.
+fn per_upstream(by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)>) -> Vec<Finding> {
     let mut rows: Vec<_> = by_upstream.into_iter().collect();
     rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     rows.into_iter()
         .take(TOP)
         .map(|(upstream, (failures, first, last))| Finding::Upstream {
-            upstream: upstream.into_owned(),
+            upstream,
             failures,
             first: first.map(|f| rfc3339(f.0, f.1)),
             last: last.filter(|l| first.is_some_and(|f| f.0 != l.0)).map(|l| rfc3339(l.0, l.1)),
@@ -63,26 +131,13 @@ fn per_upstream(events: &[&Event]) -> Vec<Finding> {
 
 /// For timeouts: the request time of the failed requests is the timeout nginx applied, and the
 /// endpoints that hit it are the ones to profile.
-fn waited_before_giving_up(cause: Cause, events: &[&Event]) -> Option<Finding> {
-    if !matches!(
-        cause,
-        Cause::ReadTimeout | Cause::ConnectTimeout | Cause::SslHandshakeTimeout | Cause::SendTimeout
-    ) {
-        return None;
-    }
-    let mut times: Vec<f64> = events.iter().filter_map(|e| e.request.request_time).collect();
+fn waited_before_giving_up(mut times: Vec<f64>, endpoints: BTreeMap<String, u64>) -> Option<Finding> {
     if times.is_empty() {
         return None;
     }
     times.sort_by(f64::total_cmp);
     let median_seconds = times[times.len() / 2];
-    let mut paths: BTreeMap<Cow<'_, str>, u64> = BTreeMap::new();
-    for e in events {
-        if let Some(r) = e.request.request() {
-            *paths.entry(lossless_cow(request_path(r))).or_default() += 1;
-        }
-    }
-    Some(Finding::GaveUpAfter { median_seconds, samples: times.len() as u64, endpoints: top(paths) })
+    Some(Finding::GaveUpAfter { median_seconds, samples: times.len() as u64, endpoints: top(endpoints) })
 }
 
 /// The `TOP` entries with the highest counts (by name on a tie).
@@ -96,8 +151,7 @@ pub fn top<S: Ord + Into<String>>(counts: BTreeMap<S, u64>) -> Vec<(String, u64)
 /// When the first `no_live_upstreams` happened: by then every server of the block had been
 /// marked down, so the failures just before it on those servers are the real cause. The block's
 /// members are not in the logs, so the finding names the time to look at rather than guessing.
-fn before_no_live(events: &[&Event]) -> Option<Finding> {
-    let first = events.iter().filter_map(|e| when(e)).min_by_key(|t| t.0)?;
-    let block = events.iter().find_map(|e| e.upstream()).map(lossless);
+fn before_no_live(earliest: Option<Moment>, block: Option<String>) -> Option<Finding> {
+    let first = earliest?;
     Some(Finding::AllServersDown { block, at: rfc3339(first.0, first.1) })
 }

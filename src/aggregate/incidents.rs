@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::correlate::Event;
 use crate::errorlog::Cause;
 use crate::escape::lossless;
 use crate::report::schema::{Bucket, Incident};
@@ -33,8 +32,14 @@ fn rate(b: &Bucket) -> f64 {
     }
 }
 
-/// Finds incidents in a timeline; `events` are the client-facing failures behind it.
-pub fn detect(timeline: &[Bucket], events: &[&Event], bucket: i64, offset: i32) -> Vec<Incident> {
+/// Finds incidents in a timeline; `upstreams(start, end)` counts the client-facing failures
+/// behind it per upstream from `start` to `end` (exclusive), where the timeline has them.
+pub fn detect(
+    timeline: &[Bucket],
+    upstreams: impl Fn(i64, i64) -> BTreeMap<Vec<u8>, u64>,
+    bucket: i64,
+    offset: i32,
+) -> Vec<Incident> {
     let mut rates: Vec<f64> = timeline.iter().map(rate).collect();
     rates.sort_by(f64::total_cmp);
     let baseline = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
@@ -50,7 +55,7 @@ pub fn detect(timeline: &[Bucket], events: &[&Event], bucket: i64, offset: i32) 
             continue;
         }
         if !run.is_empty() {
-            incidents.push(summarize(&run, events, bucket, offset));
+            incidents.push(summarize(&run, &upstreams, bucket, offset));
             run.clear();
         }
         if hot(b) {
@@ -60,7 +65,12 @@ pub fn detect(timeline: &[Bucket], events: &[&Event], bucket: i64, offset: i32) 
     incidents
 }
 
-fn summarize(run: &[&Bucket], events: &[&Event], bucket: i64, offset: i32) -> Incident {
+fn summarize(
+    run: &[&Bucket],
+    upstreams: &impl Fn(i64, i64) -> BTreeMap<Vec<u8>, u64>,
+    bucket: i64,
+    offset: i32,
+) -> Incident {
     let start = run[0].start_utc;
     let end = run[run.len() - 1].start_utc + bucket;
     let mut causes: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -69,14 +79,7 @@ fn summarize(run: &[&Bucket], events: &[&Event], bucket: i64, offset: i32) -> In
             *causes.entry(c).or_insert(0) += n;
         }
     }
-    let mut upstreams: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-    for e in events {
-        if e.request.time.is_some_and(|t| t >= start && t < end) {
-            if let Some(u) = e.upstream() {
-                *upstreams.entry(u.to_vec()).or_insert(0) += 1;
-            }
-        }
-    }
+    let upstreams = upstreams(start, end);
     Incident {
         start: rfc3339(start, offset),
         end: rfc3339(end, offset),
@@ -123,7 +126,7 @@ mod tests {
         for b in &mut timeline[10..14] {
             *b = bucket(b.start_utc, 1000, 200);
         }
-        let found = detect(&timeline, &[], 60, 0);
+        let found = detect(&timeline, |_, _| BTreeMap::new(), 60, 0);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].failures, 800);
         assert_eq!(found[0].cause, "connect_refused");
@@ -135,6 +138,6 @@ mod tests {
     #[test]
     fn steady_low_errors_are_no_incident() {
         let timeline: Vec<Bucket> = (0..30).map(|i| bucket(i * 60, 1000, 2)).collect();
-        assert!(detect(&timeline, &[], 60, 0).is_empty());
+        assert!(detect(&timeline, |_, _| BTreeMap::new(), 60, 0).is_empty());
     }
 }

@@ -1,9 +1,16 @@
-//! Aggregation: an analysis (parsed, joined events and counters) shaped into the report's numbers:
+//! Aggregation: analyses (parsed, joined events and counters) folded into the report's numbers:
 //! causes, upstreams, paths, timeline, incidents, findings, and the latency sketches behind them.
 
+mod buckets;
 pub mod build;
+mod causes;
+mod failures;
 pub mod findings;
+pub mod fold;
 pub mod incidents;
+pub mod inputs;
 pub mod sketch;
+mod upstreams;
 
 pub use build::Limits;
+pub use fold::Fold;

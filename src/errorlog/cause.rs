@@ -229,6 +229,15 @@ impl Cause {
         self.info().role
     }
 
+    /// Whether nginx gave up waiting: the failure's `$request_time` is then the timeout it
+    /// applied, which the findings and the nginx.conf citations measure.
+    pub fn timed_out(self) -> bool {
+        matches!(
+            self,
+            Cause::ReadTimeout | Cause::ConnectTimeout | Cause::SslHandshakeTimeout | Cause::SendTimeout
+        )
+    }
+
     /// The cause for a 5xx the backend itself sent (no nginx error line).
     pub fn upstream_returned(status: u16) -> Cause {
         match status {

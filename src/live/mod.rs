@@ -23,7 +23,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::access::AccessFormat;
-use crate::aggregate::build::input_rows;
+use crate::aggregate::inputs::input_rows;
 use crate::correlate::Event;
 use crate::escape::sanitize_str;
 use crate::input::{expand, Kind, Origin};

@@ -1,0 +1,156 @@
+//! Failures per upstream, folded failure by failure into the report's upstream rows.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use crate::correlate::Event;
+use crate::errorlog::ErrorRecord;
+use crate::escape::lossless;
+use crate::report::schema::{ratio, Latency, UpstreamRow, UNKNOWN_UPSTREAM};
+use crate::summary::AccessSummary;
+use crate::time::rfc3339;
+
+#[derive(Debug, Default)]
+struct Tally {
+    errors_by_cause: BTreeMap<&'static str, u64>,
+    client_502: u64,
+    client_504: u64,
+    client_5xx: u64,
+    failed: u64,
+    hidden: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl Tally {
+    fn saw_failure(&mut self, time: Option<i64>) {
+        if let Some(t) = time {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        for (cause, n) in other.errors_by_cause {
+            *self.errors_by_cause.entry(cause).or_insert(0) += n;
+        }
+        self.client_502 += other.client_502;
+        self.client_504 += other.client_504;
+        self.client_5xx += other.client_5xx;
+        self.failed += other.failed;
+        self.hidden += other.hidden;
+        self.saw_failure(other.first);
+        self.saw_failure(other.last);
+    }
+}
+
+/// Failed attempts and client-facing failures per upstream name.
+#[derive(Debug, Default)]
+pub struct Upstreams {
+    tallies: FxHashMap<Box<[u8]>, Tally>,
+}
+
+impl Upstreams {
+    /// Applies `change` to the tally of `name`; the name is copied only the first time.
+    fn update(&mut self, name: &[u8], change: impl FnOnce(&mut Tally)) {
+        match self.tallies.get_mut(name) {
+            Some(tally) => change(tally),
+            None => change(self.tallies.entry(name.into()).or_default()),
+        }
+    }
+
+    /// Counts the failed attempts of `e`, and `e` itself when the client saw it.
+    pub fn add_event(&mut self, e: &Event) {
+        let client_facing = e.client_facing();
+        for attempt in e.attempts() {
+            let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
+            let Some(upstream) = attempt.upstream.as_deref().filter(|_| failed) else { continue };
+            self.update(upstream, |tally| {
+                tally.failed += 1;
+                tally.saw_failure(e.request.time);
+                if !client_facing {
+                    tally.hidden += 1;
+                }
+            });
+        }
+        if client_facing {
+            self.update(e.upstream().unwrap_or(UNKNOWN_UPSTREAM.as_bytes()), |tally| {
+                tally.saw_failure(e.request.time);
+                *tally.errors_by_cause.entry(e.cause.slug()).or_insert(0) += 1;
+                match e.request.status {
+                    502 => tally.client_502 += 1,
+                    504 => tally.client_504 += 1,
+                    _ => {}
+                }
+                tally.client_5xx += 1;
+            });
+        }
+    }
+
+    /// Counts a terminal error line no request claimed: a failure the client did not see (or
+    /// whose access line is missing). `offset` is the error log's zone.
+    pub fn add_unmatched(&mut self, r: &ErrorRecord, offset: i32) {
+        self.update(r.peer().unwrap_or(UNKNOWN_UPSTREAM.as_bytes()), |tally| {
+            tally.failed += 1;
+            tally.hidden += 1;
+            tally.saw_failure(Some(r.local_time - i64::from(offset)));
+        });
+    }
+
+    /// Adds the counts of `other`.
+    pub fn merge(&mut self, other: Upstreams) {
+        for (name, tally) in other.tallies {
+            match self.tallies.get_mut(&name) {
+                Some(mine) => mine.merge(tally),
+                None => {
+                    self.tallies.insert(name, tally);
+                }
+            }
+        }
+    }
+
+    /// One row per upstream that failed or that `access` saw, in the report's order
+    /// ([`super::build::sort_upstreams`]).
+    pub fn rows(
+        mut self,
+        access: &AccessSummary,
+        blocks: &[crate::nginx_conf::Upstream],
+        offset: i32,
+    ) -> Vec<UpstreamRow> {
+        for addr in access.upstreams.keys() {
+            if !self.tallies.contains_key(addr) {
+                self.tallies.insert(addr.clone(), Tally::default());
+            }
+        }
+        let mut rows: Vec<UpstreamRow> = self
+            .tallies
+            .into_iter()
+            .map(|(name, tally)| {
+                let counts = access.upstreams.get(&name);
+                let requests = counts.map(|c| c.attempts);
+                let latency = counts.and_then(|c| Latency::from_sketch(&c.latency));
+                UpstreamRow {
+                    upstream: lossless(&name),
+                    block: crate::nginx_conf::block_of(blocks, &name).map(str::to_owned),
+                    requests,
+                    errors_by_cause: tally.errors_by_cause,
+                    client_502: tally.client_502,
+                    client_504: tally.client_504,
+                    failed_attempts: tally.failed,
+                    hidden_failures: tally.hidden,
+                    rate_502: requests.map(|r| ratio(tally.client_502, r)),
+                    rate_5xx: requests.map(|r| ratio(tally.client_5xx, r)),
+                    first_failure: tally.first.map(|t| rfc3339(t, offset)),
+                    last_failure: tally.last.map(|t| rfc3339(t, offset)),
+                    latency,
+                    latency_sketch: counts.map(|c| c.latency.clone()).filter(|s| s.count() > 0),
+                    failures_over_time: Vec::new(),
+                    latency_lost: false,
+                }
+            })
+            .collect();
+        super::build::sort_upstreams(&mut rows);
+        rows
+    }
+}
