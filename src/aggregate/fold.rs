@@ -122,23 +122,28 @@ impl Fold {
         self.error_lines |= !errors.is_empty();
         let router = self.nginx_conf.as_deref().map(Router::new);
         let cx = Context { errors, router: router.as_ref(), limits: self.limits };
-        // Folded in parallel parts, merged in order: the result does not depend on the threads.
-        let (fine, offset) = (self.bucket.unwrap_or(FINE_SECONDS), self.offset);
+        // Folded in parallel parts, each merged into the one before it (rayon reduces neighbours,
+        // in order) as soon as both are done: the result does not depend on the threads, and
+        // few parts are held at once.
+        let (fine, offset, top) = (self.bucket.unwrap_or(FINE_SECONDS), self.offset, self.limits.top);
         let events = &analysis.correlation.events;
         let chunk = (events.len() / (4 * rayon::current_num_threads())).max(MIN_CHUNK);
-        let parts: Vec<Failures> = events
+        let segment = events
             .par_chunks(chunk)
             .map(|events| {
                 let mut part = Failures::new(fine, offset);
                 events.iter().for_each(|e| part.add_event(e, &cx));
                 part
             })
-            .collect();
-        for part in parts {
-            self.failures.merge(part, self.limits.top);
+            .reduce_with(|mut earlier, later| {
+                earlier.merge(later, top);
+                earlier
+            });
+        if let Some(segment) = segment {
+            self.failures.merge(segment, top);
         }
         for &i in &analysis.correlation.unmatched {
-            self.failures.add_unclaimed(&errors[i], offset, self.limits.top);
+            self.failures.add_unclaimed(&errors[i], offset, top);
         }
         self.unclaimed_lines += analysis.correlation.unmatched.len() as u64;
     }
