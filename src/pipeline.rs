@@ -17,6 +17,11 @@ use crate::stream::StreamReader;
 use crate::summary::{AccessSummary, Candidate, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
 
+mod seek;
+mod segments;
+
+pub use segments::{analyze_in_segments, SEGMENT_BYTES};
+
 /// Chunks a mapped file is split into per thread (more than one per thread evens out the load).
 const CHUNKS_PER_THREAD: usize = 4;
 /// Smallest chunk worth a task.
@@ -95,6 +100,9 @@ pub struct Analysis {
     /// failure the filters left out, and held back for the next `--state` run.
     pub errors_filtered: u64,
     pub errors_waiting: u64,
+    /// Error records at the end of `errors` that an earlier time segment of the same run read
+    /// and counted: carried over to be joined, not read again.
+    pub errors_read_before: usize,
     /// The `upstream {}` blocks of nginx.conf, when given: rows are labelled with their block.
     pub upstream_blocks: Vec<crate::nginx_conf::Upstream>,
     /// nginx.conf, when given: each cause cites the directives that applied to its failures.
@@ -123,7 +131,18 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
     let results: Vec<(InputRow, Extent, Outcome)> =
         inputs.par_iter().enumerate().map(|(i, spec)| read_input(i, spec, options, &progress)).collect();
     progress.finish();
+    assemble(results, options, carried, None)
+}
 
+/// Joins what each input gave (in the order of the inputs) with what was `carried` over.
+/// The error logs' offset, when neither `--error-log-offset` nor `offset` gives it, is the
+/// access logs' most common one.
+fn assemble(
+    results: Vec<(InputRow, Extent, Outcome)>,
+    options: &Options,
+    carried: Carried,
+    offset: Option<i32>,
+) -> Analysis {
     let mut analysis = Analysis::default();
     for (report, extent, outcome) in results {
         match outcome {
@@ -150,7 +169,7 @@ pub fn analyze_resumed(inputs: &[InputSpec], options: &Options, carried: Carried
         analysis.extents.push(extent);
     }
     analysis.errors.extend(carried.errors);
-    analysis.error_utc_offset = options.error_utc_offset.unwrap_or_else(|| {
+    analysis.error_utc_offset = options.error_utc_offset.or(offset).unwrap_or_else(|| {
         analysis.access.offsets.iter().max_by_key(|(o, n)| (**n, -**o)).map_or(0, |(o, _)| *o)
     });
     let mut candidates = std::mem::take(&mut analysis.access.candidates);

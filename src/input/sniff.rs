@@ -30,7 +30,7 @@ impl Kind {
 }
 
 /// The verdict on an input's first lines.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Sniffed {
     Access(AccessFormat),
     Error,

@@ -24,7 +24,7 @@ use crate::pipeline::{Analysis, Carried};
 
 pub use file::{load, State, StateError, FORMAT, VERSION};
 pub use lock::lock_path;
-pub use tail::MAX_WAITING;
+pub use tail::{carry_to_next_segment, MAX_WAITING};
 
 /// One incremental run, holding the state file's lock until it ends.
 pub struct Incremental {
@@ -163,6 +163,7 @@ impl Incremental {
             finished.get(log).copied().unwrap_or(false)
         });
         analysis.settled_unexplained = settled_unexplained as u64;
+        analysis.errors_waiting += waiting.errors.len() as u64;
         let counts = Waiting {
             requests: waiting.candidates.len(),
             error_lines: waiting.errors.len(),

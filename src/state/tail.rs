@@ -14,7 +14,8 @@
 //! yesterday's rotation, a decommissioned host, an archive). Otherwise a report over a finished
 //! day would leave its last failures uncounted run after run.
 
-use crate::correlate::{JoinMethod, DEFAULT_LOOKBACK};
+use crate::correlate::{Event, JoinMethod, DEFAULT_LOOKBACK};
+use crate::errorlog::Role;
 use crate::pipeline::{Analysis, Carried};
 
 /// nginx stamps lines from a clock cached to the second: an error line may carry the second
@@ -90,6 +91,41 @@ pub fn hold_back(
     log_of: impl Fn(usize) -> Option<usize>,
     finished: impl Fn(usize) -> bool,
 ) -> (Carried, usize) {
+    take_tail(analysis, horizon, growth, log_of, finished, MAX_WAITING)
+}
+
+/// Takes out of one time segment of a run what the next segment may still join: the segment
+/// holds every access line before `until` (UTC) and every error line up to a second after it,
+/// so a request before `until` has all its error lines, and only error lines no request
+/// claimed, within the look-back of `until`, may still be claimed by a later one (see
+/// [`crate::pipeline::analyze_in_segments`]): terminal lines, and the context lines (a peer
+/// disabled, FastCGI stderr) that go with them. Lines out of time order (a request at `until`
+/// or later) wait too. Nothing is settled for want of room: the segment's end is not the end
+/// of the logs.
+pub fn carry_to_next_segment(analysis: &mut Analysis, until: i64) -> Carried {
+    let horizon = Horizon { access_until: Some(until), errors_until: Some(until + CLOCK_SLACK) };
+    let always = Growth { now: i64::MIN, written: true };
+    let (mut carried, _) = take_tail(analysis, horizon, always, Some, |_| false, usize::MAX);
+    let mut claimed = vec![false; analysis.errors.len()];
+    for i in analysis.correlation.events.iter().flat_map(Event::evidence) {
+        claimed[i] = true;
+    }
+    let offset = i64::from(analysis.error_utc_offset);
+    carried.errors.extend(analysis.errors.iter().zip(claimed).filter_map(|(r, claimed)| {
+        let context = r.cause.role() == Role::Evidence && !claimed;
+        (context && horizon.error_may_wait(r.local_time - offset)).then(|| r.clone())
+    }));
+    carried
+}
+
+fn take_tail(
+    analysis: &mut Analysis,
+    horizon: Horizon,
+    growth: Growth,
+    log_of: impl Fn(usize) -> Option<usize>,
+    finished: impl Fn(usize) -> bool,
+    max_waiting: usize,
+) -> (Carried, usize) {
     // Without access logs there is no join to wait for.
     if horizon.access_until.is_none() {
         return (Carried::default(), 0);
@@ -102,6 +138,7 @@ pub fn hold_back(
     let events = &analysis.correlation.events;
     let mut settled = 0;
     let requests = latest(
+        max_waiting,
         (0..events.len()).filter(|&i| {
             let e = &events[i];
             let Some(time) = e.request.time.filter(|_| e.join == JoinMethod::None) else { return false };
@@ -116,6 +153,7 @@ pub fn hold_back(
     );
     let errors = &analysis.errors;
     let lines = latest(
+        max_waiting,
         analysis.correlation.unmatched.iter().copied().filter(|&i| {
             let time = errors[i].local_time - offset;
             horizon.error_may_wait(time) && growing(errors[i].input, time, ERROR_WAIT)
@@ -129,7 +167,6 @@ pub fn hold_back(
         waiting.errors.push(record);
     }
     analysis.correlation.unmatched.retain(|i| lines.binary_search(i).is_err());
-    analysis.errors_waiting += lines.len() as u64;
     let mut index = 0;
     analysis.correlation.events.retain(|event| {
         let wait = requests.binary_search(&index).is_ok();
@@ -144,12 +181,16 @@ pub fn hold_back(
     (waiting, settled)
 }
 
-/// The latest [`MAX_WAITING`] of `items` by `time`, as a sorted set of them.
-fn latest<T: Ord + Copy>(items: impl Iterator<Item = T>, time: impl Fn(&T) -> Option<i64>) -> Vec<T> {
+/// The latest `max` of `items` by `time`, as a sorted set of them.
+fn latest<T: Ord + Copy>(
+    max: usize,
+    items: impl Iterator<Item = T>,
+    time: impl Fn(&T) -> Option<i64>,
+) -> Vec<T> {
     let mut items: Vec<T> = items.collect();
-    if items.len() > MAX_WAITING {
+    if items.len() > max {
         items.sort_by_key(|i| std::cmp::Reverse(time(i)));
-        items.truncate(MAX_WAITING);
+        items.truncate(max);
     }
     items.sort_unstable();
     items

@@ -1,0 +1,105 @@
+//! Large logs are read in time segments; the join of the segments must be the join of the whole:
+//! the same failures with the same causes and error lines, the same unclaimed error lines, every
+//! line counted once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ngx502::input::expand;
+use ngx502::input::sniff::builtin_candidates;
+use ngx502::pipeline::{analyze, analyze_in_segments, Analysis, Options};
+
+use crate::generator_truth::generate;
+
+/// What a join decided, in a form that does not depend on how the run was cut: per failed
+/// request (input, line), its status, cause, join method and error lines (input, line); the
+/// unclaimed error lines; and per input the lines read, parsed, malformed and filtered.
+#[derive(Debug, Default, PartialEq)]
+struct Joined {
+    events: BTreeMap<(usize, u64), (u16, &'static str, &'static str, Vec<(usize, u64)>)>,
+    unmatched: Vec<(usize, u64)>,
+    counts: BTreeMap<usize, [u64; 4]>,
+    requests: u64,
+    filtered_errors: u64,
+    waiting_errors: u64,
+}
+
+impl Joined {
+    fn add(&mut self, analysis: &Analysis) {
+        let line_of = |i: usize| (analysis.errors[i].input, analysis.errors[i].line);
+        for e in &analysis.correlation.events {
+            let lines = e.evidence().map(line_of).collect();
+            let key = (e.request.input, e.request.line);
+            let value = (e.request.status, e.cause.slug(), e.join.name(), lines);
+            assert!(self.events.insert(key, value).is_none(), "request {key:?} joined twice");
+        }
+        self.unmatched.extend(analysis.correlation.unmatched.iter().map(|&i| line_of(i)));
+        for (i, row) in analysis.inputs.iter().enumerate() {
+            let counts = self.counts.entry(i).or_default();
+            for (sum, n) in counts.iter_mut().zip([row.lines, row.parsed, row.malformed, row.filtered]) {
+                *sum += n;
+            }
+        }
+        self.requests += analysis.access.statuses.total();
+        self.filtered_errors += analysis.errors_filtered;
+        self.waiting_errors += analysis.errors_waiting;
+    }
+}
+
+fn options() -> Options {
+    Options { formats: builtin_candidates(), quiet: true, ..Options::default() }
+}
+
+/// The whole run's join and the segmented run's, and how many segments there were.
+fn both(dir: &Path, segment_bytes: u64) -> (Joined, Joined, usize) {
+    let (specs, _) = expand(&[dir.to_path_buf()], None);
+    let mut whole = Joined::default();
+    whole.add(&analyze(&specs, &options()));
+    let (mut cut, mut segments) = (Joined::default(), 0);
+    analyze_in_segments(&specs, &options(), segment_bytes, |analysis| {
+        segments += 1;
+        cut.add(&analysis);
+    });
+    cut.unmatched.sort_unstable();
+    whole.unmatched.sort_unstable();
+    (whole, cut, segments)
+}
+
+#[test]
+fn segments_join_as_the_whole_does_at_every_failure_rate_and_format() {
+    for (format, rate, heavy) in
+        [("upstream", "0.3", false), ("combined", "0.05", true), ("json", "0.3", true)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec!["--failure-rate", rate];
+        if heavy {
+            extra.push("--error-heavy");
+        }
+        generate(dir.path(), format, "3M", "11", &extra);
+        let (whole, cut, segments) = both(dir.path(), 256 << 10);
+        assert!(segments >= 8, "{format} {rate}: only {segments} segments");
+        assert!(whole.events.len() > 500, "{format} {rate}: {} failures", whole.events.len());
+        assert_eq!(cut.counts, whole.counts, "{format} {rate}: lines");
+        assert_eq!(cut.requests, whole.requests, "{format} {rate}: requests");
+        assert_eq!(cut.unmatched, whole.unmatched, "{format} {rate}: unclaimed error lines");
+        let differ: Vec<_> = whole
+            .events
+            .iter()
+            .filter(|(k, v)| cut.events.get(k) != Some(v))
+            .take(3)
+            .map(|(k, v)| (k, v, cut.events.get(k)))
+            .collect();
+        assert!(differ.is_empty(), "{format} {rate}: joined differently: {differ:?}");
+        assert_eq!(cut.events.len(), whole.events.len());
+        assert_eq!((cut.filtered_errors, cut.waiting_errors), (whole.filtered_errors, 0));
+    }
+}
+
+#[test]
+fn small_runs_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "upstream", "1M", "3", &["--failure-rate", "0.3"]);
+    let (whole, cut, segments) = both(dir.path(), 1 << 30);
+    assert_eq!(segments, 1);
+    assert_eq!(cut, whole);
+}
