@@ -12,6 +12,7 @@ mod report;
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
@@ -19,7 +20,7 @@ use crate::cli::{BatchArgs, Cli, Command, InputArgs};
 use crate::escape::sanitize_str;
 use crate::exit::Exit;
 use crate::input::resolve;
-use crate::pipeline::{analyze_resumed, Analysis, Options};
+use crate::pipeline::{analyze_in_segments, analyze_resumed, Analysis, Options, SEGMENT_BYTES};
 use crate::state::Incremental;
 use crate::window::TimeWindow;
 
@@ -61,6 +62,64 @@ fn parse_offset(text: &str) -> anyhow::Result<i32> {
 /// `--state`, reads only what earlier runs did not, and returns the run, to be committed once
 /// the output is written.
 pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analysis, Option<Incremental>)> {
+    let (inputs, options) = prepare(args, batch)?;
+    let mut incremental = batch
+        .state
+        .as_deref()
+        .map(|path| Incremental::begin(path, batch.state_reset, batch.wait_lock))
+        .transpose()?;
+    let plan = crate::state::plan(incremental.as_mut(), inputs.specs)?;
+    note(args.quiet, plan.notes.iter().map(String::as_str));
+    let mut analysis = analyze_resumed(&plan.specs, &options, plan.carried);
+    with_conf(&mut analysis, inputs.conf.map(Arc::new));
+    tell_inputs(&analysis.inputs, args.quiet);
+    // With --state, logs left unread as unchanged are logs all the same: a stray non-log file
+    // beside them is no reason to fail the run.
+    if plan.unchanged == 0 && none_is_a_log(&analysis.inputs) {
+        bail!(NOT_A_LOG);
+    }
+    if let Some(run) = incremental.as_mut() {
+        note(args.quiet, run.settle(&mut analysis).note().as_deref());
+    }
+    Ok((analysis, incremental))
+}
+
+/// [`read_inputs`] without `--state`, handing the run to `each` in time segments when it is
+/// large (see [`analyze_in_segments`]), so that what the join holds is one segment's.
+pub fn read_inputs_in_segments(
+    args: &InputArgs,
+    batch: &BatchArgs,
+    mut each: impl FnMut(Analysis),
+) -> anyhow::Result<()> {
+    let (inputs, options) = prepare(args, batch)?;
+    let conf = inputs.conf.map(Arc::new);
+    let mut not_a_log = None;
+    analyze_in_segments(&inputs.specs, &options, SEGMENT_BYTES, |mut analysis| {
+        // Every segment has every input's row, and the first already says what each input is.
+        let none = *not_a_log.get_or_insert_with(|| {
+            tell_inputs(&analysis.inputs, args.quiet);
+            none_is_a_log(&analysis.inputs)
+        });
+        if !none {
+            with_conf(&mut analysis, conf.clone());
+            each(analysis);
+        }
+    });
+    if not_a_log == Some(true) {
+        bail!(NOT_A_LOG);
+    }
+    Ok(())
+}
+
+const NOT_A_LOG: &str =
+    "none of the inputs is an nginx access or error log; pass the right paths, or the format with --log-format";
+
+fn none_is_a_log(inputs: &[crate::report::schema::InputRow]) -> bool {
+    !inputs.is_empty() && inputs.iter().all(|i| i.kind.is_none())
+}
+
+/// The inputs `args` name and how to read them.
+fn prepare(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(resolve::Resolved, Options)> {
     if let Some(threads) = args.threads {
         if threads == 0 {
             bail!("--threads must be at least 1");
@@ -68,7 +127,7 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         // Fails only if the pool was already built, which cannot happen before this point.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
-    let inputs = resolve::resolve(
+    let mut inputs = resolve::resolve(
         &args.paths,
         &args.access,
         &args.error,
@@ -77,7 +136,7 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         args.log_format_name.as_deref(),
     )?;
     let options = Options {
-        formats: inputs.formats,
+        formats: std::mem::take(&mut inputs.formats),
         error_utc_offset: args.error_log_offset.as_deref().map(parse_offset).transpose()?,
         quiet: args.quiet,
         window: TimeWindow::from_flags(
@@ -88,29 +147,15 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
         )?,
         block_size: crate::input::open::block_size_from_env(),
     };
-    let mut incremental = batch
-        .state
-        .as_deref()
-        .map(|path| Incremental::begin(path, batch.state_reset, batch.wait_lock))
-        .transpose()?;
-    let plan = crate::state::plan(incremental.as_mut(), inputs.specs)?;
-    note(args.quiet, plan.notes.iter().map(String::as_str));
-    let mut analysis = analyze_resumed(&plan.specs, &options, plan.carried);
-    if let Some(conf) = inputs.conf {
+    Ok((inputs, options))
+}
+
+/// Gives the analysis nginx.conf's upstream blocks and the conf itself, when given.
+fn with_conf(analysis: &mut Analysis, conf: Option<Arc<crate::nginx_conf::NginxConf>>) {
+    if let Some(conf) = conf {
         analysis.upstream_blocks = conf.upstreams.clone();
-        analysis.nginx_conf = Some(std::sync::Arc::new(conf));
+        analysis.nginx_conf = Some(conf);
     }
-    tell_inputs(&analysis.inputs, args.quiet);
-    // With --state, logs left unread as unchanged are logs all the same: a stray non-log file
-    // beside them is no reason to fail the run.
-    if plan.unchanged == 0 && !analysis.inputs.is_empty() && analysis.inputs.iter().all(|i| i.kind.is_none())
-    {
-        bail!("none of the inputs is an nginx access or error log; pass the right paths, or the format with --log-format");
-    }
-    if let Some(run) = incremental.as_mut() {
-        note(args.quiet, run.settle(&mut analysis).note().as_deref());
-    }
-    Ok((analysis, incremental))
 }
 
 /// Says on stderr what each input turned out to be (unless `quiet`) and why one was not read.

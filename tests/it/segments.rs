@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ngx502::errorlog::Role;
 use ngx502::input::expand;
 use ngx502::input::sniff::builtin_candidates;
 use ngx502::pipeline::{analyze, analyze_in_segments, Analysis, Options};
@@ -20,6 +21,8 @@ struct Joined {
     unmatched: Vec<(usize, u64)>,
     counts: BTreeMap<usize, [u64; 4]>,
     requests: u64,
+    /// Terminal error lines read, each counted in the segment that read it.
+    terminal_read: usize,
     filtered_errors: u64,
     waiting_errors: u64,
 }
@@ -41,6 +44,8 @@ impl Joined {
             }
         }
         self.requests += analysis.access.statuses.total();
+        let new = &analysis.errors[..analysis.errors.len() - analysis.errors_read_before];
+        self.terminal_read += new.iter().filter(|r| r.cause.role() == Role::Terminal).count();
         self.filtered_errors += analysis.errors_filtered;
         self.waiting_errors += analysis.errors_waiting;
     }
@@ -82,6 +87,7 @@ fn segments_join_as_the_whole_does_at_every_failure_rate_and_format() {
         assert_eq!(cut.counts, whole.counts, "{format} {rate}: lines");
         assert_eq!(cut.requests, whole.requests, "{format} {rate}: requests");
         assert_eq!(cut.unmatched, whole.unmatched, "{format} {rate}: unclaimed error lines");
+        assert_eq!(cut.terminal_read, whole.terminal_read, "{format} {rate}: error lines read");
         let differ: Vec<_> = whole
             .events
             .iter()
