@@ -20,7 +20,7 @@ use crate::window::TimeWindow;
 mod seek;
 mod segments;
 
-pub use segments::{analyze_in_segments, SEGMENT_BYTES};
+pub use segments::{analyze_in_segments, SegmentSize};
 
 /// Chunks a mapped file is split into per thread (more than one per thread evens out the load).
 const CHUNKS_PER_THREAD: usize = 4;

@@ -20,7 +20,7 @@ use crate::cli::{BatchArgs, Cli, Command, InputArgs};
 use crate::escape::sanitize_str;
 use crate::exit::Exit;
 use crate::input::resolve;
-use crate::pipeline::{analyze_in_segments, analyze_resumed, Analysis, Options, SEGMENT_BYTES};
+use crate::pipeline::{analyze_in_segments, analyze_resumed, Analysis, Options, SegmentSize};
 use crate::state::Incremental;
 use crate::window::TimeWindow;
 
@@ -94,7 +94,7 @@ pub fn read_inputs_in_segments(
     let (inputs, options) = prepare(args, batch)?;
     let conf = inputs.conf.map(Arc::new);
     let mut not_a_log = None;
-    analyze_in_segments(&inputs.specs, &options, SEGMENT_BYTES, |mut analysis| {
+    analyze_in_segments(&inputs.specs, &options, SegmentSize::default(), |mut analysis| {
         // Every segment has every input's row, and the first already says what each input is.
         let none = *not_a_log.get_or_insert_with(|| {
             tell_inputs(&analysis.inputs, args.quiet);

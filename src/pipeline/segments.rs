@@ -2,7 +2,8 @@
 //! not the whole run's.
 //!
 //! Every input is cut at the same moments (found by bisecting each file on its lines' times,
-//! see [`super::seek`]) into segments of about [`SEGMENT_BYTES`] in all. A segment holds
+//! see [`super::seek`]), each segment sized by the failures of the one before (see
+//! [`SegmentSize`]). A segment holds
 //! every access line logged before its end and every error line up to a second after it
 //! (nginx's clock is cached to the second), so a request of the segment finds all of its error
 //! lines there; the error lines no request claimed within the join's look-back of the end are
@@ -28,36 +29,44 @@ use crate::progress::Progress;
 use crate::report::schema::InputRow;
 use crate::state::carry_to_next_segment;
 
-/// Bytes of logs per segment, all inputs together. At 30 % failures a segment's join holds
-/// about 60 MB; more per segment saves little time (a segment's set-up is small next to
-/// parsing it), less leaves threads idle at each segment's end.
-pub const SEGMENT_BYTES: u64 = 64 << 20;
+/// How large segments are.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentSize {
+    /// The smallest segment, in bytes of logs of all inputs together; a run of less than two
+    /// is read whole.
+    pub bytes: u64,
+    /// Failed requests and error records a segment's join should hold: after each segment the
+    /// next one is sized to hold about this many, so a log with few failures is read in a few
+    /// large segments, which keeps the threads busy, and one with many in small ones.
+    pub held: u64,
+}
+
+impl Default for SegmentSize {
+    /// 64 MB at least, and 100,000 requests and records (about 80 MB): at 30 % failures a
+    /// 64 MB segment holds about 130,000.
+    fn default() -> Self {
+        SegmentSize { bytes: 64 << 20, held: 100_000 }
+    }
+}
+
+/// The largest segment, in smallest segments: large enough that segments cost nothing at low
+/// failure rates, small enough that a burst of failures after a quiet stretch does not make a
+/// segment hold many times more than it should.
+const MAX_GROWTH: u64 = 16;
 
 /// How much later than an access log's cut its error logs are cut: an error line may carry
 /// the second after its request's access line.
 const ERROR_CUT_AFTER: i64 = 2;
 
-/// One input, mapped, with what it was found to be and where its segments start.
+/// One input, mapped, with what it was found to be and how far it has been read.
 struct Mapped {
     map: Arc<Mmap>,
     sniffed: Sniffed,
-    /// The start of each segment after the first.
-    cuts: Vec<usize>,
+    /// Where the next segment starts.
+    start: usize,
 }
 
 impl Mapped {
-    /// The bytes of segment `k`.
-    fn segment(&self, k: usize) -> &[u8] {
-        self.segments(k..=k)
-    }
-
-    /// The bytes of segments `ks`.
-    fn segments(&self, ks: std::ops::RangeInclusive<usize>) -> &[u8] {
-        let start = if *ks.start() == 0 { 0 } else { self.cuts[ks.start() - 1] };
-        let end = self.cuts.get(*ks.end()).copied().unwrap_or(self.map.len());
-        &self.map[start..end]
-    }
-
     /// The clock of this input's lines, in UTC with error logs at `offset` seconds east.
     fn clock(&self, offset: i32) -> Option<Clock<'_>> {
         match &self.sniffed {
@@ -66,41 +75,98 @@ impl Mapped {
             Sniffed::Unknown(_) => None,
         }
     }
+
+    /// Where the segment that ends at `until` (UTC) ends in this input: before its first line
+    /// at or after `until` (a little after, for error logs), never before the segment's start;
+    /// the whole rest when `until` is `None`.
+    fn end(&self, until: Option<i64>, offset: i32) -> usize {
+        let (Some(until), Some(mut clock)) = (until, self.clock(offset)) else { return self.map.len() };
+        let after = if matches!(self.sniffed, Sniffed::Error) { ERROR_CUT_AFTER } else { 0 };
+        self.start + cut_at(&self.map[self.start..], until + after, &mut clock)
+    }
+}
+
+/// Where segments end: at the time of the line some bytes further into the largest input,
+/// the lead, as many bytes as the last segment suggests.
+struct Cutter {
+    lead: usize,
+    /// Bytes of the lead per smallest segment.
+    smallest: usize,
+    step: usize,
+    held: u64,
+    last: Option<i64>,
+}
+
+impl Cutter {
+    /// The end of the next segment, UTC; `None` when it is the last and reads to the end.
+    fn next(&mut self, mapped: &[Mapped], offset: i32) -> Option<i64> {
+        let lead = &mapped[self.lead];
+        let mut clock = lead.clock(offset)?;
+        let mut at = lead.start.saturating_add(self.step);
+        // A cut must move time on: a second of lines longer than a step, or a stretch of
+        // lines without a time, is stepped over.
+        while at < lead.map.len() {
+            let probe = line_start(&lead.map, at);
+            match next_timed(&lead.map, probe, &mut clock) {
+                Some((_, time)) if self.last.is_none_or(|last| time > last) => {
+                    self.last = Some(time);
+                    return Some(time);
+                }
+                _ => at = probe + self.smallest.div_ceil(8),
+            }
+        }
+        None
+    }
+
+    /// Sizes the next segment from the one just joined: `held` requests and records for
+    /// `read` bytes of the lead.
+    fn adapt(&mut self, read: usize, held: u64) {
+        let wanted = read as u64 * self.held / held.max(1);
+        let step = wanted.clamp(self.smallest as u64, self.smallest as u64 * MAX_GROWTH);
+        self.step = usize::try_from(step).unwrap_or(usize::MAX);
+    }
 }
 
 /// Reads and joins `inputs`, handing each time segment's analysis to `each` in time order
 /// (see the module docs): one analysis, the whole run, when the inputs are small or not all
-/// plain files. Segments are cut every `segment_bytes` of input, all inputs together.
+/// plain files. The first segment holds `size.bytes` of logs, all inputs together; later
+/// ones are sized by the failures of the one before.
 pub fn analyze_in_segments(
     inputs: &[InputSpec],
     options: &Options,
-    segment_bytes: u64,
+    size: SegmentSize,
     mut each: impl FnMut(Analysis),
 ) {
     let Some(mut mapped) = map_all(inputs, options) else { return each(analyze(inputs, options)) };
     let total: u64 = mapped.iter().map(|m| m.map.len() as u64).sum();
     let offset = options.error_utc_offset.or_else(|| first_offset(&mapped)).unwrap_or(0);
-    let times = cut_times(&mapped, total.div_ceil(segment_bytes.max(1)), offset);
-    if times.is_empty() {
+    let lead =
+        (0..mapped.len()).filter(|&i| mapped[i].clock(offset).is_some()).max_by_key(|&i| mapped[i].map.len());
+    let (Some(lead), true) = (lead, total >= size.bytes.saturating_mul(2)) else {
         return each(analyze(inputs, options));
-    }
-    for m in &mut mapped {
-        m.cuts = cuts(m, &times, offset);
-        // Bisecting touched a few pages per probe all over the file: about 1 MB per cut.
-        PageRelease::of(&m.map).done(&m.map);
-    }
+    };
+    let smallest =
+        usize::try_from(mapped[lead].map.len() as u64 * size.bytes / total).unwrap_or(usize::MAX).max(1);
+    let mut cutter = Cutter { lead, smallest, step: smallest, held: size.held, last: None };
     let has_access = mapped.iter().any(|m| matches!(m.sniffed, Sniffed::Access(_)));
     let progress = Progress::for_inputs(inputs, options.quiet);
     let mut lines_before = vec![0; inputs.len()];
     let mut carried = Carried::default();
     let mut guessed_offset = None;
-    for k in 0..=times.len() {
+    loop {
+        let until = cutter.next(&mapped, offset);
+        let ends: Vec<usize> = mapped.iter().map(|m| m.end(until, offset).max(m.start)).collect();
+        // Bisecting touched a few pages per probe all over the rest of each file.
+        for m in &mapped {
+            PageRelease::of(&m.map).done(&m.map[m.start..]);
+        }
         let results: Vec<(InputRow, Extent, Outcome)> = mapped
             .par_iter()
+            .zip(&ends)
             .zip(inputs)
             .zip(&lines_before)
             .enumerate()
-            .map(|(i, ((m, spec), &before))| read_segment(i, spec, options, m, k, before))
+            .map(|(i, (((m, &end), spec), &before))| read_segment(i, spec, options, m, end, before))
             .collect();
         for ((row, extent, _), before) in results.iter().zip(&mut lines_before) {
             *before += row.lines;
@@ -110,14 +176,20 @@ pub fn analyze_in_segments(
         let mut analysis = assemble(results, options, std::mem::take(&mut carried), guessed_offset);
         analysis.errors_read_before = read_before;
         guessed_offset = Some(analysis.error_utc_offset);
-        if let (Some(&until), true) = (times.get(k), has_access) {
+        if let (Some(until), true) = (until, has_access) {
             carried = carry_to_next_segment(&mut analysis, until);
         }
+        let held = analysis.correlation.events.len() + analysis.errors.len();
         each(analysis);
-        // The join read fields of error records in place, after their chunk's pages were
-        // given back, and the records carried over point into the segment before.
-        for m in &mapped {
-            PageRelease::of(&m.map).done(m.segments(k.saturating_sub(1)..=k));
+        cutter.adapt(ends[lead] - mapped[lead].start, held as u64);
+        for (m, end) in mapped.iter_mut().zip(ends) {
+            // The join read fields of error records in place, after their chunk's pages were
+            // given back.
+            PageRelease::of(&m.map).done(&m.map[m.start..end]);
+            m.start = end;
+        }
+        if until.is_none() {
+            break;
         }
     }
     progress.finish();
@@ -142,7 +214,7 @@ fn map_all(inputs: &[InputSpec], options: &Options) -> Option<Vec<Mapped>> {
                 return None;
             }
             let sniffed = decide(spec, options, &map, None);
-            Some(Mapped { map: Arc::new(map), sniffed, cuts: Vec::new() })
+            Some(Mapped { map: Arc::new(map), sniffed, start: 0 })
         })
         .collect()
 }
@@ -160,53 +232,17 @@ fn first_offset(mapped: &[Mapped]) -> Option<i32> {
     })
 }
 
-/// The moments (UTC) at which segments end: `count` evenly spaced cuts of the largest input,
-/// each at the time of the line there.
-fn cut_times(mapped: &[Mapped], count: u64, offset: i32) -> Vec<i64> {
-    let Some(largest) = mapped.iter().filter(|m| m.clock(offset).is_some()).max_by_key(|m| m.map.len())
-    else {
-        return Vec::new();
-    };
-    let Some(mut clock) = largest.clock(offset) else { return Vec::new() };
-    let buf = &largest.map[..];
-    let mut times: Vec<i64> = Vec::new();
-    for k in 1..count {
-        let at = line_start(buf, usize::try_from(buf.len() as u64 * k / count).unwrap_or(buf.len()));
-        if let Some((_, time)) = next_timed(buf, at, &mut clock) {
-            if times.last().is_none_or(|&last| time > last) {
-                times.push(time);
-            }
-        }
-    }
-    times
-}
-
-/// Where each segment after the first starts in `input`: at the first line at or after each
-/// of `times` (a little after, for error logs), never before the previous cut.
-fn cuts(input: &Mapped, times: &[i64], offset: i32) -> Vec<usize> {
-    let Some(mut clock) = input.clock(offset) else { return vec![input.map.len(); times.len()] };
-    let after = if matches!(input.sniffed, Sniffed::Error) { ERROR_CUT_AFTER } else { 0 };
-    let mut previous = 0;
-    times
-        .iter()
-        .map(|&t| {
-            previous = cut_at(&input.map, t + after, &mut clock).max(previous);
-            previous
-        })
-        .collect()
-}
-
-/// Reads segment `k` of input `index`, numbering its lines after the `before` lines of the
-/// earlier segments.
+/// Reads input `index` from where the segment starts to `end`, numbering its lines after the
+/// `before` lines of the earlier segments.
 fn read_segment(
     index: usize,
     spec: &InputSpec,
     options: &Options,
     input: &Mapped,
-    k: usize,
+    end: usize,
     before: u64,
 ) -> (InputRow, Extent, Outcome) {
-    let bytes = input.segment(k);
+    let bytes = &input.map[input.start..end];
     let mut row = InputRow::new(&spec.origin);
     let release = PageRelease::of(&input.map);
     let mut outcome =
@@ -214,4 +250,24 @@ fn read_segment(
             .unwrap_or(Outcome::Nothing);
     number_from(before, &mut row, &mut outcome);
     (row, Extent { skipped: spec.resume, bytes: bytes.len() as u64 }, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_sized_by_the_failures_of_the_last_one() {
+        let mut cutter = Cutter { lead: 0, smallest: 1000, step: 1000, held: 100, last: None };
+        // Twice the failures wanted: half the bytes, but never below the smallest segment.
+        cutter.adapt(4000, 200);
+        assert_eq!(cutter.step, 2000);
+        cutter.adapt(1000, 400);
+        assert_eq!(cutter.step, 1000);
+        // Few failures: larger segments, up to the largest.
+        cutter.adapt(1000, 20);
+        assert_eq!(cutter.step, 5000);
+        cutter.adapt(1000, 0);
+        assert_eq!(cutter.step, 1000 * MAX_GROWTH as usize);
+    }
 }

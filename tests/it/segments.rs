@@ -8,7 +8,7 @@ use std::path::Path;
 use ngx502::errorlog::Role;
 use ngx502::input::expand;
 use ngx502::input::sniff::builtin_candidates;
-use ngx502::pipeline::{analyze, analyze_in_segments, Analysis, Options};
+use ngx502::pipeline::{analyze, analyze_in_segments, Analysis, Options, SegmentSize};
 
 use crate::generator_truth::generate;
 
@@ -56,12 +56,12 @@ fn options() -> Options {
 }
 
 /// The whole run's join and the segmented run's, and how many segments there were.
-fn both(dir: &Path, segment_bytes: u64) -> (Joined, Joined, usize) {
+fn both(dir: &Path, size: SegmentSize) -> (Joined, Joined, usize) {
     let (specs, _) = expand(&[dir.to_path_buf()], None);
     let mut whole = Joined::default();
     whole.add(&analyze(&specs, &options()));
     let (mut cut, mut segments) = (Joined::default(), 0);
-    analyze_in_segments(&specs, &options(), segment_bytes, |analysis| {
+    analyze_in_segments(&specs, &options(), size, |analysis| {
         segments += 1;
         cut.add(&analysis);
     });
@@ -81,7 +81,7 @@ fn segments_join_as_the_whole_does_at_every_failure_rate_and_format() {
             extra.push("--error-heavy");
         }
         generate(dir.path(), format, "3M", "11", &extra);
-        let (whole, cut, segments) = both(dir.path(), 256 << 10);
+        let (whole, cut, segments) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 100 });
         assert!(segments >= 8, "{format} {rate}: only {segments} segments");
         assert!(whole.events.len() > 500, "{format} {rate}: {} failures", whole.events.len());
         assert_eq!(cut.counts, whole.counts, "{format} {rate}: lines");
@@ -105,7 +105,7 @@ fn segments_join_as_the_whole_does_at_every_failure_rate_and_format() {
 fn small_runs_are_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "upstream", "1M", "3", &["--failure-rate", "0.3"]);
-    let (whole, cut, segments) = both(dir.path(), 1 << 30);
+    let (whole, cut, segments) = both(dir.path(), SegmentSize::default());
     assert_eq!(segments, 1);
     assert_eq!(cut, whole);
 }
