@@ -118,7 +118,9 @@ impl Fold {
         self.errors_waiting += analysis.errors_waiting;
 
         let errors = &analysis.errors;
-        self.terminal_lines += errors.par_iter().filter(|r| r.cause.role() == Role::Terminal).count() as u64;
+        // Records an earlier segment read were counted there.
+        let read = &errors[..errors.len().saturating_sub(analysis.errors_read_before)];
+        self.terminal_lines += read.par_iter().filter(|r| r.cause.role() == Role::Terminal).count() as u64;
         self.error_lines |= !errors.is_empty();
         let router = self.nginx_conf.as_deref().map(Router::new);
         let cx = Context { errors, router: router.as_ref(), limits: self.limits };

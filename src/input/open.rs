@@ -52,32 +52,64 @@ pub fn open(origin: &Origin) -> io::Result<Source> {
 pub fn open_in_blocks(origin: &Origin, block_size: usize) -> io::Result<Source> {
     match origin {
         Origin::Stdin => Ok(Source::Stream(Blocks::spawn(Box::new(io::stdin()), block_size))),
-        Origin::File(path) => {
-            let mut file = File::open(path)?;
-            let mut magic = [0u8; 4];
-            let n = read_up_to(&mut file, &mut magic)?;
-            if n >= 2 && magic[..2] == GZIP_MAGIC {
-                let file = File::open(path)?;
-                return Ok(Source::Stream(Blocks::spawn(Box::new(MultiGzDecoder::new(file)), block_size)));
+        Origin::File(path) => match open_file(path)? {
+            Opened::Gzip(file) => {
+                Ok(Source::Stream(Blocks::spawn(Box::new(MultiGzDecoder::new(file)), block_size)))
             }
-            if n == 4 && magic == ZSTD_MAGIC {
-                let decoder = zstd::stream::read::Decoder::new(File::open(path)?)?;
-                return Ok(Source::Stream(Blocks::spawn(Box::new(decoder), block_size)));
+            Opened::Zstd(file) => {
+                let decoder = zstd::stream::read::Decoder::new(file)?;
+                Ok(Source::Stream(Blocks::spawn(Box::new(decoder), block_size)))
             }
-            let len = file.metadata()?.len();
-            if len == 0 {
-                return Ok(Source::Buffer(Vec::new()));
-            }
-            // SAFETY: the map is read-only; a log that is truncated while mapped can raise
-            // SIGBUS, the same trade-off ripgrep makes for plain files named on the command line.
-            match unsafe { Mmap::map(&file) } {
-                Ok(map) => Ok(Source::Mapped(map)),
-                Err(_) => {
-                    let mut buf = Vec::new();
-                    File::open(path)?.read_to_end(&mut buf)?;
-                    Ok(Source::Buffer(buf))
-                }
-            }
+            Opened::Plain(file) => map(path, &file),
+        },
+    }
+}
+
+/// A plain file, mapped: `None` for stdin, compressed files and files that cannot be mapped,
+/// which only [`open_in_blocks`] reads. Nothing is read or spawned to find out.
+pub fn map_plain(origin: &Origin) -> Option<Mmap> {
+    let Origin::File(path) = origin else { return None };
+    let Opened::Plain(file) = open_file(path).ok()? else { return None };
+    match map(path, &file).ok()? {
+        Source::Mapped(map) => Some(map),
+        Source::Buffer(_) | Source::Stream(_) => None,
+    }
+}
+
+/// A file opened and recognised by its magic bytes, from its start.
+enum Opened {
+    Gzip(File),
+    Zstd(File),
+    Plain(File),
+}
+
+fn open_file(path: &std::path::Path) -> io::Result<Opened> {
+    let mut file = File::open(path)?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic)?;
+    if n >= 2 && magic[..2] == GZIP_MAGIC {
+        return Ok(Opened::Gzip(File::open(path)?));
+    }
+    if n == 4 && magic == ZSTD_MAGIC {
+        return Ok(Opened::Zstd(File::open(path)?));
+    }
+    Ok(Opened::Plain(file))
+}
+
+/// A plain file mapped, or read when it is empty or cannot be mapped.
+fn map(path: &std::path::Path, file: &File) -> io::Result<Source> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(Source::Buffer(Vec::new()));
+    }
+    // SAFETY: the map is read-only; a log that is truncated while mapped can raise
+    // SIGBUS, the same trade-off ripgrep makes for plain files named on the command line.
+    match unsafe { Mmap::map(file) } {
+        Ok(map) => Ok(Source::Mapped(map)),
+        Err(_) => {
+            let mut buf = Vec::new();
+            File::open(path)?.read_to_end(&mut buf)?;
+            Ok(Source::Buffer(buf))
         }
     }
 }

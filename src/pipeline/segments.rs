@@ -23,8 +23,9 @@ use super::seek::{cut_at, line_start, next_timed, Clock};
 use super::{
     analyze, assemble, decide, number_from, read_block, Analysis, Carried, Extent, Options, Outcome,
 };
+use crate::input::open::map_plain;
 use crate::input::sniff::SNIFF_HEAD;
-use crate::input::{open_in_blocks, InputSpec, Kind, PageRelease, Sniffed, Source};
+use crate::input::{InputSpec, Kind, PageRelease, Sniffed};
 use crate::progress::Progress;
 use crate::report::schema::InputRow;
 use crate::state::carry_to_next_segment;
@@ -204,9 +205,7 @@ fn map_all(inputs: &[InputSpec], options: &Options) -> Option<Vec<Mapped>> {
             if spec.resume.bytes > 0 || spec.forced == Some(Kind::Stream) {
                 return None;
             }
-            let Ok(Source::Mapped(map)) = open_in_blocks(&spec.origin, options.block_size) else {
-                return None;
-            };
+            let map = map_plain(&spec.origin)?;
             let _ = map.advise(memmap2::Advice::Sequential);
             let head = &map[..map.len().min(SNIFF_HEAD)];
             let formats = spec.format.as_ref().map_or(&options.formats[..], std::slice::from_ref);

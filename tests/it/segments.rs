@@ -12,13 +12,18 @@ use ngx502::pipeline::{analyze, analyze_in_segments, Analysis, Options, SegmentS
 
 use crate::generator_truth::generate;
 
+/// A line of an input: (input, line number).
+type Line = (usize, u64);
+/// Status, cause, join method and error lines of a failed request.
+type Diagnosis = (u16, &'static str, &'static str, Vec<Line>);
+
 /// What a join decided, in a form that does not depend on how the run was cut: per failed
 /// request (input, line), its status, cause, join method and error lines (input, line); the
 /// unclaimed error lines; and per input the lines read, parsed, malformed and filtered.
 #[derive(Debug, Default, PartialEq)]
 struct Joined {
-    events: BTreeMap<(usize, u64), (u16, &'static str, &'static str, Vec<(usize, u64)>)>,
-    unmatched: Vec<(usize, u64)>,
+    events: BTreeMap<Line, Diagnosis>,
+    unmatched: Vec<Line>,
     counts: BTreeMap<usize, [u64; 4]>,
     requests: u64,
     /// Terminal error lines read, each counted in the segment that read it.
