@@ -87,11 +87,11 @@ impl Mapped {
     }
 }
 
-/// Where segments end: at the time of the line some bytes further into the largest input,
-/// the lead, as many bytes as the last segment suggests.
+/// Where segments end: at the earliest of the times of the lines a step further into each
+/// input, so that no input gives a segment more than a step of its bytes, whether the inputs
+/// cover the same hours (an access log and its error log) or different days (rotations).
 struct Cutter {
-    lead: usize,
-    /// Bytes of the lead per smallest segment.
+    /// Bytes of an input per smallest segment.
     smallest: usize,
     step: usize,
     held: u64,
@@ -101,26 +101,29 @@ struct Cutter {
 impl Cutter {
     /// The end of the next segment, UTC; `None` when it is the last and reads to the end.
     fn next(&mut self, mapped: &[Mapped], offset: i32) -> Option<i64> {
-        let lead = &mapped[self.lead];
-        let mut clock = lead.clock(offset)?;
-        let mut at = lead.start.saturating_add(self.step);
-        // A cut must move time on: a second of lines longer than a step, or a stretch of
-        // lines without a time, is stepped over.
-        while at < lead.map.len() {
-            let probe = line_start(&lead.map, at);
-            match next_timed(&lead.map, probe, &mut clock) {
-                Some((_, time)) if self.last.is_none_or(|last| time > last) => {
-                    self.last = Some(time);
-                    return Some(time);
-                }
+        let until = mapped.iter().filter_map(|m| self.probe(m, offset)).min();
+        self.last = until.or(self.last);
+        until
+    }
+
+    /// The time of the first line a step into `input`'s unread part that is later than the
+    /// last cut: a second of lines longer than a step, or a stretch of lines without a time, is
+    /// stepped over. `None` when the rest of the input is within the step.
+    fn probe(&self, input: &Mapped, offset: i32) -> Option<i64> {
+        let mut clock = input.clock(offset)?;
+        let mut at = input.start.saturating_add(self.step);
+        while at < input.map.len() {
+            let probe = line_start(&input.map, at);
+            match next_timed(&input.map, probe, &mut clock) {
+                Some((_, time)) if self.last.is_none_or(|last| time > last) => return Some(time),
                 _ => at = probe + self.smallest.div_ceil(8),
             }
         }
         None
     }
 
-    /// Sizes the next segment from the one just joined: `held` requests and records for
-    /// `read` bytes of the lead.
+    /// Sizes the next segment from the one just joined: `held` requests and records for at
+    /// most `read` bytes of any input.
     fn adapt(&mut self, read: usize, held: u64) {
         let wanted = read as u64 * self.held / held.max(1);
         let step = wanted.clamp(self.smallest as u64, self.smallest as u64 * MAX_GROWTH);
@@ -141,14 +144,13 @@ pub fn analyze_in_segments(
     let Some(mut mapped) = map_all(inputs, options) else { return each(analyze(inputs, options)) };
     let total: u64 = mapped.iter().map(|m| m.map.len() as u64).sum();
     let offset = options.error_utc_offset.or_else(|| first_offset(&mapped)).unwrap_or(0);
-    let lead =
-        (0..mapped.len()).filter(|&i| mapped[i].clock(offset).is_some()).max_by_key(|&i| mapped[i].map.len());
-    let (Some(lead), true) = (lead, total >= size.bytes.saturating_mul(2)) else {
+    let largest = mapped.iter().filter(|m| m.clock(offset).is_some()).map(|m| m.map.len()).max();
+    let (Some(largest), true) = (largest, total >= size.bytes.saturating_mul(2)) else {
         return each(analyze(inputs, options));
     };
-    let smallest =
-        usize::try_from(mapped[lead].map.len() as u64 * size.bytes / total).unwrap_or(usize::MAX).max(1);
-    let mut cutter = Cutter { lead, smallest, step: smallest, held: size.held, last: None };
+    // A step of each input whose bytes make `size.bytes` in all when the inputs run in parallel.
+    let smallest = usize::try_from(largest as u64 * size.bytes / total).unwrap_or(usize::MAX).max(1);
+    let mut cutter = Cutter { smallest, step: smallest, held: size.held, last: None };
     let has_access = mapped.iter().any(|m| matches!(m.sniffed, Sniffed::Access(_)));
     let progress = Progress::for_inputs(inputs, options.quiet);
     let mut lines_before = vec![0; inputs.len()];
@@ -182,7 +184,8 @@ pub fn analyze_in_segments(
         }
         let held = analysis.correlation.events.len() + analysis.errors.len();
         each(analysis);
-        cutter.adapt(ends[lead] - mapped[lead].start, held as u64);
+        let read = mapped.iter().zip(&ends).map(|(m, &end)| end - m.start).max().unwrap_or(0);
+        cutter.adapt(read, held as u64);
         for (m, end) in mapped.iter_mut().zip(ends) {
             // The join read fields of error records in place, after their chunk's pages were
             // given back.
@@ -257,7 +260,7 @@ mod tests {
 
     #[test]
     fn segments_are_sized_by_the_failures_of_the_last_one() {
-        let mut cutter = Cutter { lead: 0, smallest: 1000, step: 1000, held: 100, last: None };
+        let mut cutter = Cutter { smallest: 1000, step: 1000, held: 100, last: None };
         // Twice the failures wanted: half the bytes, but never below the smallest segment.
         cutter.adapt(4000, 200);
         assert_eq!(cutter.step, 2000);

@@ -60,19 +60,28 @@ fn options() -> Options {
     Options { formats: builtin_candidates(), quiet: true, ..Options::default() }
 }
 
-/// The whole run's join and the segmented run's, and how many segments there were.
-fn both(dir: &Path, size: SegmentSize) -> (Joined, Joined, usize) {
+/// How a run was cut: into how many segments, and the most lines one input gave one segment.
+#[derive(Debug)]
+struct Cuts {
+    segments: usize,
+    most_lines: u64,
+}
+
+/// The whole run's join and the segmented run's, and how it was cut.
+fn both(dir: &Path, size: SegmentSize) -> (Joined, Joined, Cuts) {
     let (specs, _) = expand(&[dir.to_path_buf()], None);
     let mut whole = Joined::default();
     whole.add(&analyze(&specs, &options()));
-    let (mut cut, mut segments) = (Joined::default(), 0);
+    let mut cut = Joined::default();
+    let mut cuts = Cuts { segments: 0, most_lines: 0 };
     analyze_in_segments(&specs, &options(), size, |analysis| {
-        segments += 1;
+        cuts.segments += 1;
+        cuts.most_lines = analysis.inputs.iter().map(|i| i.lines).fold(cuts.most_lines, u64::max);
         cut.add(&analysis);
     });
     cut.unmatched.sort_unstable();
     whole.unmatched.sort_unstable();
-    (whole, cut, segments)
+    (whole, cut, cuts)
 }
 
 #[test]
@@ -86,8 +95,8 @@ fn segments_join_as_the_whole_does_at_every_failure_rate_and_format() {
             extra.push("--error-heavy");
         }
         generate(dir.path(), format, "3M", "11", &extra);
-        let (whole, cut, segments) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 100 });
-        assert!(segments >= 8, "{format} {rate}: only {segments} segments");
+        let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 100 });
+        assert!(cuts.segments >= 8, "{format} {rate}: {cuts:?}");
         assert!(whole.events.len() > 500, "{format} {rate}: {} failures", whole.events.len());
         assert_eq!(cut.counts, whole.counts, "{format} {rate}: lines");
         assert_eq!(cut.requests, whole.requests, "{format} {rate}: requests");
@@ -110,7 +119,24 @@ fn segments_join_as_the_whole_does_at_every_failure_rate_and_format() {
 fn small_runs_are_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "upstream", "1M", "3", &["--failure-rate", "0.3"]);
-    let (whole, cut, segments) = both(dir.path(), SegmentSize::default());
-    assert_eq!(segments, 1);
+    let (whole, cut, cuts) = both(dir.path(), SegmentSize::default());
+    assert_eq!(cuts.segments, 1);
     assert_eq!(cut, whole);
+}
+
+#[test]
+fn logs_of_different_days_are_cut_each_in_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "upstream", "3M", "5", &["--failure-rate", "0.3"]);
+    // Yesterday's log beside today's: the first half of the lines in access.log.1.
+    let access = std::fs::read(dir.path().join("access.log")).unwrap();
+    let lines = access.iter().filter(|&&b| b == b'\n').count();
+    let half = access.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(lines / 2).unwrap().0 + 1;
+    std::fs::write(dir.path().join("access.log.1"), &access[..half]).unwrap();
+    std::fs::write(dir.path().join("access.log"), &access[half..]).unwrap();
+    let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 100 });
+    assert_eq!(cut, whole);
+    // 256 KB of the three logs (4.3 MB) a step: about 90 KB of each, some 270 access lines,
+    // never a whole half (4,800 lines).
+    assert!(cuts.segments >= 16 && cuts.most_lines < 600, "{cuts:?}");
 }
