@@ -17,6 +17,7 @@ use crate::stream::StreamReader;
 use crate::summary::{AccessSummary, Candidate, MALFORMED_EXAMPLES};
 use crate::window::TimeWindow;
 
+mod cursor;
 mod seek;
 mod segments;
 

@@ -1,24 +1,25 @@
 //! Large logs read in time segments, so that what the join holds is one segment's failures,
 //! not the whole run's.
 //!
-//! Every input is cut at the same moments (found by bisecting each file on its lines' times,
-//! see [`super::seek`]), each segment sized by the failures of the one before (see
-//! [`SegmentSize`]). A segment holds
-//! every access line logged before its end and every error line up to a second after it
-//! (nginx's clock is cached to the second), so a request of the segment finds all of its error
-//! lines there; the error lines no request claimed within the join's look-back of the end are
-//! carried into the next segment, where later requests may claim them (as `--state` carries
-//! them from one run to the next). Each segment is handed over joined, to be folded into the
-//! report and dropped.
+//! Every input is cut at the same moments, each segment sized by the failures of the one
+//! before (see [`SegmentSize`]). A segment holds every access line logged before its end and
+//! every error line up to a second after it (nginx's clock is cached to the second), so a
+//! request of the segment finds all of its error lines there; the error lines no request
+//! claimed within the join's look-back of the end are carried into the next segment, where
+//! later requests may claim them (as `--state` carries them from one run to the next). Each
+//! segment is handed over joined, to be folded into the report and dropped.
 //!
-//! Only plain files are cut: they are mapped, so a cut costs a few page reads. Streams
-//! (compressed logs, stdin, container logs) and small runs are read whole.
+//! Plain files are mapped and cut by bisecting them on their lines' times (see
+//! [`super::seek`]), so a cut costs a few page reads; compressed files are decompressed as the
+//! segments need them (see [`super::cursor`]). Stdin, streams of wrapped lines (container
+//! logs), `--state` runs and small runs are read whole.
 
 use std::sync::Arc;
 
 use memmap2::Mmap;
 use rayon::prelude::*;
 
+use super::cursor::Cursor;
 use super::seek::{cut_at, line_start, next_timed, Clock};
 use super::{
     analyze, assemble, decide, number_from, read_block, Analysis, Carried, Extent, Options, Outcome,
@@ -59,62 +60,169 @@ const MAX_GROWTH: u64 = 16;
 /// the second after its request's access line.
 const ERROR_CUT_AFTER: i64 = 2;
 
-/// One input, mapped, with what it was found to be and how far it has been read.
-struct Mapped {
-    map: Arc<Mmap>,
+/// How many bytes of log a compressed byte is taken for when deciding whether a run is large
+/// enough to cut: nginx logs compress about tenfold.
+const COMPRESSION: u64 = 10;
+
+/// A compressed input's first segment spans this many seconds; later ones are sized by the
+/// failures of the one before.
+const FIRST_SPAN: i64 = 8;
+
+/// One input being read segment by segment, with what it was found to be.
+struct Input {
     sniffed: Sniffed,
-    /// Where the next segment starts.
-    start: usize,
+    body: Body,
 }
 
-impl Mapped {
-    /// The clock of this input's lines, in UTC with error logs at `offset` seconds east.
-    fn clock(&self, offset: i32) -> Option<Clock<'_>> {
-        match &self.sniffed {
-            Sniffed::Access(format) => Some(Clock::access(format)),
-            Sniffed::Error => Some(Clock::Error { offset: i64::from(offset) }),
-            Sniffed::Unknown(_) => None,
+enum Body {
+    /// A plain file, mapped and cut by bisection: the next segment starts at `start`, and the
+    /// segment being read ends at `end`.
+    Mapped { map: Arc<Mmap>, start: usize, end: usize },
+    /// A compressed file, decompressed as the segments need it.
+    Stream(Box<Cursor>),
+}
+
+/// The clock of lines of an input found to be `sniffed`, in UTC with error logs at `offset`
+/// seconds east.
+fn clock_of(sniffed: &Sniffed, offset: i32) -> Option<Clock<'_>> {
+    match sniffed {
+        Sniffed::Access(format) => Some(Clock::access(format)),
+        Sniffed::Error => Some(Clock::Error { offset: i64::from(offset) }),
+        Sniffed::Unknown(_) => None,
+    }
+}
+
+/// Where an input's part of the segment that ends at `until` (UTC) ends: before its first line
+/// at or after `until`, a little after for error logs; with the clock to find it.
+fn cut_of(sniffed: &Sniffed, until: Option<i64>, offset: i32) -> Option<(i64, Clock<'_>)> {
+    let after = if matches!(sniffed, Sniffed::Error) { ERROR_CUT_AFTER } else { 0 };
+    Some((until? + after, clock_of(sniffed, offset)?))
+}
+
+impl Input {
+    /// Bytes of log this input is taken to hold.
+    fn size(&self, spec: &InputSpec) -> u64 {
+        match &self.body {
+            Body::Mapped { map, .. } => map.len() as u64,
+            Body::Stream(_) => match &spec.origin {
+                crate::input::Origin::File(path) => {
+                    std::fs::metadata(path).map_or(0, |m| m.len()).saturating_mul(COMPRESSION)
+                }
+                crate::input::Origin::Stdin => 0,
+            },
         }
     }
 
-    /// Where the segment that ends at `until` (UTC) ends in this input: before its first line
-    /// at or after `until` (a little after, for error logs), never before the segment's start;
-    /// the whole rest when `until` is `None`.
-    fn end(&self, until: Option<i64>, offset: i32) -> usize {
-        let (Some(until), Some(mut clock)) = (until, self.clock(offset)) else { return self.map.len() };
-        let after = if matches!(self.sniffed, Sniffed::Error) { ERROR_CUT_AFTER } else { 0 };
-        self.start + cut_at(&self.map[self.start..], until + after, &mut clock)
+    /// The input's first bytes, where the zone of its first access line is read.
+    fn head(&self) -> &[u8] {
+        match &self.body {
+            Body::Mapped { map, .. } => &map[..map.len().min(SNIFF_HEAD)],
+            Body::Stream(cursor) => cursor.pending(),
+        }
+    }
+
+    /// Reads this input's part of the segment that ends at `until` (to the end when `None`),
+    /// as input `index`, numbering its lines after the `before` lines of the earlier segments.
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &mut self,
+        index: usize,
+        spec: &InputSpec,
+        options: &Options,
+        until: Option<i64>,
+        offset: i32,
+        progress: &Progress,
+        before: u64,
+    ) -> (InputRow, Extent, Outcome) {
+        let mut row = InputRow::new(&spec.origin);
+        let Input { sniffed, body } = self;
+        let cut = cut_of(sniffed, until, offset);
+        let (outcome, read) = match body {
+            Body::Mapped { map, start, end } => {
+                *end = match cut {
+                    Some((time, mut clock)) => *start + cut_at(&map[*start..], time, &mut clock),
+                    None => map.len(),
+                };
+                let bytes = &map[*start..*end];
+                let release = PageRelease::of(map);
+                let outcome =
+                    read_block(index, options, bytes, sniffed.clone(), release, &mut row, spec.from_walk);
+                progress.advance(bytes.len() as u64);
+                (outcome, bytes.len() as u64)
+            }
+            Body::Stream(cursor) => (cursor.read(index, spec, options, sniffed, cut, progress, &mut row), 0),
+        };
+        let mut outcome = outcome.unwrap_or(Outcome::Nothing);
+        number_from(before, &mut row, &mut outcome);
+        (row, Extent { skipped: spec.resume, bytes: read }, outcome)
+    }
+
+    /// Moves past the segment just read, giving back the pages its join read in place.
+    fn advance(&mut self) {
+        if let Body::Mapped { map, start, end } = &mut self.body {
+            PageRelease::of(map).done(&map[*start..*end]);
+            *start = *end;
+        }
+    }
+
+    /// How many bytes of the segment just read this input gave, for a mapped one.
+    fn segment_bytes(&self) -> usize {
+        match &self.body {
+            Body::Mapped { start, end, .. } => end - start,
+            Body::Stream(_) => 0,
+        }
     }
 }
 
 /// Where segments end: at the earliest of the times of the lines a step further into each
-/// input, so that no input gives a segment more than a step of its bytes, whether the inputs
-/// cover the same hours (an access log and its error log) or different days (rotations).
+/// mapped input, so that no input gives a segment more than a step of its bytes, whether the
+/// inputs cover the same hours (an access log and its error log) or different days
+/// (rotations); compressed inputs, which cannot be looked into ahead, end it a span of time
+/// after their next line.
 struct Cutter {
     /// Bytes of an input per smallest segment.
     smallest: usize,
     step: usize,
+    /// Seconds of a compressed input per segment.
+    span: i64,
     held: u64,
+    /// The end of the last segment, and the start of the one being read.
     last: Option<i64>,
+    from: Option<i64>,
 }
 
 impl Cutter {
     /// The end of the next segment, UTC; `None` when it is the last and reads to the end.
-    fn next(&mut self, mapped: &[Mapped], offset: i32) -> Option<i64> {
-        let until = mapped.iter().filter_map(|m| self.probe(m, offset)).min();
+    fn next(&mut self, inputs: &mut [Input], offset: i32, progress: &Progress) -> Option<i64> {
+        let probed = inputs.iter().filter_map(|input| self.probe(input, offset)).min();
+        let streams = inputs
+            .iter_mut()
+            .filter_map(|Input { sniffed, body }| match body {
+                Body::Stream(cursor) => cursor.next_time(sniffed, &mut clock_of(sniffed, offset)?, progress),
+                Body::Mapped { .. } => None,
+            })
+            .min();
+        let from = match (self.last, streams) {
+            (Some(last), Some(next)) => Some(last.max(next)),
+            (last, next) => last.or(next),
+        };
+        let by_time = streams.and(from).map(|from| from.saturating_add(self.span));
+        let until = probed.into_iter().chain(by_time).min();
+        self.from = self.last.or(from);
         self.last = until.or(self.last);
         until
     }
 
-    /// The time of the first line a step into `input`'s unread part that is later than the
-    /// last cut: a second of lines longer than a step, or a stretch of lines without a time, is
-    /// stepped over. `None` when the rest of the input is within the step.
-    fn probe(&self, input: &Mapped, offset: i32) -> Option<i64> {
-        let mut clock = input.clock(offset)?;
-        let mut at = input.start.saturating_add(self.step);
-        while at < input.map.len() {
-            let probe = line_start(&input.map, at);
-            match next_timed(&input.map, probe, &mut clock) {
+    /// The time of the first line a step into a mapped input's unread part that is later than
+    /// the last cut: a second of lines longer than a step, or a stretch of lines without a
+    /// time, is stepped over. `None` when the rest of the input is within the step.
+    fn probe(&self, input: &Input, offset: i32) -> Option<i64> {
+        let Body::Mapped { map, start, .. } = &input.body else { return None };
+        let mut clock = clock_of(&input.sniffed, offset)?;
+        let mut at = start.saturating_add(self.step);
+        while at < map.len() {
+            let probe = line_start(map, at);
+            match next_timed(map, probe, &mut clock) {
                 Some((_, time)) if self.last.is_none_or(|last| time > last) => return Some(time),
                 _ => at = probe + self.smallest.div_ceil(8),
             }
@@ -123,57 +231,73 @@ impl Cutter {
     }
 
     /// Sizes the next segment from the one just joined: `held` requests and records for at
-    /// most `read` bytes of any input.
+    /// most `read` bytes of any mapped input and the seconds it spanned.
     fn adapt(&mut self, read: usize, held: u64) {
-        let wanted = read as u64 * self.held / held.max(1);
-        let step = wanted.clamp(self.smallest as u64, self.smallest as u64 * MAX_GROWTH);
-        self.step = usize::try_from(step).unwrap_or(usize::MAX);
+        let scale = |used: u64, least: u64| {
+            (used.saturating_mul(self.held) / held.max(1))
+                .clamp(least, used.max(least).saturating_mul(MAX_GROWTH))
+        };
+        self.step =
+            usize::try_from(scale(read as u64, self.smallest as u64).min(self.smallest as u64 * MAX_GROWTH))
+                .unwrap_or(usize::MAX);
+        if let (Some(from), Some(until)) = (self.from, self.last) {
+            let spanned = u64::try_from(until - from).unwrap_or(0);
+            self.span = i64::try_from(scale(spanned, 1)).unwrap_or(i64::MAX);
+        }
     }
 }
 
 /// Reads and joins `inputs`, handing each time segment's analysis to `each` in time order
-/// (see the module docs): one analysis, the whole run, when the inputs are small or not all
-/// plain files. The first segment holds `size.bytes` of logs, all inputs together; later
-/// ones are sized by the failures of the one before.
+/// (see the module docs): one analysis, the whole run, when the inputs are small or one of
+/// them cannot be cut. The first segment holds about `size.bytes` of logs, all inputs
+/// together; later ones are sized by the failures of the one before.
 pub fn analyze_in_segments(
     inputs: &[InputSpec],
     options: &Options,
     size: SegmentSize,
     mut each: impl FnMut(Analysis),
 ) {
-    let Some(mut mapped) = map_all(inputs, options) else { return each(analyze(inputs, options)) };
-    let total: u64 = mapped.iter().map(|m| m.map.len() as u64).sum();
-    let offset = options.error_utc_offset.or_else(|| first_offset(&mapped)).unwrap_or(0);
-    let largest = mapped.iter().filter(|m| m.clock(offset).is_some()).map(|m| m.map.len()).max();
+    let Some(mut opened) = open_all(inputs, options) else { return each(analyze(inputs, options)) };
+    let sizes: Vec<u64> = opened.iter().zip(inputs).map(|(input, spec)| input.size(spec)).collect();
+    let total: u64 = sizes.iter().sum();
+    let offset = options.error_utc_offset.or_else(|| first_offset(&opened)).unwrap_or(0);
+    let largest = opened
+        .iter()
+        .zip(&sizes)
+        .filter(|(input, _)| clock_of(&input.sniffed, offset).is_some())
+        .map(|(_, &s)| s)
+        .max();
     let (Some(largest), true) = (largest, total >= size.bytes.saturating_mul(2)) else {
         return each(analyze(inputs, options));
     };
     // A step of each input whose bytes make `size.bytes` in all when the inputs run in parallel.
-    let smallest = usize::try_from(largest as u64 * size.bytes / total).unwrap_or(usize::MAX).max(1);
-    let mut cutter = Cutter { smallest, step: smallest, held: size.held, last: None };
-    let has_access = mapped.iter().any(|m| matches!(m.sniffed, Sniffed::Access(_)));
+    let smallest = usize::try_from(largest.saturating_mul(size.bytes) / total).unwrap_or(usize::MAX).max(1);
+    let mut cutter =
+        Cutter { smallest, step: smallest, span: FIRST_SPAN, held: size.held, last: None, from: None };
+    let has_access = opened.iter().any(|input| matches!(input.sniffed, Sniffed::Access(_)));
     let progress = Progress::for_inputs(inputs, options.quiet);
     let mut lines_before = vec![0; inputs.len()];
     let mut carried = Carried::default();
     let mut guessed_offset = None;
     loop {
-        let until = cutter.next(&mapped, offset);
-        let ends: Vec<usize> = mapped.iter().map(|m| m.end(until, offset).max(m.start)).collect();
-        // Bisecting touched a few pages per probe all over the rest of each file.
-        for m in &mapped {
-            PageRelease::of(&m.map).done(&m.map[m.start..]);
-        }
-        let results: Vec<(InputRow, Extent, Outcome)> = mapped
-            .par_iter()
-            .zip(&ends)
+        let until = cutter.next(&mut opened, offset, &progress);
+        let results: Vec<(InputRow, Extent, Outcome)> = opened
+            .par_iter_mut()
             .zip(inputs)
             .zip(&lines_before)
             .enumerate()
-            .map(|(i, (((m, &end), spec), &before))| read_segment(i, spec, options, m, end, before))
+            .map(|(i, ((input, spec), &before))| {
+                input.read(i, spec, options, until, offset, &progress, before)
+            })
             .collect();
-        for ((row, extent, _), before) in results.iter().zip(&mut lines_before) {
+        // Bisecting touched a few pages per probe all over the rest of each file.
+        for input in &opened {
+            if let Body::Mapped { map, end, .. } = &input.body {
+                PageRelease::of(map).done(&map[*end..]);
+            }
+        }
+        for ((row, _, _), before) in results.iter().zip(&mut lines_before) {
             *before += row.lines;
-            progress.advance(extent.bytes);
         }
         let read_before = carried.errors.len();
         let mut analysis = assemble(results, options, std::mem::take(&mut carried), guessed_offset);
@@ -184,14 +308,8 @@ pub fn analyze_in_segments(
         }
         let held = analysis.correlation.events.len() + analysis.errors.len();
         each(analysis);
-        let read = mapped.iter().zip(&ends).map(|(m, &end)| end - m.start).max().unwrap_or(0);
-        cutter.adapt(read, held as u64);
-        for (m, end) in mapped.iter_mut().zip(ends) {
-            // The join read fields of error records in place, after their chunk's pages were
-            // given back.
-            PageRelease::of(&m.map).done(&m.map[m.start..end]);
-            m.start = end;
-        }
+        cutter.adapt(opened.iter().map(Input::segment_bytes).max().unwrap_or(0), held as u64);
+        opened.iter_mut().for_each(Input::advance);
         if until.is_none() {
             break;
         }
@@ -199,16 +317,19 @@ pub fn analyze_in_segments(
     progress.finish();
 }
 
-/// Every input mapped and sniffed, when all of them are plain files read from their start
-/// that are not streams.
-fn map_all(inputs: &[InputSpec], options: &Options) -> Option<Vec<Mapped>> {
+/// Every input opened and sniffed, when each is a plain file (mapped) or a compressed one,
+/// read from its start, and none is a stream of wrapped lines.
+fn open_all(inputs: &[InputSpec], options: &Options) -> Option<Vec<Input>> {
     inputs
         .iter()
         .map(|spec| {
             if spec.resume.bytes > 0 || spec.forced == Some(Kind::Stream) {
                 return None;
             }
-            let map = map_plain(&spec.origin)?;
+            let Some(map) = map_plain(&spec.origin) else {
+                let (cursor, sniffed) = Cursor::open(spec, options)?;
+                return Some(Input { sniffed, body: Body::Stream(Box::new(cursor)) });
+            };
             let _ = map.advise(memmap2::Advice::Sequential);
             let head = &map[..map.len().min(SNIFF_HEAD)];
             let formats = spec.format.as_ref().map_or(&options.formats[..], std::slice::from_ref);
@@ -216,42 +337,21 @@ fn map_all(inputs: &[InputSpec], options: &Options) -> Option<Vec<Mapped>> {
                 return None;
             }
             let sniffed = decide(spec, options, &map, None);
-            Some(Mapped { map: Arc::new(map), sniffed, start: 0 })
+            Some(Input { sniffed, body: Body::Mapped { map: Arc::new(map), start: 0, end: 0 } })
         })
         .collect()
 }
 
 /// The zone of the first access line with a time: the error logs' zone, until the first
 /// segment's access lines tell the most common one.
-fn first_offset(mapped: &[Mapped]) -> Option<i32> {
-    mapped.iter().find_map(|m| match &m.sniffed {
+fn first_offset(inputs: &[Input]) -> Option<i32> {
+    inputs.iter().find_map(|input| match &input.sniffed {
         Sniffed::Access(format) => {
             let mut parser = crate::access::AccessParser::new(format);
-            crate::lines::lines(&m.map[..m.map.len().min(SNIFF_HEAD)])
-                .find_map(|line| parser.parse(line).ok()?.time.map(|t| t.offset))
+            crate::lines::lines(input.head()).find_map(|line| parser.parse(line).ok()?.time.map(|t| t.offset))
         }
         _ => None,
     })
-}
-
-/// Reads input `index` from where the segment starts to `end`, numbering its lines after the
-/// `before` lines of the earlier segments.
-fn read_segment(
-    index: usize,
-    spec: &InputSpec,
-    options: &Options,
-    input: &Mapped,
-    end: usize,
-    before: u64,
-) -> (InputRow, Extent, Outcome) {
-    let bytes = &input.map[input.start..end];
-    let mut row = InputRow::new(&spec.origin);
-    let release = PageRelease::of(&input.map);
-    let mut outcome =
-        read_block(index, options, bytes, input.sniffed.clone(), release, &mut row, spec.from_walk)
-            .unwrap_or(Outcome::Nothing);
-    number_from(before, &mut row, &mut outcome);
-    (row, Extent { skipped: spec.resume, bytes: bytes.len() as u64 }, outcome)
 }
 
 #[cfg(test)]
@@ -260,7 +360,7 @@ mod tests {
 
     #[test]
     fn segments_are_sized_by_the_failures_of_the_last_one() {
-        let mut cutter = Cutter { smallest: 1000, step: 1000, held: 100, last: None };
+        let mut cutter = Cutter { smallest: 1000, step: 1000, span: 8, held: 100, last: None, from: None };
         // Twice the failures wanted: half the bytes, but never below the smallest segment.
         cutter.adapt(4000, 200);
         assert_eq!(cutter.step, 2000);

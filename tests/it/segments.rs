@@ -140,3 +140,46 @@ fn logs_of_different_days_are_cut_each_in_steps() {
     // never a whole half (4,800 lines).
     assert!(cuts.segments >= 16 && cuts.most_lines < 600, "{cuts:?}");
 }
+
+/// Replaces `name` in `dir` by its gzip.
+fn gzip(dir: &Path, name: &str) {
+    use std::io::Write;
+    let plain = std::fs::read(dir.join(name)).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    std::fs::write(dir.join(format!("{name}.gz")), gz.finish().unwrap()).unwrap();
+    std::fs::remove_file(dir.join(name)).unwrap();
+}
+
+#[test]
+fn compressed_logs_are_cut_as_they_are_decompressed() {
+    for (format, heavy) in [("upstream", false), ("combined", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec!["--failure-rate", "0.3"];
+        if heavy {
+            extra.push("--error-heavy");
+        }
+        generate(dir.path(), format, "3M", "13", &extra);
+        gzip(dir.path(), "access.log");
+        gzip(dir.path(), "error.log");
+        let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 300 });
+        assert_eq!(cut, whole, "{format}");
+        assert!(cuts.segments >= 8, "{format}: {cuts:?}");
+        assert!(whole.events.len() > 1000, "{format}: {} failures", whole.events.len());
+    }
+}
+
+#[test]
+fn a_compressed_rotation_beside_todays_plain_log_is_cut_in_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "upstream", "3M", "17", &["--failure-rate", "0.3"]);
+    let access = std::fs::read(dir.path().join("access.log")).unwrap();
+    let lines = access.iter().filter(|&&b| b == b'\n').count();
+    let half = access.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(lines / 2).unwrap().0 + 1;
+    std::fs::write(dir.path().join("access.log.1"), &access[..half]).unwrap();
+    std::fs::write(dir.path().join("access.log"), &access[half..]).unwrap();
+    gzip(dir.path(), "access.log.1");
+    let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 300 });
+    assert_eq!(cut, whole);
+    assert!(cuts.segments >= 8 && cuts.most_lines < lines as u64 / 4, "{cuts:?}");
+}
