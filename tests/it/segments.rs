@@ -124,16 +124,22 @@ fn small_runs_are_read_whole() {
     assert_eq!(cut, whole);
 }
 
+/// Moves the first half of access.log's lines into access.log.1, as yesterday's log beside
+/// today's; returns how many lines there were.
+fn rotate_half(dir: &Path) -> usize {
+    let access = std::fs::read(dir.join("access.log")).unwrap();
+    let lines = access.iter().filter(|&&b| b == b'\n').count();
+    let half = access.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(lines / 2).unwrap().0 + 1;
+    std::fs::write(dir.join("access.log.1"), &access[..half]).unwrap();
+    std::fs::write(dir.join("access.log"), &access[half..]).unwrap();
+    lines
+}
+
 #[test]
 fn logs_of_different_days_are_cut_each_in_steps() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "upstream", "3M", "5", &["--failure-rate", "0.3"]);
-    // Yesterday's log beside today's: the first half of the lines in access.log.1.
-    let access = std::fs::read(dir.path().join("access.log")).unwrap();
-    let lines = access.iter().filter(|&&b| b == b'\n').count();
-    let half = access.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(lines / 2).unwrap().0 + 1;
-    std::fs::write(dir.path().join("access.log.1"), &access[..half]).unwrap();
-    std::fs::write(dir.path().join("access.log"), &access[half..]).unwrap();
+    rotate_half(dir.path());
     let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 100 });
     assert_eq!(cut, whole);
     // 256 KB of the three logs (4.3 MB) a step: about 90 KB of each, some 270 access lines,
@@ -173,11 +179,7 @@ fn compressed_logs_are_cut_as_they_are_decompressed() {
 fn a_compressed_rotation_beside_todays_plain_log_is_cut_in_steps() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "upstream", "3M", "17", &["--failure-rate", "0.3"]);
-    let access = std::fs::read(dir.path().join("access.log")).unwrap();
-    let lines = access.iter().filter(|&&b| b == b'\n').count();
-    let half = access.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(lines / 2).unwrap().0 + 1;
-    std::fs::write(dir.path().join("access.log.1"), &access[..half]).unwrap();
-    std::fs::write(dir.path().join("access.log"), &access[half..]).unwrap();
+    let lines = rotate_half(dir.path());
     gzip(dir.path(), "access.log.1");
     let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 300 });
     assert_eq!(cut, whole);
