@@ -44,17 +44,19 @@ pub struct SegmentSize {
 }
 
 impl Default for SegmentSize {
-    /// 64 MB at least, and 100,000 requests and records (about 80 MB): at 30 % failures a
-    /// 64 MB segment holds about 130,000.
+    /// 8 MB at least, and 25,000 requests and records (about 20 MB): at 30 % failures an 8 MB
+    /// segment holds about 16,000. Small segments are faster as well as smaller: a segment's
+    /// join sorts, indexes and walks data that stays in the processor's cache (at 30 %
+    /// failures, 64 MB of logs are read in four fifths of the time they take as one join).
     fn default() -> Self {
-        SegmentSize { bytes: 64 << 20, held: 100_000 }
+        SegmentSize { bytes: 8 << 20, held: 25_000 }
     }
 }
 
 /// The largest segment, in smallest segments: large enough that segments cost nothing at low
 /// failure rates, small enough that a burst of failures after a quiet stretch does not make a
 /// segment hold many times more than it should.
-const MAX_GROWTH: u64 = 16;
+const MAX_GROWTH: u64 = 64;
 
 /// How much later than an access log's cut its error logs are cut: an error line may carry
 /// the second after its request's access line.
@@ -230,11 +232,16 @@ impl Cutter {
         None
     }
 
-    /// Sizes the next segment from the one just joined: `held` requests and records for at
-    /// most `read` bytes of any mapped input and the seconds it spanned.
-    fn adapt(&mut self, read: usize, held: u64) {
+    /// Sizes the next segment from the one just joined: `held` requests and records it read
+    /// for at most `read` bytes of any mapped input and the seconds it spanned, and `carried`
+    /// error lines it leaves to the next. A segment re-indexes what it is carried, so when many
+    /// error lines go unclaimed (an error log of sites whose access logs were not given) the
+    /// next segment is made to read at least as many new ones, and carries are not re-read
+    /// many times over.
+    fn adapt(&mut self, read: usize, held: u64, carried: u64) {
+        let wanted = self.held.max(carried);
         let scale = |used: u64, least: u64| {
-            (used.saturating_mul(self.held) / held.max(1))
+            (used.saturating_mul(wanted) / held.max(1))
                 .clamp(least, used.max(least).saturating_mul(MAX_GROWTH))
         };
         self.step =
@@ -306,9 +313,10 @@ pub fn analyze_in_segments(
         if let (Some(until), true) = (until, has_access) {
             carried = carry_to_next_segment(&mut analysis, until);
         }
-        let held = analysis.correlation.events.len() + analysis.errors.len();
+        let held = analysis.correlation.events.len() + analysis.errors.len() - read_before;
         each(analysis);
-        cutter.adapt(opened.iter().map(Input::segment_bytes).max().unwrap_or(0), held as u64);
+        let read = opened.iter().map(Input::segment_bytes).max().unwrap_or(0);
+        cutter.adapt(read, held as u64, carried.errors.len() as u64);
         opened.iter_mut().for_each(Input::advance);
         if until.is_none() {
             break;
@@ -362,14 +370,33 @@ mod tests {
     fn segments_are_sized_by_the_failures_of_the_last_one() {
         let mut cutter = Cutter { smallest: 1000, step: 1000, span: 8, held: 100, last: None, from: None };
         // Twice the failures wanted: half the bytes, but never below the smallest segment.
-        cutter.adapt(4000, 200);
+        cutter.adapt(4000, 200, 0);
         assert_eq!(cutter.step, 2000);
-        cutter.adapt(1000, 400);
+        cutter.adapt(1000, 400, 0);
         assert_eq!(cutter.step, 1000);
         // Few failures: larger segments, up to the largest.
-        cutter.adapt(1000, 20);
+        cutter.adapt(1000, 20, 0);
         assert_eq!(cutter.step, 5000);
-        cutter.adapt(1000, 0);
+        cutter.adapt(1000, 0, 0);
         assert_eq!(cutter.step, 1000 * MAX_GROWTH as usize);
+        // Four times as many unclaimed error lines carried as the failures wanted: the next
+        // segment reads four times as many new lines.
+        cutter.adapt(1000, 100, 400);
+        assert_eq!(cutter.step, 4000);
+    }
+
+    #[test]
+    fn a_compressed_input_is_cut_by_spans_sized_like_the_steps() {
+        let mut cutter = Cutter { smallest: 1000, step: 1000, span: 8, held: 100, last: None, from: None };
+        cutter.from = Some(1_000);
+        cutter.last = Some(1_008);
+        cutter.adapt(0, 400, 0);
+        assert_eq!(cutter.span, 2);
+        cutter.last = Some(1_010);
+        cutter.adapt(0, 0, 0);
+        assert_eq!(cutter.span, 10 * MAX_GROWTH as i64);
+        // Never less than a second.
+        cutter.adapt(0, 1_000_000, 0);
+        assert_eq!(cutter.span, 1);
     }
 }
