@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::aggregate::samples::Samples;
 use crate::correlate::Event;
 use crate::errorlog::{Cause, ErrorRecord};
 use crate::nginx_conf::check::describe;
@@ -151,7 +152,7 @@ pub struct Place {
     request: OwnedRequest,
     failures: u64,
     /// `$request_time` of the failures, for timeouts only (see [`Cause::timed_out`]).
-    times: Vec<f64>,
+    times: Samples,
     /// Failures per upstream, for timeouts only: the busiest one's latency is the measure.
     by_upstream: BTreeMap<Box<[u8]>, u64>,
     /// An error line of a failure says `wrong version number`.
@@ -192,7 +193,9 @@ impl Place {
     fn add(&mut self, cause: Cause, e: &Event, errors: &[ErrorRecord]) {
         self.failures += 1;
         if cause.timed_out() {
-            self.times.extend(e.request.request_time);
+            if let Some(t) = e.request.request_time {
+                self.times.add(t);
+            }
             if let Some(u) = e.upstream() {
                 match self.by_upstream.get_mut(u) {
                     Some(n) => *n += 1,
@@ -218,7 +221,7 @@ impl Place {
     /// Adds the failures folded into `later`, all of which come after this place's.
     fn merge(&mut self, later: Place) {
         self.failures += later.failures;
-        self.times.extend(later.times);
+        self.times.merge(&later.times);
         for (u, n) in later.by_upstream {
             *self.by_upstream.entry(u).or_default() += n;
         }
@@ -228,8 +231,8 @@ impl Place {
     }
 }
 
-/// One cause's failures by the place that handled them: memory per place, not per failure
-/// (but for the request times of timeouts, 8 bytes each).
+/// One cause's failures by the place that handled them: memory per place (and per distinct
+/// request time of its timeouts), not per failure.
 #[derive(Debug, Default)]
 pub struct Places(BTreeMap<Source, Place>);
 
@@ -245,7 +248,7 @@ impl Places {
             None => self.0.entry(key.clone()).or_insert_with(|| Place {
                 request: OwnedRequest::new(&request),
                 failures: 0,
-                times: Vec::new(),
+                times: Samples::default(),
                 by_upstream: BTreeMap::new(),
                 plain_http: false,
                 failed_v6: false,
@@ -269,8 +272,8 @@ impl Places {
     }
 
     /// The request times kept (timeouts only), place by place.
-    pub fn times(&self) -> impl Iterator<Item = f64> + '_ {
-        self.0.values().flat_map(|p| p.times.iter().copied())
+    pub fn times(&self) -> impl Iterator<Item = &Samples> + '_ {
+        self.0.values().map(|p| &p.times)
     }
 }
 
@@ -484,14 +487,11 @@ fn socket_now(path: &std::path::Path) -> Socket {
 
 /// `times` and `by_upstream` of the failures, against `upstreams`' latency.
 fn measured(
-    mut times: Vec<f64>,
+    times: Samples,
     by_upstream: &BTreeMap<Box<[u8]>, u64>,
     upstreams: &rustc_hash::FxHashMap<Box<[u8]>, UpstreamCounts>,
 ) -> Option<Measured> {
-    if times.is_empty() {
-        return None;
-    }
-    times.sort_by(f64::total_cmp);
+    let (median, max) = (times.median()?, times.max()?);
     // The failures are the slowest attempts of their upstream, so its successes are the fastest
     // (all - failed) of its latency sketch: their p99 sits at that share of 0.99.
     let busiest = by_upstream.iter().max_by_key(|(_, n)| **n);
@@ -504,13 +504,7 @@ fn measured(
         }
         None => (0, None),
     };
-    Some(Measured {
-        median: times[times.len() / 2],
-        max: times[times.len() - 1],
-        samples: times.len() as u64,
-        successes,
-        success_p99,
-    })
+    Some(Measured { median, max, samples: times.len(), successes, success_p99 })
 }
 
 /// A timeout the upstream's own successful responses come close to is raised, in this location,

@@ -13,7 +13,8 @@
 //! - top-N lists (failing paths, evidence): merged from each host's top N, so a path just under
 //!   every host's cut can be missing from the fleet's list;
 //! - findings: recomputed per cause from the hosts' findings (upstream failures add and their
-//!   first/last widen, endpoint counts add, a timeout's median is the failure-weighted median of
+//!   first/last widen, endpoint counts add by name (path templates, so each host's
+//!   `/api/{id}` adds up), a timeout's median is the failure-weighted median of
 //!   the hosts' medians, a block's servers were all down at the earliest time any host saw);
 //! - advice: each kind once; a fleet with access logs needs no "pass the access log";
 //! - malformed-line examples: left in the host reports (their counts are merged).

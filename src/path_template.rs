@@ -82,6 +82,11 @@ impl<'a> PathKey<'a> {
             None => PathKey { key: raw, example: None },
         }
     }
+
+    /// The template (or the path itself): what the failure is counted under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
 }
 
 /// Shortest hex string taken for an id (shorter ones are too often words: `cafe`, `decade`).

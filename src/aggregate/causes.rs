@@ -24,8 +24,7 @@ pub fn rows(
     access: &AccessSummary,
 ) -> Vec<CauseRow> {
     let router = conf.map(Router::new);
-    // Findings sort each cause's request times and citations resolve its places: one task per
-    // cause.
+    // Citations resolve each cause's places again: one task per cause.
     let mut rows: Vec<CauseRow> = causes
         .into_par_iter()
         .map(|(cause, tally)| {

@@ -17,6 +17,7 @@ use super::buckets::FineBuckets;
 use super::build::Limits;
 use super::findings::Findings;
 use super::inputs::Joins;
+use super::samples::Samples;
 use super::upstreams::Upstreams;
 
 /// What folding a stretch of failures reads besides the failures.
@@ -38,7 +39,7 @@ pub struct CauseTally {
     pub findings: Findings,
     pub places: Places,
     /// Timeouts: the `$request_time` of failures no place took (the places keep their own).
-    pub times: Vec<f64>,
+    pub times: Samples,
 }
 
 impl CauseTally {
@@ -49,10 +50,10 @@ impl CauseTally {
             self.evidence.extend(evidence_line(cx.errors, e));
         }
         self.paths.add_key(path, e.cause.slug());
-        self.findings.add(e.cause, e);
+        self.findings.add(e.cause, e, path);
         let placed = cx.router.is_some_and(|router| self.places.add(router, e.cause, e, cx.errors));
-        if !placed && e.cause.timed_out() {
-            self.times.extend(e.request.request_time);
+        if let Some(t) = e.request.request_time.filter(|_| !placed && e.cause.timed_out()) {
+            self.times.add(t);
         }
     }
 
@@ -66,12 +67,14 @@ impl CauseTally {
         self.paths.merge(later.paths);
         self.findings.merge(later.findings);
         self.places.merge(later.places);
-        self.times.extend(later.times);
+        self.times.merge(&later.times);
     }
 
-    /// Every `$request_time` kept, in no particular order.
-    pub fn all_times(&self) -> Vec<f64> {
-        self.times.iter().copied().chain(self.places.times()).collect()
+    /// Every `$request_time` kept: those no place took, and each place's.
+    pub fn all_times(&self) -> Samples {
+        let mut all = self.times.clone();
+        self.places.times().for_each(|times| all.merge(times));
+        all
     }
 }
 

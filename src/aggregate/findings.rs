@@ -6,12 +6,14 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::access::request_path;
 use crate::correlate::Event;
 use crate::errorlog::Cause;
 use crate::escape::{lossless, lossless_cow};
+use crate::path_template::PathKey;
 use crate::report::schema::{Finding, UNKNOWN_UPSTREAM};
 use crate::time::rfc3339;
+
+use super::samples::Samples;
 
 /// Upstreams and endpoints named per finding.
 pub const TOP: usize = 3;
@@ -45,7 +47,8 @@ fn later(kept: Option<Moment>, seen: Option<Moment>) -> Option<Moment> {
 pub struct Findings {
     /// Failures, first and last failure per upstream (named as the report writes it).
     per_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)>,
-    /// Timeouts: failures per request path (raw, as the endpoint to profile).
+    /// Timeouts: failures per endpoint to profile, keyed as the top paths are (by template
+    /// unless `--raw-paths`), so ids in paths add up instead of making an entry each.
     endpoints: BTreeMap<String, u64>,
     /// `no_live_upstreams`: the earliest failure, and the first upstream a failure names.
     earliest: Option<Moment>,
@@ -53,8 +56,8 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// Counts one failure of `cause`.
-    pub fn add(&mut self, cause: Cause, e: &Event) {
+    /// Counts one failure of `cause`; `path` is its request's key in the top paths.
+    pub fn add(&mut self, cause: Cause, e: &Event, path: &PathKey<'_>) {
         let name = e.upstream().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
         let entry = match self.per_upstream.get_mut(&*name) {
             Some(entry) => entry,
@@ -63,10 +66,8 @@ impl Findings {
         entry.0 += 1;
         entry.1 = earlier(entry.1, when(e));
         entry.2 = later(entry.2, when(e));
-        if cause.timed_out() {
-            if let Some(r) = e.request.request() {
-                count(&mut self.endpoints, lossless_cow(request_path(r)), 1);
-            }
+        if cause.timed_out() && e.request.request().is_some() {
+            count(&mut self.endpoints, Cow::Borrowed(path.key()), 1);
         }
         if cause == Cause::NoLiveUpstreams {
             self.earliest = earlier(self.earliest, when(e));
@@ -92,8 +93,8 @@ impl Findings {
     }
 
     /// The findings about the failures of `cause`; `times` are their `$request_time`s (kept for
-    /// timeouts only), in any order.
-    pub fn finish(self, cause: Cause, times: Vec<f64>) -> Vec<Finding> {
+    /// timeouts only).
+    pub fn finish(self, cause: Cause, times: Samples) -> Vec<Finding> {
         let mut out = per_upstream(self.per_upstream);
         if cause.timed_out() {
             out.extend(waited_before_giving_up(times, self.endpoints));
@@ -131,13 +132,9 @@ fn per_upstream(by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Momen
 
 /// For timeouts: the request time of the failed requests is the timeout nginx applied, and the
 /// endpoints that hit it are the ones to profile.
-fn waited_before_giving_up(mut times: Vec<f64>, endpoints: BTreeMap<String, u64>) -> Option<Finding> {
-    if times.is_empty() {
-        return None;
-    }
-    times.sort_by(f64::total_cmp);
-    let median_seconds = times[times.len() / 2];
-    Some(Finding::GaveUpAfter { median_seconds, samples: times.len() as u64, endpoints: top(endpoints) })
+fn waited_before_giving_up(times: Samples, endpoints: BTreeMap<String, u64>) -> Option<Finding> {
+    let median_seconds = times.median()?;
+    Some(Finding::GaveUpAfter { median_seconds, samples: times.len(), endpoints: top(endpoints) })
 }
 
 /// The `TOP` entries with the highest counts (by name on a tie).

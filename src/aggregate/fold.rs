@@ -1,6 +1,6 @@
 //! The report folded from analyses one at a time: a whole run, or the time segments of one, each
 //! dropped once folded. What is kept grows with the distinct causes, upstreams, paths, fine time
-//! buckets and nginx.conf places, not with the failures.
+//! buckets, nginx.conf places and timeout request times, not with the failures.
 
 use rayon::prelude::*;
 
@@ -47,9 +47,10 @@ impl Report {
 /// - events and unclaimed error lines are folded in order: evidence lines and examples are the
 ///   first ones the whole run would list.
 ///
-/// Kept per failure: nothing but the `$request_time` of timeouts, 8 bytes each, for the exact
-/// medians of the findings and citations. Everything else is counters by cause, upstream, path,
-/// fine time bucket and place, the first `limits.top` evidence lines per cause, and moments.
+/// Kept per failure: nothing. What is kept is counters by cause, upstream, path (template unless
+/// `--raw-paths`, for the top paths and the endpoints of timeout findings alike), fine time bucket
+/// and place, the `$request_time`s of timeouts counted per distinct value (exact medians for the
+/// findings and citations), the first `limits.top` evidence lines per cause, and moments.
 pub struct Fold {
     limits: Limits,
     bucket: Option<i64>,

@@ -220,3 +220,35 @@ fn a_timeline_summed_from_fine_buckets_is_the_timeline_bucketed_at_once() {
     assert_eq!(fine.timeline.len(), MINUTES as usize);
     assert_eq!(fine.timeline.iter().map(|b| b.requests).sum::<u64>(), chosen.totals.requests);
 }
+
+#[test]
+fn timeouts_name_their_endpoints_by_the_top_paths_key_and_keep_exact_times() {
+    use crate::report::schema::Finding;
+    let run = run();
+    let timeouts = |templates| {
+        let report = Report::build(&run.whole, Limits { top: 3, templates }, None);
+        let cause = report.causes.into_iter().find(|c| c.cause == "read_timeout");
+        let cause = cause.unwrap_or_else(|| panic!("no read_timeout row"));
+        let gave_up = cause.findings.into_iter().find(|f| matches!(f, Finding::GaveUpAfter { .. }));
+        let measured = cause.citations.first().and_then(|c| c.measured.clone());
+        let measured = measured.map(|m| (m.median, m.max, m.samples));
+        (gave_up, measured, cause.top_paths)
+    };
+    // A timeout every 7 minutes of 240 on /api/orders/{m}, 1.000 s, 1.001 s or 1.002 s (12, 12
+    // and 11 of them): the 18th of the 35 sorted times is the median.
+    let (gave_up, measured, top_paths) = timeouts(true);
+    let expected = Finding::GaveUpAfter {
+        median_seconds: 1.001,
+        samples: 35,
+        endpoints: vec![("/api/orders/{id}".into(), 35)],
+    };
+    assert_eq!(gave_up, Some(expected));
+    assert_eq!(measured, Some((1.001, 1.002, 35)));
+    assert_eq!(top_paths, [("/api/orders/{id}".to_owned(), 35)]);
+
+    let (gave_up, measured, _) = timeouts(false);
+    let raw = ["/api/orders/0", "/api/orders/105", "/api/orders/112"].map(|p| (p.to_owned(), 1));
+    let expected = Finding::GaveUpAfter { median_seconds: 1.001, samples: 35, endpoints: raw.to_vec() };
+    assert_eq!(gave_up, Some(expected));
+    assert_eq!(measured, Some((1.001, 1.002, 35)));
+}

@@ -1,5 +1,5 @@
 //! Aggregation: analyses (parsed, joined events and counters) folded into the report's numbers:
-//! causes, upstreams, paths, timeline, incidents, findings, and the latency sketches behind them.
+//! causes, upstreams, paths, timeline, incidents, findings, and the latency sketches and request-time counts behind them.
 
 mod buckets;
 pub mod build;
@@ -9,6 +9,7 @@ pub mod findings;
 pub mod fold;
 pub mod incidents;
 pub mod inputs;
+pub mod samples;
 pub mod sketch;
 mod upstreams;
 

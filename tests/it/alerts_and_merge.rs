@@ -259,7 +259,7 @@ fn merged_findings_and_advice_are_those_of_the_whole() {
     assert_eq!(
         whole["causes"][1]["findings"][2],
         json!({"kind": "gave_up_after", "median_seconds": 60.001, "samples": 8,
-            "endpoints": [["/api/115", 1], ["/api/138", 1], ["/api/161", 1]]})
+            "endpoints": [["/api/{id}", 8]]})
     );
     assert_eq!(merged["advice"], whole["advice"]);
 }

@@ -145,7 +145,8 @@ pub enum Finding {
     /// the log's own offset; `last` absent when all were at one moment, both when none was timed).
     Upstream { upstream: String, failures: u64, first: Option<String>, last: Option<String> },
     /// A timeout: nginx gave up after the median request time of `samples` failures (the
-    /// timeout in force); `endpoints` are the paths that hit it, with their counts.
+    /// timeout in force); `endpoints` are the paths that hit it (templated as the top paths
+    /// are), with their counts.
     GaveUpAfter { median_seconds: f64, samples: u64, endpoints: Vec<(String, u64)> },
     /// `no_live_upstreams`: every server of `block` had been marked down by `at`.
     AllServersDown { block: Option<String>, at: String },
