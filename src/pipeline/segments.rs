@@ -267,7 +267,7 @@ pub fn analyze_in_segments(
     let Some(mut opened) = open_all(inputs, options) else { return each(analyze(inputs, options)) };
     let sizes: Vec<u64> = opened.iter().zip(inputs).map(|(input, spec)| input.size(spec)).collect();
     let total: u64 = sizes.iter().sum();
-    let offset = options.error_utc_offset.or_else(|| first_offset(&opened)).unwrap_or(0);
+    let offset = options.error_utc_offset.or_else(|| first_offset(&opened, &sizes)).unwrap_or(0);
     let largest = opened
         .iter()
         .zip(&sizes)
@@ -307,9 +307,15 @@ pub fn analyze_in_segments(
             *before += row.lines;
         }
         let read_before = carried.errors.len();
-        let mut analysis = assemble(results, options, std::mem::take(&mut carried), guessed_offset);
+        // A segment without a zoned access line (all before `--since`, say) has nothing to guess
+        // the error logs' zone from: it reads them in the zone they are cut in.
+        let zoned = results.iter().any(|(_, _, outcome)| has_zone(outcome));
+        let zone = guessed_offset.or((!zoned).then_some(offset));
+        let mut analysis = assemble(results, options, std::mem::take(&mut carried), zone);
         analysis.errors_read_before = read_before;
-        guessed_offset = Some(analysis.error_utc_offset);
+        if zoned {
+            guessed_offset = guessed_offset.or(Some(analysis.error_utc_offset));
+        }
         if let (Some(until), true) = (until, has_access) {
             carried = carry_to_next_segment(&mut analysis, until);
         }
@@ -350,16 +356,29 @@ fn open_all(inputs: &[InputSpec], options: &Options) -> Option<Vec<Input>> {
         .collect()
 }
 
-/// The zone of the first access line with a time: the error logs' zone, until the first
-/// segment's access lines tell the most common one.
-fn first_offset(inputs: &[Input]) -> Option<i32> {
-    inputs.iter().find_map(|input| match &input.sniffed {
-        Sniffed::Access(format) => {
-            let mut parser = crate::access::AccessParser::new(format);
-            crate::lines::lines(input.head()).find_map(|line| parser.parse(line).ok()?.time.map(|t| t.offset))
+/// The zone of most of the access logs' bytes, each taken to be in the zone of its first line
+/// with a time: the error logs' zone, until the first segment's access lines tell the most
+/// common one. The first input's zone alone could be a host's in another zone, and cut the
+/// error logs hours away from their requests.
+fn first_offset(inputs: &[Input], sizes: &[u64]) -> Option<i32> {
+    let mut bytes: Vec<(i32, u64)> = Vec::new();
+    for (input, &size) in inputs.iter().zip(sizes) {
+        let Sniffed::Access(format) = &input.sniffed else { continue };
+        let mut parser = crate::access::AccessParser::new(format);
+        let zone = crate::lines::lines(input.head())
+            .find_map(|line| parser.parse(line).ok()?.time.map(|t| t.offset));
+        match (zone, bytes.iter_mut().find(|(z, _)| Some(*z) == zone)) {
+            (Some(_), Some((_, n))) => *n += size,
+            (Some(zone), None) => bytes.push((zone, size)),
+            (None, _) => {}
         }
-        _ => None,
-    })
+    }
+    bytes.into_iter().max_by_key(|&(zone, n)| (n, -zone)).map(|(zone, _)| zone)
+}
+
+/// Whether an input's part of a segment holds an access line with a zone.
+fn has_zone(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Access(summary, _) if !summary.offsets.is_empty())
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod paste;
 mod path_templates;
 mod readers;
 mod report_formats;
+mod segment_cases;
 mod segments;
 mod signatures;
 mod snapshots;

@@ -3,7 +3,7 @@
 //! line counted once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ngx502::errorlog::Role;
 use ngx502::input::expand;
@@ -21,7 +21,7 @@ type Diagnosis = (u16, &'static str, &'static str, Vec<Line>);
 /// request (input, line), its status, cause, join method and error lines (input, line); the
 /// unclaimed error lines; and per input the lines read, parsed, malformed and filtered.
 #[derive(Debug, Default, PartialEq)]
-struct Joined {
+pub(crate) struct Joined {
     events: BTreeMap<Line, Diagnosis>,
     unmatched: Vec<Line>,
     counts: BTreeMap<usize, [u64; 4]>,
@@ -56,25 +56,49 @@ impl Joined {
     }
 }
 
-fn options() -> Options {
+/// Fails naming the first differences between the whole run's join and the segmented run's.
+pub(crate) fn assert_same(whole: &Joined, cut: &Joined, what: &str) {
+    assert_eq!(cut.counts, whole.counts, "{what}: lines");
+    assert_eq!(cut.requests, whole.requests, "{what}: requests");
+    assert_eq!(cut.unmatched, whole.unmatched, "{what}: unclaimed error lines");
+    assert_eq!(cut.terminal_read, whole.terminal_read, "{what}: error lines read");
+    let differ: Vec<_> = whole
+        .events
+        .iter()
+        .filter(|(k, v)| cut.events.get(k) != Some(v))
+        .take(3)
+        .map(|(k, v)| (k, v, cut.events.get(k)))
+        .collect();
+    assert!(differ.is_empty(), "{what}: joined differently: {differ:?}");
+    assert_eq!(cut.events.len(), whole.events.len(), "{what}: failures");
+    assert_eq!(cut, whole, "{what}");
+}
+
+pub(crate) fn options() -> Options {
     Options { formats: builtin_candidates(), quiet: true, ..Options::default() }
 }
 
 /// How a run was cut: into how many segments, and the most lines one input gave one segment.
 #[derive(Debug)]
-struct Cuts {
-    segments: usize,
+pub(crate) struct Cuts {
+    pub(crate) segments: usize,
     most_lines: u64,
 }
 
 /// The whole run's join and the segmented run's, and how it was cut.
 fn both(dir: &Path, size: SegmentSize) -> (Joined, Joined, Cuts) {
-    let (specs, _) = expand(&[dir.to_path_buf()], None);
+    joins(&[dir.to_path_buf()], &options(), size)
+}
+
+/// The whole run's join of the inputs `paths` name and the segmented run's, read with
+/// `options`, and how it was cut.
+pub(crate) fn joins(paths: &[PathBuf], options: &Options, size: SegmentSize) -> (Joined, Joined, Cuts) {
+    let (specs, _) = expand(paths, None);
     let mut whole = Joined::default();
-    whole.add(&analyze(&specs, &options()));
+    whole.add(&analyze(&specs, options));
     let mut cut = Joined::default();
     let mut cuts = Cuts { segments: 0, most_lines: 0 };
-    analyze_in_segments(&specs, &options(), size, |analysis| {
+    analyze_in_segments(&specs, options, size, |analysis| {
         cuts.segments += 1;
         cuts.most_lines = analysis.inputs.iter().map(|i| i.lines).fold(cuts.most_lines, u64::max);
         cut.add(&analysis);
@@ -126,7 +150,7 @@ fn small_runs_are_read_whole() {
 
 /// Moves the first half of access.log's lines into access.log.1, as yesterday's log beside
 /// today's; returns how many lines there were.
-fn rotate_half(dir: &Path) -> usize {
+pub(crate) fn rotate_half(dir: &Path) -> usize {
     let access = std::fs::read(dir.join("access.log")).unwrap();
     let lines = access.iter().filter(|&&b| b == b'\n').count();
     let half = access.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(lines / 2).unwrap().0 + 1;
@@ -148,7 +172,7 @@ fn logs_of_different_days_are_cut_each_in_steps() {
 }
 
 /// Replaces `name` in `dir` by its gzip.
-fn gzip(dir: &Path, name: &str) {
+pub(crate) fn gzip(dir: &Path, name: &str) {
     use std::io::Write;
     let plain = std::fs::read(dir.join(name)).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
