@@ -288,7 +288,7 @@ pub fn analyze_in_segments(
     let mut guessed_offset = None;
     loop {
         let until = cutter.next(&mut opened, offset, &progress);
-        let results: Vec<(InputRow, Extent, Outcome)> = opened
+        let mut results: Vec<(InputRow, Extent, Outcome)> = opened
             .par_iter_mut()
             .zip(inputs)
             .zip(&lines_before)
@@ -306,6 +306,11 @@ pub fn analyze_in_segments(
         for ((row, _, _), before) in results.iter().zip(&mut lines_before) {
             *before += row.lines;
         }
+        for input in carried_inputs(&carried) {
+            if let Some((row, _, _)) = results.get_mut(input) {
+                row.parsed += 1;
+            }
+        }
         let read_before = carried.errors.len();
         // A segment without a zoned access line (all before `--since`, say) has nothing to guess
         // the error logs' zone from: it reads them in the zone they are cut in.
@@ -318,6 +323,11 @@ pub fn analyze_in_segments(
         }
         if let (Some(until), true) = (until, has_access) {
             carried = carry_to_next_segment(&mut analysis, until);
+            for input in carried_inputs(&carried) {
+                if let Some(row) = analysis.inputs.get_mut(input) {
+                    row.parsed = row.parsed.saturating_sub(1);
+                }
+            }
         }
         let held = analysis.correlation.events.len() + analysis.errors.len() - read_before;
         each(analysis);
@@ -374,6 +384,14 @@ fn first_offset(inputs: &[Input], sizes: &[u64]) -> Option<i32> {
         }
     }
     bytes.into_iter().max_by_key(|&(zone, n)| (n, -zone)).map(|(zone, _)| zone)
+}
+
+/// The input of each line `carried` into the next segment. A carried line is counted parsed
+/// in the segment that joins it, not the one that read it: a filter that drops its failure
+/// there counts it filtered instead, which a segment's row can only do for lines it counts.
+fn carried_inputs(carried: &Carried) -> impl Iterator<Item = usize> + '_ {
+    let requests = carried.candidates.iter().map(|c| c.input);
+    requests.chain(carried.errors.iter().map(|r| r.input))
 }
 
 /// Whether an input's part of a segment holds an access line with a zone.

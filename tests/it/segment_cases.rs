@@ -103,12 +103,9 @@ fn a_time_window_filters_the_same_lines_in_segments() {
 }
 
 #[test]
-#[ignore = "a filtered run's error log counts 28 lines parsed that the whole run counts filtered"]
 fn filters_on_failures_report_the_same_in_segments() {
-    // Fails on `--path ^/v1/orders`: error log row parsed 2333 and filtered 4521 segmented,
-    // 2305 and 4549 whole; the joins and failures are the same. Error lines carried into a
-    // segment and claimed there by a failure the filter drops are refiled against that
-    // segment's row, and `filter::refile` stops at a row with nothing parsed left.
+    // Error lines carried into a short last segment and claimed there by failures the filter
+    // drops are counted filtered although that segment read fewer than that.
     let dir = logs("23", &["--error-heavy"]);
     let inputs = paths(dir.path(), &["access.log", "error.log"]);
     let filters = [
@@ -152,7 +149,8 @@ fn an_empty_file_and_a_non_log_among_the_inputs_change_nothing() {
     let (segments, report) = same_both_ways(&inputs, &options(), "a README");
     assert!(segments >= 8, "{segments} segments");
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
-    assert_eq!(report["inputs"][1]["other"], 20_000, "{}", report["inputs"]);
+    let problem = report["inputs"][1]["problem"].as_str().unwrap_or_default();
+    assert!(problem.starts_with("no known access-log format"), "{}", report["inputs"][1]);
     let inputs = paths(dir.path(), &["empty.log", "access.log", "notes.txt", "error.log"]);
     same_both_ways(&inputs, &options(), "an empty log and a README");
 }
