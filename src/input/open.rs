@@ -72,6 +72,11 @@ pub fn map_plain(origin: &Origin) -> Option<Mmap> {
     let Opened::Plain(file) = open_file(path).ok()? else { return None };
     match map(path, &file).ok()? {
         Source::Mapped(map) => Some(map),
+        // An empty log (a quiet day's error log) is an empty map, not a reason to read the run
+        // whole; a pipe, which also has no length, is not a file.
+        Source::Buffer(buf) if buf.is_empty() && file.metadata().ok()?.is_file() => {
+            memmap2::MmapMut::map_anon(0).ok()?.make_read_only().ok()
+        }
         Source::Buffer(_) | Source::Stream(_) => None,
     }
 }

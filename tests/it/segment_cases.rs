@@ -156,11 +156,7 @@ fn an_empty_file_and_a_non_log_among_the_inputs_change_nothing() {
 }
 
 #[test]
-#[ignore = "an empty file among the inputs makes the whole run read whole"]
 fn an_empty_log_does_not_stop_a_run_being_cut() {
-    // An empty file is not mapped (`input::open::map` gives an empty buffer) nor a compressed
-    // stream, so `open_all` in pipeline/segments.rs gives up on cutting: one segment, and
-    // memory follows the whole run's failures.
     let dir = logs("27", &[]);
     stray_files(dir.path());
     let inputs = paths(dir.path(), &["empty.log", "access.log", "error.log"]);
