@@ -3,8 +3,9 @@
 //!
 //! Every input is cut at the same moments, each segment sized by the failures of the one
 //! before (see [`SegmentSize`]). A segment holds every access line logged before its end and
-//! every error line up to a second after it (nginx's clock is cached to the second), so a
-//! request of the segment finds all of its error lines there; the error lines no request
+//! every error line up to a few seconds after it (nginx's clock is cached to the second, and
+//! its workers' lines reach the error log a little out of order), so a request of the segment
+//! finds all of its error lines there; the error lines no request
 //! claimed within the join's look-back of the end are carried into the next segment, where
 //! later requests may claim them (as `--state` carries them from one run to the next). Each
 //! segment is handed over joined, to be folded into the report and dropped.
@@ -59,8 +60,10 @@ impl Default for SegmentSize {
 const MAX_GROWTH: u64 = 64;
 
 /// How much later than an access log's cut its error logs are cut: an error line may carry
-/// the second after its request's access line.
-const ERROR_CUT_AFTER: i64 = 2;
+/// the second after its request's access line, and be written after lines of a few seconds
+/// later by other workers. Lines past the cut that no request of the segment claims are
+/// carried into the next one.
+const ERROR_CUT_AFTER: i64 = 5;
 
 /// How many bytes of log a compressed byte is taken for when deciding whether a run is large
 /// enough to cut: nginx logs compress about tenfold.

@@ -95,9 +95,9 @@ pub fn hold_back(
 }
 
 /// Takes out of one time segment of a run what the next segment may still join: the segment
-/// holds every access line before `until` (UTC) and every error line up to a second after it,
-/// so a request before `until` has all its error lines, and only error lines no request
-/// claimed, within the look-back of `until`, may still be claimed by a later one (see
+/// holds every access line before `until` (UTC) and every error line up to a few seconds
+/// after it, so a request before `until` has all its error lines, and only error lines no
+/// request claimed, within the look-back of `until`, may still be claimed by a later one (see
 /// [`crate::pipeline::analyze_in_segments`]): terminal lines, and the context lines (a peer
 /// disabled, FastCGI stderr) that go with them. Lines out of time order (a request at `until`
 /// or later) wait too. Nothing is settled for want of room: the segment's end is not the end

@@ -191,15 +191,20 @@ fn a_stretch_of_malformed_lines_at_a_cut_is_counted_once() {
     assert!(report["totals"]["malformed_lines"].as_u64().unwrap() >= 3000, "{}", report["totals"]);
 }
 
-/// A small deterministic shuffle: each line moves at most `reach` places.
-fn shuffle_near(lines: &mut [Vec<u8>], reach: usize, mut seed: u64) {
-    for i in 0..lines.len() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let j = (i + (seed % reach as u64) as usize).min(lines.len() - 1);
-        lines.swap(i, j);
-    }
+/// A small deterministic shuffle: no line moves `reach` places or more.
+fn shuffle_near(lines: &mut Vec<Vec<u8>>, reach: usize, mut seed: u64) {
+    let mut keyed: Vec<(usize, Vec<u8>)> = std::mem::take(lines)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (i + (seed % reach as u64) as usize, line)
+        })
+        .collect();
+    keyed.sort_by_key(|(key, _)| *key);
+    lines.extend(keyed.into_iter().map(|(_, line)| line));
 }
 
 #[test]
@@ -210,33 +215,12 @@ fn access_lines_a_few_seconds_out_of_order_join_as_when_whole() {
     let mut lines = lines_of(&path);
     shuffle_near(&mut lines, 60, 0x9e37_79b9_7f4a_7c15);
     write_lines(&path, &lines);
-    let inputs = paths(dir.path(), &["access.log", "error.log"]);
-    let (whole, cut, _) = joins(&inputs, &options(), SMALL);
-    assert_same(&whole, &cut, "shuffled access");
-}
-
-#[test]
-#[ignore = "access lines out of order across a cut change which evidence lines a cause cites"]
-fn access_lines_a_few_seconds_out_of_order_cite_the_same_evidence() {
-    // The joins are the same (see above), but the report's evidence examples of a cause are
-    // not: the whole run cites `*48064` (00:00:04) first where the segmented run cites
-    // `*48068` (00:00:05). Examples are the first events folded, and a request logged before a
-    // later one of the segment before it is folded after it.
-    let dir = logs("33", &[]);
-    let path = dir.path().join("access.log");
-    let mut lines = lines_of(&path);
-    shuffle_near(&mut lines, 60, 0x9e37_79b9_7f4a_7c15);
-    write_lines(&path, &lines);
     same_both_ways(&paths(dir.path(), &["access.log", "error.log"]), &options(), "shuffled access");
 }
 
 #[test]
-#[ignore = "error lines two seconds out of order across a cut lose their request"]
 fn error_lines_a_few_seconds_out_of_order_join_as_when_whole() {
-    // Fails: 130 error lines unclaimed segmented, none whole. An error line logged within the
-    // 2 s the error log is cut after the access log, but written after a line past that, is
-    // read in the next segment, after its request was joined without it; nothing carries a
-    // request that has no error line and is before the cut.
+    // About 15 error lines a second: 30 places is two seconds, as busy workers write them.
     let dir = logs("35", &[]);
     let path = dir.path().join("error.log");
     let mut lines = lines_of(&path);
