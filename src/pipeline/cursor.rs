@@ -1,7 +1,7 @@
 //! A compressed log read segment by segment: blocks are decompressed as the segments need them,
 //! and what a block holds past a segment's end waits for the next segment.
 
-use super::seek::{cut_at, next_timed, Clock};
+use super::seek::{cut_at, first_time, Clock};
 use super::{combine, decide, read_block, Options, Outcome};
 use crate::errorlog::starts_record;
 use crate::input::carry::{record_edge, Carry};
@@ -16,8 +16,11 @@ use crate::report::schema::InputRow;
 pub struct Cursor {
     blocks: Blocks,
     carry: Carry,
-    /// Read and not yet handed to a segment.
+    /// The block being handed out: `pending[handed..]` is read and not yet handed to a
+    /// segment. An offset rather than a drain, as a block may be handed out in many small
+    /// segments and moving its rest each time would copy it over and over.
     pending: Vec<u8>,
+    handed: usize,
     ended: bool,
     /// Why reading stopped before the end, once it has.
     problem: Option<String>,
@@ -35,8 +38,14 @@ impl Cursor {
         let Ok(Source::Stream(blocks)) = open_in_blocks(&spec.origin, options.block_size) else {
             return None;
         };
-        let mut cursor =
-            Cursor { blocks, carry: Carry::default(), pending: Vec::new(), ended: false, problem: None };
+        let mut cursor = Cursor {
+            blocks,
+            carry: Carry::default(),
+            pending: Vec::new(),
+            handed: 0,
+            ended: false,
+            problem: None,
+        };
         let head = loop {
             match cursor.blocks.next() {
                 Some(Ok(block)) => {
@@ -61,6 +70,12 @@ impl Cursor {
         }
         let sniffed = decide(spec, options, &head, None);
         cursor.pending = cursor.whole(head, &sniffed).unwrap_or_default();
+        if cursor.ended {
+            // The whole stream was in its head: its last record, held back for continuation
+            // lines, has no next block to wait for.
+            let rest = cursor.carry.rest();
+            cursor.append(rest);
+        }
         Some((cursor, sniffed))
     }
 
@@ -72,10 +87,11 @@ impl Cursor {
         progress: &Progress,
     ) -> Option<i64> {
         loop {
-            if let Some((_, time)) = next_timed(&self.pending, 0, clock) {
+            // Untimed lines at the front (a malformed stretch) are handed out with the next
+            // segment, however many there are.
+            if let Some(time) = first_time(self.pending(), clock) {
                 return Some(time);
             }
-            // Untimed lines at the front are handed out with the next segment.
             if !self.fill(sniffed, progress) {
                 return None;
             }
@@ -84,7 +100,7 @@ impl Cursor {
 
     /// What has been read and not handed out yet.
     pub fn pending(&self) -> &[u8] {
-        &self.pending
+        &self.pending[self.handed..]
     }
 
     /// Reads the lines before `until` (all that is left, when `None`) as input `index`,
@@ -106,17 +122,19 @@ impl Cursor {
                 read_block(index, options, &[], sniffed.clone(), PageRelease::default(), row, spec.from_walk);
             self.ended = true;
             self.pending = Vec::new();
+            self.handed = 0;
             return outcome;
         }
         let mut until = until;
         let mut outcome = None;
         loop {
-            if !self.pending.is_empty() {
+            let rest = &self.pending[self.handed..];
+            if !rest.is_empty() {
                 let cut = match until.as_mut() {
-                    Some((time, clock)) => cut_at(&self.pending, *time, clock),
-                    None => self.pending.len(),
+                    Some((time, clock)) => cut_at(rest, *time, clock),
+                    None => rest.len(),
                 };
-                let bytes = &self.pending[..cut];
+                let bytes = &rest[..cut];
                 let next = read_block(
                     index,
                     options,
@@ -127,11 +145,12 @@ impl Cursor {
                     spec.from_walk,
                 );
                 outcome = combine(outcome, next);
-                if cut < self.pending.len() {
-                    self.pending.drain(..cut);
+                if cut < rest.len() {
+                    self.handed += cut;
                     return outcome;
                 }
                 self.pending.clear();
+                self.handed = 0;
             }
             if !self.fill(sniffed, progress) {
                 if let Some(problem) = self.problem.take() {
@@ -142,7 +161,7 @@ impl Cursor {
         }
     }
 
-    /// Reads the next block into `pending` (which is empty); false at the end.
+    /// Reads the next block after what is pending; false when nothing is pending at the end.
     fn fill(&mut self, sniffed: &Sniffed, progress: &Progress) -> bool {
         while !self.ended {
             let block = match self.blocks.next() {
@@ -159,11 +178,22 @@ impl Cursor {
             progress.advance(block.len() as u64);
             let buf = self.carry.join(block);
             if let Some(whole) = self.whole(buf, sniffed) {
-                self.pending = whole;
+                self.append(whole);
                 return true;
             }
         }
-        !self.pending.is_empty()
+        !self.pending().is_empty()
+    }
+
+    /// Puts `more` after what is not handed out yet.
+    fn append(&mut self, more: Vec<u8>) {
+        if self.pending().is_empty() {
+            self.pending = more;
+        } else {
+            self.pending.drain(..self.handed);
+            self.pending.extend_from_slice(&more);
+        }
+        self.handed = 0;
     }
 
     /// Ends the stream (at `error`, when reading failed): what was held back is all that is
@@ -174,7 +204,8 @@ impl Cursor {
                 Some(format!("read stopped early: {} (the lines before it were counted)", describe_io(e)));
         }
         self.ended = true;
-        self.pending = self.carry.rest();
+        let rest = self.carry.rest();
+        self.append(rest);
     }
 
     /// The part of `buf` that holds whole records, the rest held back for the next block

@@ -81,6 +81,19 @@ pub fn next_timed(buf: &[u8], at: usize, clock: &mut Clock<'_>) -> Option<(usize
     None
 }
 
+/// The time of the first timed line of `buf`, however far into it.
+pub fn first_time(buf: &[u8], clock: &mut Clock<'_>) -> Option<i64> {
+    let mut start = 0;
+    while start < buf.len() {
+        let (line, next) = line_at(buf, start);
+        if let Some(time) = clock.time(line) {
+            return Some(time);
+        }
+        start = next;
+    }
+    None
+}
+
 /// The start of the first timed line at or after `time` (UTC), or the end of `buf` when there
 /// is none: everything before it was logged before `time`, if the log is in time order.
 pub fn cut_at(buf: &[u8], time: i64, clock: &mut Clock<'_>) -> usize {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ngx502::errorlog::Role;
-use ngx502::input::expand;
 use ngx502::input::sniff::builtin_candidates;
+use ngx502::input::{expand, InputSpec, Kind, Origin};
 use ngx502::pipeline::{analyze, analyze_in_segments, Analysis, Options, SegmentSize};
 
 use crate::generator_truth::generate;
@@ -93,7 +93,12 @@ fn both(dir: &Path, size: SegmentSize) -> (Joined, Joined, Cuts) {
 /// The whole run's join of the inputs `paths` name and the segmented run's, read with
 /// `options`, and how it was cut.
 pub(crate) fn joins(paths: &[PathBuf], options: &Options, size: SegmentSize) -> (Joined, Joined, Cuts) {
-    let (specs, _) = expand(paths, None);
+    joins_of(&expand(paths, None).0, options, size)
+}
+
+/// [`joins`] of inputs given as specs.
+fn joins_of(specs: &[InputSpec], options: &Options, size: SegmentSize) -> (Joined, Joined, Cuts) {
+    let specs = specs.to_vec();
     let mut whole = Joined::default();
     whole.add(&analyze(&specs, options));
     let mut cut = Joined::default();
@@ -196,4 +201,31 @@ fn a_compressed_rotation_beside_todays_plain_log_is_cut_in_steps() {
     let (whole, cut, cuts) = both(dir.path(), SegmentSize { bytes: 256 << 10, held: 300 });
     assert_eq!(cut, whole);
     assert!(cuts.segments >= 8 && cuts.most_lines < lines as u64 / 4, "{cuts:?}");
+}
+
+#[test]
+fn a_compressed_error_log_that_starts_inside_a_trace_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "upstream", "1M", "19", &["--failure-rate", "0.3"]);
+    // A rotation cut inside a FastCGI stack trace: 200 continuation lines before the first
+    // record, more than a probe for a timed line looks at.
+    let error = std::fs::read(dir.path().join("error.log")).unwrap();
+    let mut spliced = Vec::new();
+    for i in 0..200 {
+        spliced.extend_from_slice(format!("#{i} /var/www/app/vendor/lib.php(12): call()\n").as_bytes());
+    }
+    spliced.extend_from_slice(&error);
+    std::fs::write(dir.path().join("error.log"), spliced).unwrap();
+    gzip(dir.path(), "error.log");
+    // Named with --error, as a log that starts mid-record is not recognised by its first lines.
+    let (mut specs, _) = expand(&[dir.path().to_path_buf()], None);
+    for spec in &mut specs {
+        if matches!(&spec.origin, Origin::File(p) if p.ends_with("error.log.gz")) {
+            spec.forced = Some(Kind::Error);
+        }
+    }
+    let (whole, cut, cuts) = joins_of(&specs, &options(), SegmentSize { bytes: 64 << 10, held: 200 });
+    assert!(cuts.segments >= 4, "{cuts:?}");
+    assert_same(&whole, &cut, "trace at the head");
+    assert!(whole.counts[&1][0] > 200, "{:?}", whole.counts);
 }
