@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::group::Grouped;
 use super::{failed_attempts, lookback, request_key, with_last, JoinMethod, SLACK_AFTER, SLACK_BEFORE};
 use crate::errorlog::{ErrorRecord, Role};
 use crate::summary::{nginx_escape_into, Candidate};
@@ -23,6 +24,18 @@ fn indexed(records: &[ErrorRecord]) -> u32 {
     u32::try_from(records.len()).unwrap_or(u32::MAX)
 }
 
+/// The first `count` record indexes in (local time, input, line, index) order: the order each
+/// key's lines are listed in. Error logs are written nearly in time order, one after another
+/// (and the lines carried from before after them), so a stable sort finds long sorted runs.
+fn in_time_order(records: &[ErrorRecord], count: u32) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..count).collect();
+    order.sort_by_key(|&i| {
+        let r = &records[i as usize];
+        (r.local_time, r.input, r.line)
+    });
+    order
+}
+
 /// Record indexes grouped by a `u64` key, each group sorted by (local time, input, line, index).
 #[derive(Default)]
 struct Groups {
@@ -32,30 +45,30 @@ struct Groups {
 }
 
 impl Groups {
-    /// Groups the first `count` records that `keyed` yields a key for.
-    fn new(records: &[ErrorRecord], count: u32, keyed: impl Fn(usize) -> Option<u64> + Sync) -> Groups {
-        let mut entries: Vec<(u64, u32)> =
-            (0..count).into_par_iter().filter_map(|i| keyed(i as usize).map(|k| (k, i))).collect();
-        // Ties on the key (the same client and request line, failing again) are broken on the
-        // records themselves: sorting 12 bytes a record rather than carrying the time, input
-        // and line in every entry.
-        let within = |i: u32| {
-            let r = &records[i as usize];
-            (r.local_time, r.input, r.line, i)
-        };
-        entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| within(a.1).cmp(&within(b.1))));
-        // Sized for the keys there are, counted on the sorted entries, so that it is never
-        // rehashed nor larger than needed when keys repeat.
-        let keys = entries.chunk_by(|a, b| a.0 == b.0).count();
-        let mut runs = FxHashMap::with_capacity_and_hasher(keys, Default::default());
-        let mut start = 0;
-        for run in entries.chunk_by(|a, b| a.0 == b.0) {
-            // `entries` holds at most `count` (a `u32`) entries.
-            let end = start + run.len() as u32;
-            runs.insert(run[0].0, (start, end));
-            start = end;
+    /// Groups the records of `time_order` (see [`in_time_order`]) that `keyed` yields a key
+    /// for: numbered by key in a first pass, then put in place by number, so each key's run
+    /// keeps the time order.
+    fn new(time_order: &[u32], keyed: impl Fn(usize) -> Option<u64> + Sync) -> Groups {
+        let keys: Vec<Option<u64>> = time_order.par_iter().map(|&i| keyed(i as usize)).collect();
+        let keyed = keys.iter().flatten().count();
+        // Sized for a key per record, so that it is never rehashed while it fills (keys that
+        // repeat leave some of it empty). Each key's number is kept in its run's start until
+        // the runs are known.
+        let mut runs: FxHashMap<u64, (u32, u32)> =
+            FxHashMap::with_capacity_and_hasher(keyed, Default::default());
+        let mut numbered: Vec<(usize, u32)> = Vec::with_capacity(keyed);
+        for (&i, key) in time_order.iter().zip(keys) {
+            let Some(key) = key else { continue };
+            let next = runs.len() as u32;
+            numbered.push((runs.entry(key).or_insert((next, 0)).0 as usize, i));
         }
-        Groups { runs, order: entries.into_iter().map(|e| e.1).collect() }
+        let grouped = Grouped::new(&numbered, runs.len());
+        // `time_order` holds at most `u32::MAX` records, so every bound fits.
+        for (start, end) in runs.values_mut() {
+            let number = *start as usize;
+            (*start, *end) = (grouped.bounds[number] as u32, grouped.bounds[number + 1] as u32);
+        }
+        Groups { runs, order: grouped.values }
     }
 
     fn get(&self, key: u64) -> &[u32] {
@@ -99,8 +112,10 @@ impl Requests {
     }
 
     fn get<'r>(&'r self, records: &'r [ErrorRecord], i: usize) -> Option<&'r [u8]> {
-        // `i` is an indexed record's, so below `u32::MAX`.
-        match self.escaped.get(&(i as u32)) {
+        // `i` is an indexed record's, so below `u32::MAX`. Most logs have no line to escape:
+        // their lines are read without a lookup.
+        let escaped = if self.escaped.is_empty() { None } else { self.escaped.get(&(i as u32)) };
+        match escaped {
             Some(&(start, end)) => Some(&self.text[start..end]),
             None => records[i].request().map(request_key),
         }
@@ -119,13 +134,27 @@ pub(super) struct ErrorIndex<'e> {
 }
 
 impl<'e> ErrorIndex<'e> {
-    pub(super) fn new(records: &'e [ErrorRecord], forced_offset: Option<i32>) -> Self {
+    /// The index of `records` for `candidates`: a request that logs its connection looks its
+    /// lines up by `*CID`, any other by client and request line, so only the groups some
+    /// candidate looks in are built (an access log logs `$connection` on every line or on none).
+    pub(super) fn new(
+        records: &'e [ErrorRecord],
+        forced_offset: Option<i32>,
+        candidates: &[Candidate],
+    ) -> Self {
         let count = indexed(records);
         let requests = Requests::new(records, count);
-        let by_cid = Groups::new(records, count, |i| records[i].cid());
-        let by_request = Groups::new(records, count, |i| {
-            Some(request_hash(records[i].client()?, requests.get(records, i)?))
-        });
+        let time_order = in_time_order(records, count);
+        let by_cid = if candidates.iter().any(|c| c.connection.is_some()) {
+            Groups::new(&time_order, |i| records[i].cid())
+        } else {
+            Groups::default()
+        };
+        let by_request = if candidates.iter().any(|c| c.connection.is_none()) {
+            Groups::new(&time_order, |i| Some(request_hash(records[i].client()?, requests.get(records, i)?)))
+        } else {
+            Groups::default()
+        };
         let used = (0..count).map(|_| AtomicBool::new(false)).collect();
         ErrorIndex { records, requests, by_cid, by_request, used, forced_offset }
     }
@@ -322,11 +351,31 @@ mod tests {
             record(0, 3, "31", 7, "GET /a HTTP/1.1"),
             record(0, 1, "32", 7, "GET /a HTTP/1.1"),
         ];
-        let by_cid = Groups::new(&records, indexed(&records), |i| records[i].cid());
+        let by_cid = Groups::new(&in_time_order(&records, indexed(&records)), |i| records[i].cid());
         assert_eq!(by_cid.get(7), [3, 0, 2, 4]);
         assert_eq!(by_cid.get(8), [1]);
         assert!(by_cid.get(9).is_empty());
         assert_eq!(by_cid.runs.len(), 2);
+    }
+
+    #[test]
+    fn only_the_groups_requests_look_in_are_built() {
+        let records = [record(0, 1, "30", 7, "GET /a HTTP/1.1")];
+        let candidate = |connection| Candidate {
+            input: 0,
+            line: 0,
+            time: Some(0),
+            offset: 0,
+            status: 502,
+            connection,
+            request_time: None,
+            text: crate::summary::CandidateText::default(),
+            source: None,
+        };
+        let built = |index: ErrorIndex<'_>| (index.by_cid.runs.len(), index.by_request.runs.len());
+        assert_eq!(built(ErrorIndex::new(&records, None, &[candidate(Some(7))])), (1, 0));
+        assert_eq!(built(ErrorIndex::new(&records, None, &[candidate(None)])), (0, 1));
+        assert_eq!(built(ErrorIndex::new(&records, None, &[candidate(Some(7)), candidate(None)])), (1, 1));
     }
 
     #[test]

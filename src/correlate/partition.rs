@@ -9,9 +9,9 @@
 
 use std::hash::BuildHasher;
 
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::group::Grouped;
 use super::index::request_hash;
 use super::{request_key, SLACK_AFTER};
 use crate::summary::Candidate;
@@ -68,7 +68,7 @@ pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
     // Sized for a key per request (the usual case) so that it is never rehashed as it grows.
     let mut ids: FxHashMap<JoinKey<'_>, usize> =
         FxHashMap::with_capacity_and_hasher(candidates.len(), Default::default());
-    let mut by_key: Vec<(usize, usize)> = candidates
+    let keyed: Vec<(usize, usize)> = candidates
         .iter()
         .enumerate()
         .map(|(at, c)| {
@@ -76,15 +76,15 @@ pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
             (*ids.entry(JoinKey::of(c)).or_insert(next), at)
         })
         .collect();
-    by_key.par_sort_unstable();
+    let by_key = Grouped::new(&keyed, ids.len());
     let mut waiting = vec![0; candidates.len()];
-    for run in by_key.chunk_by(|a, b| a.0 == b.0) {
+    for run in by_key.runs() {
         // In time order, untimed requests first: a timed one's followers are a contiguous run.
         let mut end = 0;
-        for (k, &(_, at)) in run.iter().enumerate() {
+        for (k, &at) in run.iter().enumerate() {
             let Some(now) = candidates[at].time else { continue };
             end = end.max(k + 1);
-            while end < run.len() && candidates[run[end].1].time.is_some_and(|t| t <= now + SLACK_AFTER) {
+            while end < run.len() && candidates[run[end]].time.is_some_and(|t| t <= now + SLACK_AFTER) {
                 end += 1;
             }
             waiting[at] = end - k - 1;
