@@ -11,57 +11,81 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
+use crate::errorlog::Cause;
 use crate::escape::lossless_cow;
 use crate::report::schema::{add_examples, PathRow};
 
 /// One path's (or template's) failures, failures by cause, and up to two example paths.
-type Tallied = (u64, BTreeMap<&'static str, u64>, Vec<String>);
+#[derive(Debug, Default)]
+struct Tallied {
+    count: u64,
+    /// Keyed by cause rather than slug: a cause compares as one byte, a slug as a string.
+    by_cause: BTreeMap<Cause, u64>,
+    examples: Vec<String>,
+}
 
-/// Failures per path, or per template when ids are grouped, for the top-paths lists.
+/// Failures per path, or per template when ids are grouped, for the top-paths lists: the whole
+/// run's, and each cause's, read from the same counts ([`PathTally::top_of`]).
 #[derive(Debug, Default)]
 pub struct PathTally {
     rows: FxHashMap<String, Tallied>,
 }
 
 impl PathTally {
-    /// Counts one failure on a path keyed by [`PathKey::new`] (templated or not, as `--raw-paths`
-    /// says), so a path counted in several lists is templated once.
-    pub fn add_key(&mut self, path: &PathKey<'_>, cause: &'static str) {
-        let (count, by_cause, examples) = match self.rows.get_mut(&*path.key) {
+    /// Counts one failure of `cause` on a path keyed by [`PathKey::new`] (templated or not, as
+    /// `--raw-paths` says).
+    pub fn add_key(&mut self, path: &PathKey<'_>, cause: Cause) {
+        let row = match self.rows.get_mut(&*path.key) {
             Some(row) => row,
             None => self.rows.entry(path.key.clone().into_owned()).or_default(),
         };
-        *count += 1;
-        *by_cause.entry(cause).or_insert(0) += 1;
+        row.count += 1;
+        *row.by_cause.entry(cause).or_insert(0) += 1;
         if let Some(example) = &path.example {
-            add_examples(examples, std::slice::from_ref(example));
+            add_examples(&mut row.examples, std::slice::from_ref(example));
         }
     }
 
     /// Adds the failures counted in `later`, all of which come after these: examples stay the
     /// first ones in failure order.
     pub fn merge(&mut self, later: PathTally) {
-        for (key, (n, by_cause, examples)) in later.rows {
-            let (count, mine, my_examples) = self.rows.entry(key).or_default();
-            *count += n;
-            for (cause, k) in by_cause {
-                *mine.entry(cause).or_insert(0) += k;
+        for (key, theirs) in later.rows {
+            let mine = self.rows.entry(key).or_default();
+            mine.count += theirs.count;
+            for (cause, k) in theirs.by_cause {
+                *mine.by_cause.entry(cause).or_insert(0) += k;
             }
-            add_examples(my_examples, &examples);
+            add_examples(&mut mine.examples, &theirs.examples);
         }
     }
 
     /// The `top` rows with the most failures (ties by path).
     pub fn top(self, top: usize) -> Vec<PathRow> {
-        let mut rows: Vec<PathRow> = self
-            .rows
-            .into_iter()
-            .map(|(path, (count, by_cause, examples))| PathRow { path, count, by_cause, examples })
-            .collect();
-        rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
-        rows.truncate(top);
-        rows
+        let rows = self.rows.into_iter().map(|(path, row)| PathRow {
+            path,
+            count: row.count,
+            by_cause: row.by_cause.into_iter().map(|(cause, n)| (cause.slug(), n)).collect(),
+            examples: row.examples,
+        });
+        most_first(rows, |row| (row.count, &row.path), top)
     }
+
+    /// The `top` paths with the most failures of `cause`, and their counts (ties by path).
+    pub fn top_of(&self, cause: Cause, top: usize) -> Vec<(String, u64)> {
+        let rows = self.rows.iter().filter_map(|(path, row)| row.by_cause.get(&cause).map(|&n| (path, n)));
+        most_first(rows, |&(path, n)| (n, path), top).into_iter().map(|(path, n)| (path.clone(), n)).collect()
+    }
+}
+
+/// The `top` of `rows` with the highest count, by path on a tie; `key` gives both.
+fn most_first<T>(rows: impl Iterator<Item = T>, key: impl Fn(&T) -> (u64, &String), top: usize) -> Vec<T> {
+    let mut rows: Vec<T> = rows.collect();
+    rows.sort_by(|a, b| {
+        let ((a_count, a_path), (b_count, b_path)) = (key(a), key(b));
+        b_count.cmp(&a_count).then_with(|| a_path.cmp(b_path))
+    });
+    rows.truncate(top);
+    rows
 }
 
 /// What a path is counted as: its template (or itself, when it has no id or templates are
@@ -93,34 +117,42 @@ impl<'a> PathKey<'a> {
 const MIN_HEX: usize = 12;
 /// Shortest base64-like token.
 const MIN_TOKEN: usize = 16;
+/// 8-4-4-4-12 hex digits and their dashes.
+const UUID_LEN: usize = 36;
 
 /// The template of `path` (a path without its query string), or `None` when no segment is an id.
-/// Built in one string, begun at the first id segment, and each segment is looked at once: this
-/// runs once per failure, and most paths of a report have no id at all.
+/// This runs once per failure, and most paths of a report have no id at all: the path is read
+/// once, byte by byte, and only a segment with a digit (or as long as a UUID) is looked at
+/// further. The template is one string, begun at the first id segment, and the text between id
+/// segments is copied into it whole.
 pub fn template(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
     let mut out: Option<String> = None;
+    // `path[..copied]` is in `out`, as it is or as placeholders.
+    let mut copied = 0;
     let mut start = 0;
-    for segment in path.split('/') {
-        let (stem, extension) = split_extension(segment);
-        match (placeholder(stem), out.as_mut()) {
-            (Some(placeholder), Some(out)) => {
+    while start <= bytes.len() {
+        let mut end = start;
+        let mut digit = false;
+        while let Some(&b) = bytes.get(end).filter(|&&b| b != b'/') {
+            digit |= b.is_ascii_digit();
+            end += 1;
+        }
+        // Every placeholder but `{uuid}` needs a digit.
+        if digit || end - start >= UUID_LEN {
+            let (stem, extension) = split_extension(&path[start..end]);
+            if let Some(placeholder) = placeholder(stem) {
+                let out = out.get_or_insert_with(|| String::with_capacity(path.len()));
+                out.push_str(&path[copied..start]);
                 out.push_str(placeholder);
                 out.push_str(extension);
+                copied = end;
             }
-            (Some(placeholder), None) => {
-                let mut first = String::with_capacity(path.len());
-                first.push_str(&path[..start]);
-                first.push_str(placeholder);
-                first.push_str(extension);
-                out = Some(first);
-            }
-            (None, Some(out)) => out.push_str(segment),
-            (None, None) => {}
         }
-        start += segment.len() + 1;
-        if let Some(out) = out.as_mut().filter(|_| start <= path.len()) {
-            out.push('/');
-        }
+        start = end + 1;
+    }
+    if let Some(out) = out.as_mut() {
+        out.push_str(&path[copied..]);
     }
     out
 }
@@ -142,7 +174,7 @@ fn split_extension(segment: &str) -> (&str, &str) {
 /// The placeholder an id segment becomes. Every id but a UUID has a digit, so the words most
 /// segments are (`api`, `orders`) are turned away by one scan.
 fn placeholder(s: &str) -> Option<&'static str> {
-    if s.len() != 36 && !s.bytes().any(|b| b.is_ascii_digit()) {
+    if s.len() != UUID_LEN && !s.bytes().any(|b| b.is_ascii_digit()) {
         None
     } else if is_date(s) {
         Some("{date}")
@@ -182,7 +214,7 @@ fn is_date(s: &str) -> bool {
 
 /// 8-4-4-4-12 hex digits.
 fn is_uuid(s: &str) -> bool {
-    s.len() == 36
+    s.len() == UUID_LEN
         && s.split('-').map(str::len).eq([8, 4, 4, 4, 12])
         && s.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
 }
@@ -218,6 +250,9 @@ mod tests {
             ("/s/eyJhbGciOiJIUzI1NiJ9", "/s/{token}"),
             ("/reset/k3j4h5g6f7d8s9a0q1w2", "/reset/{token}"),
             ("/img/42.png", "/img/{id}.png"),
+            // No digit at all: only the length lets it through the first scan.
+            ("/u/abcdefab-abcd-abcd-abcd-abcdefabcdef/avatar", "/u/{uuid}/avatar"),
+            ("/u/abcdefab-abcd-abcd-abcd-abcdefabcdef.json", "/u/{uuid}.json"),
         ];
         for (path, want) in cases {
             assert_eq!(template(path).as_deref(), Some(want), "{path}");
@@ -288,7 +323,7 @@ mod tests {
     fn tally_copies_each_key_once_and_keeps_two_examples() {
         let mut tally = PathTally::default();
         for path in [&b"/orders/1"[..], b"/orders/2", b"/orders/1", b"/orders/3", b"/about"] {
-            tally.add_key(&PathKey::new(path, true), "refused");
+            tally.add_key(&PathKey::new(path, true), Cause::ConnectRefused);
         }
         let rows = tally.top(10);
         let summary: Vec<_> = rows.iter().map(|r| (r.path.as_str(), r.count, r.examples.clone())).collect();
@@ -299,6 +334,28 @@ mod tests {
                 ("/about", 1, vec![]),
             ]
         );
+    }
+
+    #[test]
+    fn each_cause_top_paths_come_from_the_same_counts() {
+        let mut tally = PathTally::default();
+        let (refused, timeout) = (Cause::ConnectRefused, Cause::ReadTimeout);
+        for (path, cause) in [
+            (&b"/b"[..], refused),
+            (b"/orders/1", timeout),
+            (b"/a", refused),
+            (b"/orders/2", refused),
+            (b"/orders/3", timeout),
+            (b"/c", timeout),
+        ] {
+            tally.add_key(&PathKey::new(path, true), cause);
+        }
+        let count = |path: &str, n| (path.to_owned(), n);
+        assert_eq!(tally.top_of(refused, 2), [count("/a", 1), count("/b", 1)]);
+        assert_eq!(tally.top_of(timeout, 5), [count("/orders/{id}", 2), count("/c", 1)]);
+        assert!(tally.top_of(Cause::NoRoute, 5).is_empty());
+        let rows = tally.top(1);
+        assert_eq!(rows[0].by_cause, BTreeMap::from([("connect_refused", 1), ("read_timeout", 2)]));
     }
 
     #[test]

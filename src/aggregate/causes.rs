@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use crate::errorlog::Cause;
 use crate::nginx_conf::route::Router;
 use crate::nginx_conf::NginxConf;
+use crate::path_template::PathTally;
 use crate::report::schema::{ratio, CauseRow};
 use crate::summary::AccessSummary;
 
@@ -14,10 +15,11 @@ use super::build::status_key;
 use super::failures::{CauseTally, Unclaimed};
 
 /// One row per cause of the client-facing failures (`total` of them), most failures first, each
-/// with its `top` paths; with nginx.conf, each cites the directives that applied where its
-/// failures were handled.
+/// with its `top` paths (from `paths`, all the failures by path and cause); with nginx.conf, each
+/// cites the directives that applied where its failures were handled.
 pub fn rows(
     causes: BTreeMap<Cause, CauseTally>,
+    paths: &PathTally,
     total: u64,
     top: usize,
     conf: Option<&NginxConf>,
@@ -46,7 +48,7 @@ pub fn rows(
                 findings: tally.findings.finish(cause, times),
                 citations,
                 evidence: tally.evidence,
-                top_paths: tally.paths.top(top).into_iter().map(|p| (p.path, p.count)).collect(),
+                top_paths: paths.top_of(cause, top),
             }
         })
         .collect();

@@ -1,5 +1,5 @@
-//! The failures of a run folded into counters: per cause (statuses, evidence, paths, findings,
-//! nginx.conf places), per upstream, per path, per fine time bucket. Memory follows the distinct
+//! The failures of a run folded into counters: per cause (statuses, evidence, findings,
+//! nginx.conf places), per upstream, per path and cause, per fine time bucket. Memory follows the distinct
 //! keys, not the failures; a part folded from a later stretch of failures merges into one from an
 //! earlier stretch exactly, so a run can be folded in parallel chunks and in time segments.
 
@@ -9,7 +9,7 @@ use crate::access::request_path;
 use crate::cite::Places;
 use crate::correlate::Event;
 use crate::errorlog::{Cause, ErrorRecord, Role};
-use crate::escape::lossless;
+use crate::escape::{lossless, lossless_cow};
 use crate::nginx_conf::route::Router;
 use crate::path_template::{PathKey, PathTally};
 
@@ -35,7 +35,6 @@ pub struct CauseTally {
     pub statuses: BTreeMap<u16, u64>,
     /// The first `limits.top` evidence lines.
     pub evidence: Vec<String>,
-    pub paths: PathTally,
     pub findings: Findings,
     pub places: Places,
     /// Timeouts: the `$request_time` of failures no place took (the places keep their own).
@@ -49,7 +48,6 @@ impl CauseTally {
         if self.evidence.len() < cx.limits.top {
             self.evidence.extend(evidence_line(cx.errors, e));
         }
-        self.paths.add_key(path, e.cause.slug());
         self.findings.add(e.cause, e, path);
         let placed = cx.router.is_some_and(|router| self.places.add(router, e.cause, e, cx.errors));
         if let Some(t) = e.request.request_time.filter(|_| !placed && e.cause.timed_out()) {
@@ -64,7 +62,6 @@ impl CauseTally {
         }
         let room = top.saturating_sub(self.evidence.len());
         self.evidence.extend(later.evidence.into_iter().take(room));
-        self.paths.merge(later.paths);
         self.findings.merge(later.findings);
         self.places.merge(later.places);
         self.times.merge(&later.times);
@@ -81,7 +78,8 @@ impl CauseTally {
 /// The line a failure is shown by: its last terminal error line, or its access line when none.
 fn evidence_line(errors: &[ErrorRecord], event: &Event) -> Option<String> {
     match event.evidence().rev().find(|&i| errors[i].cause.role() == Role::Terminal) {
-        Some(i) => Some(lossless(errors[i].raw())),
+        // Nearly every line is valid UTF-8: checked at once, and copied whole.
+        Some(i) => Some(lossless_cow(errors[i].raw()).into_owned()),
         None => event.request.request().map(|r| {
             format!(
                 "{} {} (access log line {}, no error line)",
@@ -105,6 +103,7 @@ pub struct Unclaimed {
 #[derive(Debug)]
 pub struct Failures {
     pub causes: BTreeMap<Cause, CauseTally>,
+    /// Every client-facing failure by path, and so each cause's by path too.
     pub paths: PathTally,
     pub upstreams: Upstreams,
     pub buckets: FineBuckets,
@@ -144,9 +143,9 @@ impl Failures {
             return;
         }
         self.client += 1;
-        // Templating a path costs more than counting it: made once for both lists.
+        // Templating a path costs more than counting it: made once for the paths and the findings.
         let path = PathKey::new(e.request.request().map_or(&b"-"[..], request_path), cx.limits.templates);
-        self.paths.add_key(&path, e.cause.slug());
+        self.paths.add_key(&path, e.cause);
         if let Some(t) = e.request.time {
             self.buckets.add(t, e.cause, e.upstream());
         }

@@ -4,7 +4,8 @@
 //! from 10:02:11 to 10:07:40" (renderers word them; see [`crate::report::schema::Finding`]).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::correlate::Event;
 use crate::errorlog::Cause;
@@ -41,15 +42,19 @@ fn later(kept: Option<Moment>, seen: Option<Moment>) -> Option<Moment> {
     }
 }
 
+/// An upstream's failures, and its first and last failure.
+type PerUpstream = (u64, Option<Moment>, Option<Moment>);
+
 /// What the findings of one cause need, folded failure by failure: counters keyed by upstream
 /// and endpoint, and moments, so the failures themselves can be dropped once counted.
 #[derive(Debug, Default)]
 pub struct Findings {
-    /// Failures, first and last failure per upstream (named as the report writes it).
-    per_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)>,
+    /// Failures, first and last failure per upstream (named as the report writes it). Hashed,
+    /// not ordered: every failure looks its upstream up, and the rows are sorted once at the end.
+    per_upstream: FxHashMap<String, PerUpstream>,
     /// Timeouts: failures per endpoint to profile, keyed as the top paths are (by template
     /// unless `--raw-paths`), so ids in paths add up instead of making an entry each.
-    endpoints: BTreeMap<String, u64>,
+    endpoints: FxHashMap<String, u64>,
     /// `no_live_upstreams`: the earliest failure, and the first upstream a failure names.
     earliest: Option<Moment>,
     block: Option<String>,
@@ -106,7 +111,7 @@ impl Findings {
     }
 }
 
-fn count(counts: &mut BTreeMap<String, u64>, key: Cow<'_, str>, n: u64) {
+fn count(counts: &mut FxHashMap<String, u64>, key: Cow<'_, str>, n: u64) {
     match counts.get_mut(&*key) {
         Some(c) => *c += n,
         None => {
@@ -116,7 +121,7 @@ fn count(counts: &mut BTreeMap<String, u64>, key: Cow<'_, str>, n: u64) {
 }
 
 /// The upstreams with the most failures, each with its first and last failure.
-fn per_upstream(by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Moment>)>) -> Vec<Finding> {
+fn per_upstream(by_upstream: FxHashMap<String, PerUpstream>) -> Vec<Finding> {
     let mut rows: Vec<_> = by_upstream.into_iter().collect();
     rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     rows.into_iter()
@@ -132,13 +137,13 @@ fn per_upstream(by_upstream: BTreeMap<String, (u64, Option<Moment>, Option<Momen
 
 /// For timeouts: the request time of the failed requests is the timeout nginx applied, and the
 /// endpoints that hit it are the ones to profile.
-fn waited_before_giving_up(times: Samples, endpoints: BTreeMap<String, u64>) -> Option<Finding> {
+fn waited_before_giving_up(times: Samples, endpoints: FxHashMap<String, u64>) -> Option<Finding> {
     let median_seconds = times.median()?;
     Some(Finding::GaveUpAfter { median_seconds, samples: times.len(), endpoints: top(endpoints) })
 }
 
-/// The `TOP` entries with the highest counts (by name on a tie).
-pub fn top<S: Ord + Into<String>>(counts: BTreeMap<S, u64>) -> Vec<(String, u64)> {
+/// The `TOP` entries with the highest counts (by name on a tie), whatever order they come in.
+pub fn top<S: Ord + Into<String>>(counts: impl IntoIterator<Item = (S, u64)>) -> Vec<(String, u64)> {
     let mut rows: Vec<(S, u64)> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     rows.truncate(TOP);

@@ -174,6 +174,7 @@ impl Fold {
         let causes = if access_logs {
             super::causes::rows(
                 failures.causes,
+                &failures.paths,
                 failures.client,
                 self.limits.top,
                 self.nginx_conf.as_deref(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use crate::correlate::Event;
-use crate::errorlog::ErrorRecord;
+use crate::errorlog::{Cause, ErrorRecord};
 use crate::escape::lossless;
 use crate::report::schema::{ratio, Latency, UpstreamRow, UNKNOWN_UPSTREAM};
 use crate::summary::AccessSummary;
@@ -13,7 +13,8 @@ use crate::time::rfc3339;
 
 #[derive(Debug, Default)]
 struct Tally {
-    errors_by_cause: BTreeMap<&'static str, u64>,
+    /// Keyed by cause, which compares as one byte, and named by slug in the row.
+    errors_by_cause: BTreeMap<Cause, u64>,
     client_502: u64,
     client_504: u64,
     client_5xx: u64,
@@ -29,6 +30,18 @@ impl Tally {
             self.first = Some(self.first.map_or(t, |f| f.min(t)));
             self.last = Some(self.last.map_or(t, |l| l.max(t)));
         }
+    }
+
+    /// Counts `e`, a failure the client saw, on the upstream its last attempt went to.
+    fn client_failure(&mut self, e: &Event) {
+        self.saw_failure(e.request.time);
+        *self.errors_by_cause.entry(e.cause).or_insert(0) += 1;
+        match e.request.status {
+            502 => self.client_502 += 1,
+            504 => self.client_504 += 1,
+            _ => {}
+        }
+        self.client_5xx += 1;
     }
 
     fn merge(&mut self, other: Tally) {
@@ -60,31 +73,32 @@ impl Upstreams {
         }
     }
 
-    /// Counts the failed attempts of `e`, and `e` itself when the client saw it.
+    /// Counts the failed attempts of `e`, and `e` itself when the client saw it: on the last
+    /// attempt's upstream, whose tally is looked up once for both.
     pub fn add_event(&mut self, e: &Event) {
         let client_facing = e.client_facing();
-        for attempt in e.attempts() {
+        let attempts = e.attempts();
+        for (k, attempt) in attempts.iter().enumerate() {
             let failed = attempt.cause.is_some() || attempt.status.is_some_and(|s| s >= 500);
-            let Some(upstream) = attempt.upstream.as_deref().filter(|_| failed) else { continue };
+            let client_here = client_facing && k + 1 == attempts.len();
+            let Some(upstream) = attempt.upstream.as_deref().filter(|_| failed || client_here) else {
+                continue;
+            };
             self.update(upstream, |tally| {
-                tally.failed += 1;
-                tally.saw_failure(e.request.time);
-                if !client_facing {
-                    tally.hidden += 1;
+                if failed {
+                    tally.failed += 1;
+                    tally.saw_failure(e.request.time);
+                    if !client_facing {
+                        tally.hidden += 1;
+                    }
+                }
+                if client_here {
+                    tally.client_failure(e);
                 }
             });
         }
-        if client_facing {
-            self.update(e.upstream().unwrap_or(UNKNOWN_UPSTREAM.as_bytes()), |tally| {
-                tally.saw_failure(e.request.time);
-                *tally.errors_by_cause.entry(e.cause.slug()).or_insert(0) += 1;
-                match e.request.status {
-                    502 => tally.client_502 += 1,
-                    504 => tally.client_504 += 1,
-                    _ => {}
-                }
-                tally.client_5xx += 1;
-            });
+        if client_facing && e.upstream().is_none() {
+            self.update(UNKNOWN_UPSTREAM.as_bytes(), |tally| tally.client_failure(e));
         }
     }
 
@@ -134,7 +148,7 @@ impl Upstreams {
                     upstream: lossless(&name),
                     block: crate::nginx_conf::block_of(blocks, &name).map(str::to_owned),
                     requests,
-                    errors_by_cause: tally.errors_by_cause,
+                    errors_by_cause: tally.errors_by_cause.into_iter().map(|(c, n)| (c.slug(), n)).collect(),
                     client_502: tally.client_502,
                     client_504: tally.client_504,
                     failed_attempts: tally.failed,
@@ -152,5 +166,54 @@ impl Upstreams {
             .collect();
         super::build::sort_upstreams(&mut rows);
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::{Attempt, JoinMethod};
+    use crate::summary::{Candidate, CandidateText};
+
+    fn event(status: u16, attempts: &[(&str, Option<u16>, Option<Cause>)]) -> Event {
+        let request = Candidate {
+            input: 0,
+            line: 0,
+            time: Some(60),
+            offset: 0,
+            status,
+            connection: None,
+            request_time: None,
+            text: CandidateText::default(),
+            source: None,
+        };
+        let attempts = attempts
+            .iter()
+            .map(|&(name, status, cause)| Attempt { upstream: Some(name.as_bytes().into()), status, cause })
+            .collect();
+        Event::new(request, Cause::ConnectRefused, attempts, Box::default(), JoinMethod::None)
+    }
+
+    #[test]
+    fn failures_go_to_the_attempts_and_the_client_failure_to_the_last() {
+        let mut upstreams = Upstreams::default();
+        let refused = Some(Cause::ConnectRefused);
+        // A retry that failed too, though nginx logged the last peer's 200 (a `009`).
+        upstreams.add_event(&event(502, &[("a:80", Some(502), refused), ("b:80", Some(200), None)]));
+        // A retry that recovered: a failure the client did not see.
+        upstreams.add_event(&event(200, &[("a:80", None, refused), ("b:80", Some(200), None)]));
+        // No attempt: the failure is the unknown upstream's.
+        upstreams.add_event(&event(504, &[]));
+        let tally = |name: &str| {
+            let t = &upstreams.tallies[name.as_bytes()];
+            (t.failed, t.hidden, t.client_502, t.client_504, t.client_5xx, t.errors_by_cause.len())
+        };
+        assert_eq!(tally("a:80"), (2, 1, 0, 0, 0, 0));
+        assert_eq!(tally("b:80"), (0, 0, 1, 0, 1, 1));
+        assert_eq!(tally(UNKNOWN_UPSTREAM), (0, 0, 0, 1, 1, 1));
+        assert_eq!(
+            (upstreams.tallies[&b"b:80"[..]].first, upstreams.tallies[&b"a:80"[..]].last),
+            (Some(60), Some(60))
+        );
     }
 }
