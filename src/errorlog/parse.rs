@@ -10,6 +10,7 @@
 use super::cause::Cause;
 use super::text::{Keeper, Kept, FIELDS};
 use crate::number::parse_u64;
+use crate::swar::bytes_equal;
 use crate::time::parse_error_log_time;
 
 /// Severity of an error-log line.
@@ -82,12 +83,12 @@ pub fn parse_line(raw: &[u8]) -> Option<ErrorLine<'_>> {
     }
     let local_time = parse_error_log_time(&line[..19])?;
     let rest = line[19..].strip_prefix(b" [")?;
-    let close = memchr::memchr(b']', rest)?;
+    let close = find_byte(rest, b']')?;
     let level = Level::parse(&rest[..close])?;
     let rest = rest[close + 1..].strip_prefix(b" ")?;
-    let hash = memchr::memchr(b'#', rest)?;
+    let hash = find_byte(rest, b'#')?;
     let pid = u32::try_from(parse_u64(&rest[..hash])?).ok()?;
-    let colon = memchr::memchr(b':', &rest[hash..])? + hash;
+    let colon = find_byte(&rest[hash..], b':')? + hash;
     let mut rest = rest[colon + 1..].strip_prefix(b" ").unwrap_or(&rest[colon + 1..]);
     let mut cid = None;
     if let Some(after) = rest.strip_prefix(b"*") {
@@ -109,14 +110,39 @@ pub fn parse_line(raw: &[u8]) -> Option<ErrorLine<'_>> {
         host: None,
         raw: line,
     };
-    if let Some(at) = finder!(b", client: ").find(rest) {
+    if let Some(at) = context_start(rest) {
         record.message = &rest[..at];
         parse_context(&rest[at + 2..], &mut record);
     }
     Some(record)
 }
 
-/// Context keys in the order nginx writes them; quoted ones carry `"..."`.
+/// Where the context fields start: at the first `, client: `. Messages hold few commas (most
+/// none), so each is checked in place, cheaper than setting up a substring search per line.
+fn context_start(message: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b',', message).find(|&comma| starts_with(&message[comma + 1..], b" client: "))
+}
+
+/// The first `byte` in `text`. The spans an error line is cut at (a level, a pid, a context
+/// value, a peer) are mostly shorter than a few words, where a `memchr` call's set-up costs more
+/// than the scan: their first words are read eight bytes at a time in place, anything longer
+/// by `memchr`.
+#[inline]
+fn find_byte(text: &[u8], byte: u8) -> Option<usize> {
+    const IN_PLACE: usize = 32;
+    let mut at = 0;
+    while let Some(chunk) = text.get(at..at + 8).filter(|_| at < IN_PLACE) {
+        let found = bytes_equal(word_le(chunk), byte);
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    memchr::memchr(byte, &text[at..]).map(|i| at + i)
+}
+
+/// Context keys in the order nginx writes them; quoted ones carry `"..."`. No key starts with
+/// another, so a text starts with at most one of them (see [`key_at`]).
 const KEYS: [(&[u8], bool); 7] = [
     (b"client: ", false),
     (b"server: ", false),
@@ -127,62 +153,120 @@ const KEYS: [(&[u8], bool); 7] = [
     (b"referrer: \"", true),
 ];
 
-fn parse_context<'a>(mut text: &'a [u8], record: &mut ErrorLine<'a>) {
-    for (k, (key, quoted)) in KEYS.iter().enumerate() {
-        let Some(body) = text.strip_prefix(*key) else { continue };
-        let end = value_end(body, &KEYS[k + 1..], *quoted);
-        let (value, rest) = match end {
-            Some(e) => (&body[..e], &body[e + usize::from(*quoted)..]),
-            None if *quoted => (body.strip_suffix(b"\"").unwrap_or(body), &body[body.len()..]),
-            None => (body, &body[body.len()..]),
+/// The last key: its value is not kept, so reading stops at it.
+const REFERRER: usize = KEYS.len() - 1;
+
+fn parse_context<'a>(text: &'a [u8], record: &mut ErrorLine<'a>) {
+    // The field being read: its key and where that starts. The keys come in order: a text that
+    // starts with no key ends the fields.
+    let mut field = key_at(text).map(|k| (k, 0));
+    while let Some((k, start)) = field.filter(|&(k, _)| k != REFERRER) {
+        let (key, quoted) = KEYS[k];
+        let body = start + key.len();
+        // The value ends at the first `, ` before a later key (after the closing quote of a
+        // quoted value), which starts the next field. One pass over the value's commas.
+        let mut from = body;
+        field = None;
+        let end = loop {
+            let Some(comma) = find_byte(&text[from..], b',').map(|i| from + i) else { break text.len() };
+            from = comma + 1;
+            let after = text.get(comma + 2..).filter(|_| text[comma + 1] == b' ');
+            let Some(later) = after.and_then(key_at).filter(|&later| later > k) else { continue };
+            if quoted && !(comma > body && text[comma - 1] == b'"') {
+                continue;
+            }
+            field = Some((later, comma + 2));
+            break comma;
         };
+        let value = &text[body..end];
+        let value = if quoted { value.strip_suffix(b"\"").unwrap_or(value) } else { value };
         let slot = match k {
             0 => &mut record.client,
             1 => &mut record.server,
             2 => &mut record.request,
             3 => &mut record.subrequest,
             4 => &mut record.upstream,
-            5 => &mut record.host,
-            _ => return,
+            _ => &mut record.host,
         };
         *slot = Some(value);
-        text = rest.strip_prefix(b", ").unwrap_or(rest);
     }
 }
 
-/// Where a value ends: at the first `, ` followed by one of the `later` keys (and, for quoted
-/// values, preceded by the closing quote), giving the index of that quote or of the `, `. One
-/// pass over the commas of the value, not one substring search per later key.
-fn value_end(body: &[u8], later: &[(&[u8], bool)], quoted: bool) -> Option<usize> {
-    memchr::memchr_iter(b',', body).find_map(|comma| {
-        let after = body[comma + 1..].strip_prefix(b" ")?;
-        if !later.iter().any(|(key, _)| after.starts_with(key)) {
-            return None;
+/// The key `text` starts with. The keys differ in their first byte, or in their second
+/// (`server`, `subrequest`) or third (`request`, `referrer`), so one key is compared, in
+/// place: this runs at every field and every comma of a value.
+fn key_at(text: &[u8]) -> Option<usize> {
+    let k = match *text.first()? {
+        b'c' => 0,
+        b's' if text.get(1) == Some(&b'e') => 1,
+        b's' => 3,
+        b'r' if text.get(2) == Some(&b'q') => 2,
+        b'r' => REFERRER,
+        b'u' => 4,
+        b'h' => 5,
+        _ => return None,
+    };
+    starts_with(text, KEYS[k].0).then_some(k)
+}
+
+/// `text.starts_with(prefix)` for the short texts nginx writes in a fixed form (context keys,
+/// the start of a message), compared a word at a time in place: a call to `memcmp` for each
+/// costs more than the compare.
+#[inline]
+pub(crate) fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
+    let n = prefix.len();
+    let Some(head) = text.get(..n) else { return false };
+    if n < 8 {
+        return head.iter().zip(prefix).all(|(a, b)| a == b);
+    }
+    // Whole words from the start, then the last word (overlapping the one before it).
+    let mut at = 0;
+    while at + 8 < n {
+        if word_le(&head[at..]) != word_le(&prefix[at..]) {
+            return false;
         }
-        match quoted {
-            false => Some(comma),
-            true => comma.checked_sub(1).filter(|&q| body[q] == b'"'),
-        }
-    })
+        at += 8;
+    }
+    word_le(&head[n - 8..]) == word_le(&prefix[n - 8..])
+}
+
+/// The first 8 bytes of `chunk` (which has them), little-endian: the first byte lowest.
+#[inline]
+fn word_le(chunk: &[u8]) -> u64 {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&chunk[..8]);
+    u64::from_le_bytes(bytes)
 }
 
 /// The peer part of an error line's `upstream: "http://10.0.1.11:8080/x"` value: the same
 /// string as the matching `$upstream_addr` entry (`10.0.1.11:8080`, `[::1]:80`,
 /// `unix:/run/php.sock`, or the upstream block's name after `no live upstreams`).
 pub fn upstream_peer(upstream: &[u8]) -> &[u8] {
-    let rest = finder!(b"://").find(upstream).map_or(upstream, |i| &upstream[i + 3..]);
+    let rest = scheme_end(upstream).map_or(upstream, |i| &upstream[i..]);
     if let Some(path) = rest.strip_prefix(b"unix:") {
-        let end = memchr::memchr(b':', path).unwrap_or(path.len());
+        let end = find_byte(path, b':').unwrap_or(path.len());
         return &rest[..5 + end];
     }
     if rest.starts_with(b"[") {
-        if let Some(close) = memchr::memchr(b']', rest) {
-            let end = memchr::memchr(b'/', &rest[close..]).map_or(rest.len(), |i| close + i);
+        if let Some(close) = find_byte(rest, b']') {
+            let end = find_byte(&rest[close..], b'/').map_or(rest.len(), |i| close + i);
             return &rest[..end];
         }
     }
-    let end = memchr::memchr(b'/', rest).unwrap_or(rest.len());
+    let end = find_byte(rest, b'/').unwrap_or(rest.len());
     &rest[..end]
+}
+
+/// Where the first `://` of `upstream` ends, found from its colons (a value holds a few).
+fn scheme_end(upstream: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(colon) = find_byte(&upstream[from..], b':').map(|i| from + i) {
+        if upstream[colon + 1..].starts_with(b"//") {
+            return Some(colon + 3);
+        }
+        from = colon + 1;
+    }
+    None
 }
 
 /// An error record kept for the join: the fields the join and the report use, and the record
@@ -284,6 +368,8 @@ impl ErrorLine<'_> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     const REAL: &[u8] = br#"2024/05/14 10:22:31 [error] 2817#2817: *48213 connect() failed (111: Connection refused) while connecting to upstream, client: 203.0.113.7, server: api.example.com, request: "GET /v1/items?page=2 HTTP/1.1", upstream: "http://10.0.0.12:8080/v1/items?page=2", host: "api.example.com", referrer: "https://app.example.com/""#;
@@ -341,6 +427,136 @@ mod tests {
         assert_eq!(parse_line(zero).unwrap().to_record(0, 1, Cause::ReadTimeout).cid(), Some(0));
     }
 
+    /// What a compare per key and a substring search for `, client: ` say: the fields as
+    /// nginx's order and separators define them, to check the parser's shortcuts against.
+    fn fields_one_key_at_a_time(line: &[u8]) -> Option<Fields<'_>> {
+        let message = parse_line(line)?.message;
+        let start = message.as_ptr() as usize - line.as_ptr() as usize;
+        let rest = &line[start..];
+        let mut fields = [None; 6];
+        let Some(at) = memchr::memmem::find(rest, b", client: ") else { return Some((rest, fields)) };
+        let mut text = &rest[at + 2..];
+        for (k, (key, quoted)) in KEYS.iter().enumerate() {
+            let Some(body) = text.strip_prefix(*key) else { continue };
+            let end = memchr::memchr_iter(b',', body).find_map(|comma| {
+                let after = body[comma + 1..].strip_prefix(b" ")?;
+                if !KEYS[k + 1..].iter().any(|(later, _)| after.starts_with(later)) {
+                    return None;
+                }
+                match quoted {
+                    false => Some(comma),
+                    true => comma.checked_sub(1).filter(|&q| body[q] == b'"'),
+                }
+            });
+            let (value, rest) = match end {
+                Some(e) => (&body[..e], &body[e + usize::from(*quoted)..]),
+                None if *quoted => (body.strip_suffix(b"\"").unwrap_or(body), &body[body.len()..]),
+                None => (body, &body[body.len()..]),
+            };
+            if k == REFERRER {
+                break;
+            }
+            fields[k] = Some(value);
+            text = rest.strip_prefix(b", ").unwrap_or(rest);
+        }
+        Some((&rest[..at], fields))
+    }
+
+    /// A line's message and context fields, in the order of `KEYS`.
+    type Fields<'a> = (&'a [u8], [Option<&'a [u8]>; 6]);
+
+    fn fields(line: &[u8]) -> Option<Fields<'_>> {
+        let l = parse_line(line)?;
+        Some((l.message, [l.client, l.server, l.request, l.subrequest, l.upstream, l.host]))
+    }
+
+    #[test]
+    fn a_text_starts_with_the_key_key_at_names() {
+        for (k, (key, _)) in KEYS.iter().enumerate() {
+            for (j, (other, _)) in KEYS.iter().enumerate() {
+                assert!(j == k || !key.starts_with(other), "{j} starts {k}");
+            }
+            for tail in [&b""[..], b"x", b"\", host: \"h\""] {
+                assert_eq!(key_at(&[key, tail].concat()), Some(k));
+            }
+            for cut in 0..key.len() {
+                assert_eq!(key_at(&key[..cut]), None);
+                let mut changed = key.to_vec();
+                changed[cut] ^= 0x20;
+                assert_eq!(key_at(&changed), None, "{:?}", String::from_utf8_lossy(&changed));
+            }
+        }
+    }
+
+    #[test]
+    fn find_byte_is_memchr() {
+        for len in 0..150 {
+            let mut text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert_eq!(find_byte(&text, b','), None, "{len}");
+            for at in (0..len).rev() {
+                text[at] = b',';
+                assert_eq!(find_byte(&text, b','), memchr::memchr(b',', &text), "{len} {at}");
+                // A byte one above or below is not it (the borrow of the word compare).
+                text[at] = b'-';
+                assert_eq!(find_byte(&text, b','), memchr::memchr(b',', &text), "{len} {at}");
+                text[at] = b'+';
+            }
+            assert_eq!(find_byte(&text, b','), None, "{len}");
+        }
+    }
+
+    #[test]
+    fn starts_with_is_the_slices() {
+        let text = b"upstream prematurely closed connection while reading";
+        for n in 0..=text.len() {
+            for prefix in [&text[..n], &[&text[..n.saturating_sub(1)], &b"?"[..]].concat()[..]] {
+                assert_eq!(starts_with(text, prefix), text.starts_with(prefix), "{n}");
+                assert_eq!(starts_with(&text[..n], prefix), text[..n].starts_with(prefix), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_contexts_read_as_one_key_at_a_time() {
+        let lines: [&[u8]; 9] = [
+            REAL,
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x, client: a, client: b, server: c, request: "d", e, client: f"#,
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x, client: , server: , request: "", subrequest: "", upstream: "", host: "", referrer: """#,
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x, client: a, host: "h", server: s, upstream: "u""#,
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x, client: a, request: "GET /?q=", upstream: "x", host: "h" HTTP/1.1", upstream: "http://u/", host: "h""#,
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x, client: a, request: "GET /, host: "h" HTTP/1.1, host: "h"#,
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x,client: a, client:b, client: c,server: d, server: e"#,
+            b"2024/05/14 10:22:31 [error] 1#0: *5 x, client: \xff, server: \xc3, request: \"\x80\", upstream: \"\", subrequest: \"s\", host: \"h",
+            br#"2024/05/14 10:22:31 [error] 1#0: *5 x, client: a, server: s, request: "r", subrequest: "q", upstream: "u", host: "h", referrer: "f", host: "g""#,
+        ];
+        for line in lines {
+            assert_eq!(fields(line), fields_one_key_at_a_time(line), "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_context_reads_as_one_key_at_a_time(
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                proptest::sample::select(KEYS.map(|(key, _)| key).to_vec()).prop_map(<[u8]>::to_vec),
+                proptest::sample::select(vec![&b", "[..], b",", b"\"", b"\", ", b" ", b"client: "]).prop_map(<[u8]>::to_vec),
+                "[a-z0-9./:?=\" ,]{0,6}".prop_map(String::into_bytes),
+            ], 0..24),
+        ) {
+            let line = [&b"2024/05/14 10:22:31 [error] 1#0: *5 x, client: "[..], &pieces.concat()].concat();
+            proptest::prop_assert_eq!(fields(&line), fields_one_key_at_a_time(&line));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_scheme_ends_after_the_first_colon_slash_slash(upstream in "[:/a-z]{0,40}") {
+            let upstream = upstream.as_bytes();
+            let first = memchr::memmem::find(upstream, b"://").map(|i| i + 3);
+            proptest::prop_assert_eq!(scheme_end(upstream), first);
+        }
+    }
+
     #[test]
     fn peers() {
         assert_eq!(upstream_peer(b"http://10.0.0.12:8080/v1/items"), b"10.0.0.12:8080");
@@ -352,5 +568,9 @@ mod tests {
         assert_eq!(upstream_peer(b"http://[2001:db8::1]:80/x"), b"[2001:db8::1]:80");
         assert_eq!(upstream_peer(b"http://backend/x"), b"backend");
         assert_eq!(upstream_peer(b"fastcgi://127.0.0.1:9000"), b"127.0.0.1:9000");
+        // After the first `://`, wherever the colons before it are.
+        assert_eq!(upstream_peer(b"a:b:/c://d:1/x://y"), b"d:1");
+        assert_eq!(upstream_peer(b"http:/x:/"), b"http:");
+        assert_eq!(upstream_peer(b"://"), b"");
     }
 }
