@@ -306,15 +306,31 @@ const BODY_PHASES: [&[u8]; 2] = [b"reading upstream", b"sending to client"];
 /// `upstream` is the line's `upstream: "..."` value, which tells unix sockets from TCP peers.
 /// Returns `None` for messages that are not about upstreams (404s for static files, ...).
 pub fn classify(message: &[u8], upstream: Option<&[u8]>) -> Option<Cause> {
-    classify_found(message, upstream, Found::in_text(message))
+    classify_found(
+        message,
+        upstream.is_some(),
+        || upstream.is_some_and(unix_upstream),
+        Found::in_text(message),
+    )
 }
 
-/// [`classify`] with the needles of `message` already `found`.
-pub(crate) fn classify_found(message: &[u8], upstream: Option<&[u8]>, found: Found) -> Option<Cause> {
+/// Whether an `upstream: "..."` value names a unix socket (`fastcgi://unix:/run/php.sock:`).
+pub(crate) fn unix_upstream(upstream: &[u8]) -> bool {
+    finder!(b"://unix:").find(upstream).is_some()
+}
+
+/// [`classify`] with the needles of `message` already `found`, told of the `upstream:` field
+/// only whether there is one and, through `unix_upstream` (asked only for the connect errors a
+/// unix socket names differently), whether it names a unix socket.
+pub(crate) fn classify_found(
+    message: &[u8],
+    has_upstream: bool,
+    unix_upstream: impl Fn() -> bool,
+    found: Found,
+) -> Option<Cause> {
     use Cause::*;
     let m = Message { text: message, found, action: action(message).unwrap_or_default() };
-    let unix =
-        || m.has(Needle::ConnectToUnix) || upstream.is_some_and(|u| finder!(b"://unix:").find(u).is_some());
+    let unix = || m.has(Needle::ConnectToUnix) || unix_upstream();
     let body_phase = BODY_PHASES.iter().any(|p| m.in_phase(p));
 
     // A warning: nginx drops the extra bytes and the response stands.
@@ -435,7 +451,7 @@ pub(crate) fn classify_found(message: &[u8], upstream: Option<&[u8]>, found: Fou
     if m.starts(b"upstream sent") && (m.in_phase(HEADER) || m.action.is_empty()) {
         return Some(InvalidHeader);
     }
-    if upstream.is_some() || finder!(b"upstream").find(m.action).is_some() {
+    if has_upstream || finder!(b"upstream").find(m.action).is_some() {
         return Some(OtherUpstreamError);
     }
     None

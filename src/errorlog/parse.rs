@@ -77,11 +77,17 @@ pub fn starts_record(line: &[u8]) -> bool {
 
 /// Parses one logical record (continuation lines included, newlines between them).
 pub fn parse_line(raw: &[u8]) -> Option<ErrorLine<'_>> {
+    parse_line_timed(raw, parse_error_log_time)
+}
+
+/// [`parse_line`], reading the time of the header (its first 19 bytes) with `time`, for
+/// readers that remember the last one.
+pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i64>) -> Option<ErrorLine<'_>> {
     let line = raw.strip_suffix(b"\r").unwrap_or(raw);
     if !starts_record(line) {
         return None;
     }
-    let local_time = parse_error_log_time(&line[..19])?;
+    let local_time = time(&line[..19])?;
     let rest = line[19..].strip_prefix(b" [")?;
     let close = find_byte(rest, b']')?;
     let level = Level::parse(&rest[..close])?;

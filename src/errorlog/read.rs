@@ -5,11 +5,13 @@
 
 use rayon::prelude::*;
 
-use super::parse::{parse_line, starts_record, ErrorRecord};
+use super::negative::Causes;
+use super::parse::{parse_line_timed, starts_record, ErrorRecord};
 use super::text::Keeper;
 use super::Role;
 use crate::input::PageRelease;
 use crate::summary::{MalformedLine, MALFORMED_EXAMPLES};
+use crate::time::parse_error_log_time;
 
 /// What one chunk (or, merged, one buffer) of an error log held. Line numbers count from the
 /// chunk's first line (1-based); [`read_chunks`] renumbers them for the whole buffer.
@@ -57,19 +59,46 @@ impl ErrorChunk {
         }
     }
 
-    /// Classifies one whole record: kept (by `keeper`) when it is about an upstream, counted
-    /// either way.
-    fn finish_record(&mut self, keeper: &mut Keeper, index: usize, raw: &[u8], line_no: u64) {
-        match parse_line(raw) {
-            Some(line) => match line.cause() {
+    /// Classifies one whole record: kept (by the piece's keeper) when it is about an upstream,
+    /// counted either way.
+    fn finish_record<'a>(&mut self, piece: &mut Piece<'a>, index: usize, raw: &'a [u8], line_no: u64) {
+        match parse_line_timed(raw, |header| piece.clock.time(header)) {
+            Some(line) => match piece.causes.cause(&line) {
                 Some(cause) if cause.role() != Role::AccessOnly => {
                     self.parsed += 1;
-                    self.records.push(line.keep(keeper, index, line_no, cause));
+                    self.records.push(line.keep(&mut piece.keeper, index, line_no, cause));
                 }
                 _ => self.filtered += 1,
             },
             None => self.note_malformed(line_no, raw),
         }
+    }
+}
+
+/// What reading one piece of a log carries from record to record.
+struct Piece<'a> {
+    keeper: Keeper,
+    causes: Causes<'a>,
+    clock: Clock,
+}
+
+/// The time of the last record header read: an incident's log writes many records a second,
+/// whose headers read to the same time.
+#[derive(Default)]
+struct Clock {
+    header: [u8; 19],
+    /// The time of `header` (none for the zeros it starts as).
+    time: Option<i64>,
+}
+
+impl Clock {
+    fn time(&mut self, header: &[u8]) -> Option<i64> {
+        let Ok(header) = <[u8; 19]>::try_from(header) else { return parse_error_log_time(header) };
+        if header != self.header {
+            self.header = header;
+            self.time = parse_error_log_time(&header);
+        }
+        self.time
     }
 }
 
@@ -92,8 +121,9 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
 /// Reads one piece in order: a line that starts a record closes the one before; a non-empty
 /// line that does not continues it (FastCGI stderr relays the application's newlines). The
 /// records' text is whole once `keeper` is dropped, at the end.
-fn read_chunk(index: usize, buf: &[u8], mut keeper: Keeper) -> ErrorChunk {
+fn read_chunk(index: usize, buf: &[u8], keeper: Keeper) -> ErrorChunk {
     let mut out = ErrorChunk::default();
+    let mut piece = Piece { keeper, causes: Causes::new(), clock: Clock::default() };
     // The record being read: byte range and the number of its first line.
     let mut open: Option<(usize, usize, u64)> = None;
     let mut offset = 0;
@@ -103,7 +133,7 @@ fn read_chunk(index: usize, buf: &[u8], mut keeper: Keeper) -> ErrorChunk {
         offset = end + 1;
         if starts_record(line) {
             if let Some((s, e, n)) = open.take() {
-                out.finish_record(&mut keeper, index, &buf[s..e], n);
+                out.finish_record(&mut piece, index, &buf[s..e], n);
             }
             open = Some((start, end, out.lines));
         } else if let Some(record) = open.as_mut().filter(|_| !line.is_empty()) {
@@ -116,7 +146,7 @@ fn read_chunk(index: usize, buf: &[u8], mut keeper: Keeper) -> ErrorChunk {
         }
     }
     if let Some((s, e, n)) = open {
-        out.finish_record(&mut keeper, index, &buf[s..e], n);
+        out.finish_record(&mut piece, index, &buf[s..e], n);
     }
     out
 }
@@ -162,6 +192,24 @@ mod tests {
         2024/05/14 10:22:33 [notice] 1#1: signal process started\n\
         2024/05/14 10:22:34 [error] 1#1: *3 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 1.2.3.4, server: a, request: \"GET /y HTTP/1.1\", upstream: \"http://10.0.0.2:80/y\", host: \"a\"\n\
         stray\n";
+
+    #[test]
+    fn the_clock_reads_each_header_as_parsing_it_does() {
+        let mut clock = Clock::default();
+        assert_eq!(clock.time(&[0; 19]), parse_error_log_time(&[0; 19]));
+        for header in [
+            &b"2024/05/14 10:22:31"[..],
+            b"2024/05/14 10:22:31",
+            b"2024/05/14 10:22:32",
+            b"2024/05/14 1x:22:32",
+            b"2024/05/14 10:22:31",
+            b"2024/05/14 10:22:3",
+            b"",
+            b"2024/05/14 10:22:31",
+        ] {
+            assert_eq!(clock.time(header), parse_error_log_time(header), "{header:?}");
+        }
+    }
 
     #[test]
     fn chunks_start_at_records_and_cover_the_buffer() {
