@@ -45,13 +45,57 @@ fn later(kept: Option<Moment>, seen: Option<Moment>) -> Option<Moment> {
 /// An upstream's failures, and its first and last failure.
 type PerUpstream = (u64, Option<Moment>, Option<Moment>);
 
+/// Failures per upstream, named as the report writes them, and found by the name as logged: a
+/// name is checked for UTF-8 (and escaped when it is not) once, not once per failure, and names
+/// that the report writes alike share a row.
+#[derive(Debug, Default)]
+struct Upstreams {
+    rows: Vec<PerUpstream>,
+    /// The report's name of each row.
+    by_name: FxHashMap<String, usize>,
+    /// The row of each name as logged.
+    by_raw: FxHashMap<Box<[u8]>, usize>,
+}
+
+impl Upstreams {
+    /// The row of the upstream logged as `raw`.
+    fn row(&mut self, raw: &[u8]) -> &mut PerUpstream {
+        let known = self.by_raw.get(raw).copied();
+        let at = match known {
+            Some(at) => at,
+            None => {
+                let at = self.named(lossless_cow(raw));
+                self.by_raw.insert(raw.into(), at);
+                at
+            }
+        };
+        &mut self.rows[at]
+    }
+
+    /// The place of the row named `name`, made on first sight.
+    fn named(&mut self, name: Cow<'_, str>) -> usize {
+        if let Some(&at) = self.by_name.get(&*name) {
+            return at;
+        }
+        self.rows.push(PerUpstream::default());
+        self.by_name.insert(name.into_owned(), self.rows.len() - 1);
+        self.rows.len() - 1
+    }
+
+    /// Each row with its name, in no order.
+    fn into_rows(self) -> impl Iterator<Item = (String, PerUpstream)> {
+        let rows = self.rows;
+        self.by_name.into_iter().map(move |(name, at)| (name, rows[at]))
+    }
+}
+
 /// What the findings of one cause need, folded failure by failure: counters keyed by upstream
 /// and endpoint, and moments, so the failures themselves can be dropped once counted.
 #[derive(Debug, Default)]
 pub struct Findings {
-    /// Failures, first and last failure per upstream (named as the report writes it). Hashed,
-    /// not ordered: every failure looks its upstream up, and the rows are sorted once at the end.
-    per_upstream: FxHashMap<String, PerUpstream>,
+    /// Failures, first and last failure per upstream. Hashed, not ordered: every failure looks
+    /// its upstream up, and the rows are sorted once at the end.
+    per_upstream: Upstreams,
     /// Timeouts: failures per endpoint to profile, keyed as the top paths are (by template
     /// unless `--raw-paths`), so ids in paths add up instead of making an entry each.
     endpoints: FxHashMap<String, u64>,
@@ -63,11 +107,7 @@ pub struct Findings {
 impl Findings {
     /// Counts one failure of `cause`; `path` is its request's key in the top paths.
     pub fn add(&mut self, cause: Cause, e: &Event, path: &PathKey<'_>) {
-        let name = e.upstream().map_or(Cow::Borrowed(UNKNOWN_UPSTREAM), lossless_cow);
-        let entry = match self.per_upstream.get_mut(&*name) {
-            Some(entry) => entry,
-            None => self.per_upstream.entry(name.into_owned()).or_default(),
-        };
+        let entry = self.per_upstream.row(e.upstream().unwrap_or(UNKNOWN_UPSTREAM.as_bytes()));
         entry.0 += 1;
         entry.1 = earlier(entry.1, when(e));
         entry.2 = later(entry.2, when(e));
@@ -84,8 +124,9 @@ impl Findings {
 
     /// Adds the failures folded into `later_part`, all of which come after this one's.
     pub fn merge(&mut self, later_part: Findings) {
-        for (name, (n, first, last)) in later_part.per_upstream {
-            let entry = self.per_upstream.entry(name).or_default();
+        for (name, (n, first, last)) in later_part.per_upstream.into_rows() {
+            let at = self.per_upstream.named(Cow::Owned(name));
+            let entry = &mut self.per_upstream.rows[at];
             entry.0 += n;
             entry.1 = earlier(entry.1, first);
             entry.2 = later(entry.2, last);
@@ -100,7 +141,7 @@ impl Findings {
     /// The findings about the failures of `cause`; `times` are their `$request_time`s (kept for
     /// timeouts only).
     pub fn finish(self, cause: Cause, times: Samples) -> Vec<Finding> {
-        let mut out = per_upstream(self.per_upstream);
+        let mut out = per_upstream(self.per_upstream.into_rows());
         if cause.timed_out() {
             out.extend(waited_before_giving_up(times, self.endpoints));
         }
@@ -121,8 +162,8 @@ fn count(counts: &mut FxHashMap<String, u64>, key: Cow<'_, str>, n: u64) {
 }
 
 /// The upstreams with the most failures, each with its first and last failure.
-fn per_upstream(by_upstream: FxHashMap<String, PerUpstream>) -> Vec<Finding> {
-    let mut rows: Vec<_> = by_upstream.into_iter().collect();
+fn per_upstream(by_upstream: impl Iterator<Item = (String, PerUpstream)>) -> Vec<Finding> {
+    let mut rows: Vec<_> = by_upstream.collect();
     rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     rows.into_iter()
         .take(TOP)
@@ -156,4 +197,20 @@ pub fn top<S: Ord + Into<String>>(counts: impl IntoIterator<Item = (S, u64)>) ->
 fn before_no_live(earliest: Option<Moment>, block: Option<String>) -> Option<Finding> {
     let first = earliest?;
     Some(Finding::AllServersDown { block, at: rfc3339(first.0, first.1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_written_alike_share_a_row() {
+        let mut upstreams = Upstreams::default();
+        for raw in [&b"a\xff"[..], b"a\\xFF", b"a\xff", b"b"] {
+            upstreams.row(raw).0 += 1;
+        }
+        let mut rows: Vec<(String, u64)> = upstreams.into_rows().map(|(name, (n, _, _))| (name, n)).collect();
+        rows.sort();
+        assert_eq!(rows, [("a\\xFF".to_owned(), 3), ("b".to_owned(), 1)]);
+    }
 }
