@@ -89,7 +89,7 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
 pub fn read_inputs_in_segments(
     args: &InputArgs,
     batch: &BatchArgs,
-    mut each: impl FnMut(Analysis),
+    mut each: impl FnMut(Analysis) + Send,
 ) -> anyhow::Result<()> {
     let (inputs, options) = prepare(args, batch)?;
     let conf = inputs.conf.map(Arc::new);

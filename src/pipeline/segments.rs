@@ -162,12 +162,13 @@ impl Input {
         (row, Extent { skipped: spec.resume, bytes: read }, outcome)
     }
 
-    /// Moves past the segment just read, giving back the pages its join read in place.
-    fn advance(&mut self) {
-        if let Body::Mapped { map, start, end } = &mut self.body {
-            PageRelease::of(map).done(&map[*start..*end]);
-            *start = *end;
-        }
+    /// Moves past the segment just read: the mapped part it read, whose pages go back once
+    /// its join is done.
+    fn advance(&mut self) -> Option<(Arc<Mmap>, std::ops::Range<usize>)> {
+        let Body::Mapped { map, start, end } = &mut self.body else { return None };
+        let read = *start..*end;
+        *start = *end;
+        Some((Arc::clone(map), read))
     }
 
     /// How many bytes of the segment just read this input gave, for a mapped one.
@@ -235,9 +236,9 @@ impl Cutter {
         None
     }
 
-    /// Sizes the next segment from the one just joined: `held` requests and records it read
-    /// for at most `read` bytes of any mapped input and the seconds it spanned, and `carried`
-    /// error lines it leaves to the next. A segment re-indexes what it is carried, so when many
+    /// Sizes the next segment from the one just read: `held` requests and records it read for
+    /// at most `read` bytes of any mapped input and the seconds it spanned, and `carried` error
+    /// lines the latest join left unclaimed (the join of the segment before it). A segment re-indexes what it is carried, so when many
     /// error lines go unclaimed (an error log of sites whose access logs were not given) the
     /// next segment is made to read at least as many new ones, and carries are not re-read
     /// many times over.
@@ -261,13 +262,18 @@ impl Cutter {
 /// (see the module docs): one analysis, the whole run, when the inputs are small or one of
 /// them cannot be cut. The first segment holds about `size.bytes` of logs, all inputs
 /// together; later ones are sized by the failures of the one before.
+///
+/// A segment is read while the one before it is joined and handed over: the join and the
+/// fold have parts that run on one thread, and the next segment's parsing fills the other
+/// threads meanwhile. So two segments are held at once, and a segment is sized by the
+/// segment before it but by the unclaimed error lines of the one before that.
 pub fn analyze_in_segments(
     inputs: &[InputSpec],
     options: &Options,
     size: SegmentSize,
-    mut each: impl FnMut(Analysis),
+    mut each: impl FnMut(Analysis) + Send,
 ) {
-    let Some(mut opened) = open_all(inputs, options) else { return each(analyze(inputs, options)) };
+    let Some(opened) = open_all(inputs, options) else { return each(analyze(inputs, options)) };
     let sizes: Vec<u64> = opened.iter().zip(inputs).map(|(input, spec)| input.size(spec)).collect();
     let total: u64 = sizes.iter().sum();
     let offset = options.error_utc_offset.or_else(|| first_offset(&opened, &sizes)).unwrap_or(0);
@@ -282,66 +288,145 @@ pub fn analyze_in_segments(
     };
     // A step of each input whose bytes make `size.bytes` in all when the inputs run in parallel.
     let smallest = usize::try_from(largest.saturating_mul(size.bytes) / total).unwrap_or(usize::MAX).max(1);
-    let mut cutter =
+    let cutter =
         Cutter { smallest, step: smallest, span: FIRST_SPAN, held: size.held, last: None, from: None };
     let has_access = opened.iter().any(|input| matches!(input.sniffed, Sniffed::Access(_)));
     let progress = Progress::for_inputs(inputs, options.quiet);
-    let mut lines_before = vec![0; inputs.len()];
-    let mut carried = Carried::default();
-    let mut guessed_offset = None;
+    let mut reader = Reader {
+        inputs,
+        options,
+        offset,
+        progress: &progress,
+        opened,
+        cutter,
+        lines_before: vec![0; inputs.len()],
+    };
+    let mut joiner =
+        Joiner { options, offset, has_access, carried: Carried::default(), guessed_offset: None };
+    let mut segment = reader.next();
     loop {
-        let until = cutter.next(&mut opened, offset, &progress);
-        let mut results: Vec<(InputRow, Extent, Outcome)> = opened
+        reader.cutter.adapt(segment.bytes, segment.held, joiner.carried.errors.len() as u64);
+        let last = segment.until.is_none();
+        let (next, ()) = rayon::join(|| (!last).then(|| reader.next()), || joiner.join(segment, &mut each));
+        match next {
+            Some(next) => segment = next,
+            None => break,
+        }
+    }
+    progress.finish();
+}
+
+/// The inputs being read, segment by segment.
+struct Reader<'a> {
+    inputs: &'a [InputSpec],
+    options: &'a Options,
+    /// The error logs' zone, in seconds east of UTC, which they are cut in.
+    offset: i32,
+    progress: &'a Progress,
+    opened: Vec<Input>,
+    cutter: Cutter,
+    /// Lines of each input read by the earlier segments.
+    lines_before: Vec<u64>,
+}
+
+/// One segment as read, before its join.
+struct Segment {
+    /// Its end, UTC; `None` for the last, which reads to the end.
+    until: Option<i64>,
+    results: Vec<(InputRow, Extent, Outcome)>,
+    /// The mapped parts it read, whose pages go back once it is joined and handed over.
+    mapped: Vec<(Arc<Mmap>, std::ops::Range<usize>)>,
+    /// The most bytes of one mapped input it read.
+    bytes: usize,
+    /// The failed requests and error records it read.
+    held: u64,
+}
+
+impl Reader<'_> {
+    /// Reads the next segment, every input in parallel, and moves past it.
+    fn next(&mut self) -> Segment {
+        let Reader { inputs, options, offset, progress, .. } = *self;
+        let until = self.cutter.next(&mut self.opened, offset, progress);
+        let results: Vec<(InputRow, Extent, Outcome)> = self
+            .opened
             .par_iter_mut()
             .zip(inputs)
-            .zip(&lines_before)
+            .zip(&self.lines_before)
             .enumerate()
             .map(|(i, ((input, spec), &before))| {
-                input.read(i, spec, options, until, offset, &progress, before)
+                input.read(i, spec, options, until, offset, progress, before)
             })
             .collect();
+        for ((row, _, _), before) in results.iter().zip(&mut self.lines_before) {
+            *before += row.lines;
+        }
         // Bisecting touched a few pages per probe all over the rest of each file.
-        for input in &opened {
+        for input in &self.opened {
             if let Body::Mapped { map, end, .. } = &input.body {
                 PageRelease::of(map).done(&map[*end..]);
             }
         }
-        for ((row, _, _), before) in results.iter().zip(&mut lines_before) {
-            *before += row.lines;
-        }
-        for input in carried_inputs(&carried) {
+        let bytes = self.opened.iter().map(Input::segment_bytes).max().unwrap_or(0);
+        let mapped = self.opened.iter_mut().filter_map(Input::advance).collect();
+        let held = results.iter().map(|(_, _, outcome)| held_by(outcome)).sum();
+        Segment { until, results, mapped, bytes, held }
+    }
+}
+
+/// The segments' joins: what each leaves to the next.
+struct Joiner<'a> {
+    options: &'a Options,
+    offset: i32,
+    has_access: bool,
+    carried: Carried,
+    /// The error logs' zone, once access lines with a zone were read.
+    guessed_offset: Option<i32>,
+}
+
+impl Joiner<'_> {
+    /// Joins `segment` with what the one before left unclaimed, keeps what it leaves
+    /// unclaimed for the next, and hands its analysis to `each`.
+    fn join(&mut self, segment: Segment, each: &mut impl FnMut(Analysis)) {
+        let Segment { until, mut results, mapped, .. } = segment;
+        for input in carried_inputs(&self.carried) {
             if let Some((row, _, _)) = results.get_mut(input) {
                 row.parsed += 1;
             }
         }
-        let read_before = carried.errors.len();
+        let read_before = self.carried.errors.len();
         // A segment without a zoned access line (all before `--since`, say) has nothing to guess
         // the error logs' zone from: it reads them in the zone they are cut in.
         let zoned = results.iter().any(|(_, _, outcome)| has_zone(outcome));
-        let zone = guessed_offset.or((!zoned).then_some(offset));
-        let mut analysis = assemble(results, options, std::mem::take(&mut carried), zone);
+        let zone = self.guessed_offset.or((!zoned).then_some(self.offset));
+        let mut analysis = assemble(results, self.options, std::mem::take(&mut self.carried), zone);
         analysis.errors_read_before = read_before;
         if zoned {
-            guessed_offset = guessed_offset.or(Some(analysis.error_utc_offset));
+            self.guessed_offset = self.guessed_offset.or(Some(analysis.error_utc_offset));
         }
-        if let (Some(until), true) = (until, has_access) {
-            carried = carry_to_next_segment(&mut analysis, until);
-            for input in carried_inputs(&carried) {
+        if let (Some(until), true) = (until, self.has_access) {
+            self.carried = carry_to_next_segment(&mut analysis, until);
+            for input in carried_inputs(&self.carried) {
                 if let Some(row) = analysis.inputs.get_mut(input) {
                     row.parsed = row.parsed.saturating_sub(1);
                 }
             }
         }
-        let held = analysis.correlation.events.len() + analysis.errors.len() - read_before;
         each(analysis);
-        let read = opened.iter().map(Input::segment_bytes).max().unwrap_or(0);
-        cutter.adapt(read, held as u64, carried.errors.len() as u64);
-        opened.iter_mut().for_each(Input::advance);
-        if until.is_none() {
-            break;
+        for (map, range) in mapped {
+            PageRelease::of(&map).done(&map[range]);
         }
     }
-    progress.finish();
+}
+
+/// The failed requests and error records an input's part of a segment holds.
+fn held_by(outcome: &Outcome) -> u64 {
+    let held = match outcome {
+        Outcome::Access(summary, _) => summary.candidates.len(),
+        Outcome::Error(records) => records.len(),
+        Outcome::Mixed(summary, _, records) => summary.candidates.len() + records.len(),
+        Outcome::Stream(_) | Outcome::Nothing => 0,
+    };
+    held as u64
 }
 
 /// Every input opened and sniffed, when each is a plain file (mapped) or a compressed one,
