@@ -31,9 +31,10 @@ fn append(path: &Path, line: &str) {
     writeln!(file, "{line}").unwrap();
 }
 
-/// Starts `live` on `dir` (empty `access.log` and `error.log` written there) with `output`, a
-/// 0.2 s join wait and `extra` arguments; returns it and the lines it prints.
-fn start(dir: &Path, output: &str, extra: &[&str]) -> (Session, mpsc::Receiver<String>) {
+/// Starts `live` on `dir` (empty `access.log` and `error.log` written there, read from their
+/// start so that no line is missed however late the session opens them) with `output`, a join
+/// wait of `join_wait` seconds and `extra` arguments; returns it and the lines it prints.
+fn start(dir: &Path, output: &str, join_wait: &str, extra: &[&str]) -> (Session, mpsc::Receiver<String>) {
     std::fs::write(dir.join("access.log"), "").unwrap();
     std::fs::write(dir.join("error.log"), "").unwrap();
     let mut child = Session(
@@ -45,8 +46,9 @@ fn start(dir: &Path, output: &str, extra: &[&str]) -> (Session, mpsc::Receiver<S
                 "--error-log-offset",
                 "+0000",
                 "--quiet",
+                "--from-start",
                 "--join-wait",
-                "0.2",
+                join_wait,
             ])
             .args(extra)
             .arg(dir)
@@ -66,11 +68,12 @@ fn start(dir: &Path, output: &str, extra: &[&str]) -> (Session, mpsc::Receiver<S
 
 /// Runs `live` on `dir` with `output`; writes a 502 whose error line comes only after the 502
 /// was printed, then a 504 with its error line at once. Returns the lines printed.
+///
+/// The join wait is a second: the 504's error line is written first, and on a loaded machine
+/// the session may read its access line a pass before its error line.
 fn session(dir: &Path, output: &str) -> Vec<String> {
     let (access, error) = (dir.join("access.log"), dir.join("error.log"));
-    let (mut child, lines) = start(dir, output, &[]);
-    // Following starts at the end of the files: wait until it has them open.
-    std::thread::sleep(Duration::from_millis(500));
+    let (mut child, lines) = start(dir, output, "1", &[]);
     let now = chrono::Utc::now();
     let (access_time, error_time) = (now.format("%d/%b/%Y:%H:%M:%S +0000"), now.format("%Y/%m/%d %H:%M:%S"));
     append(&access, &format!("10.1.1.1 - - [{access_time}] \"GET /late/1 HTTP/1.1\" 502 12 \"-\" \"t\""));
@@ -162,7 +165,8 @@ fn a_late_error_line_brings_a_failure_into_the_filters_as_batch_does() {
     let listen = format!("127.0.0.1:{port}");
     let addr: std::net::SocketAddr = listen.parse().unwrap();
     let filter = ["--upstream", "^10\\.0\\.0\\.9:"];
-    let (mut child, lines) = start(dir, "ndjson", &[&["--metrics-listen", &listen][..], &filter].concat());
+    let (mut child, lines) =
+        start(dir, "ndjson", "0.2", &[&["--metrics-listen", &listen][..], &filter].concat());
     std::thread::sleep(Duration::from_millis(500));
     // Every `ngx502_lines_total` series, checked never to go down between scrapes.
     let mut counters: std::collections::BTreeMap<Key, f64> = Default::default();
