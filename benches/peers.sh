@@ -8,8 +8,9 @@
 # Cells: access-log FORMATS (combined, upstream, json) × failure RATES (0.5 %, 5 %, 30 % of requests
 # end in 502/504) × the plain log and its .gz, each with its error log; plus one error-log-only row
 # (an error-heavy incident log: 30 % failures, FastCGI stderr traces, retries).
-# Each cell times `ngx502 report ACCESS ERROR` with -j2 and -j1 next to the floor: `wc -l` of the plain
-# access log, `zcat | wc -l` of the .gz. The peers (mawk one-liner, rhit, GoAccess) read the plain
+# Each cell times `ngx502 report ACCESS ERROR` with -j2 and -j1 next to the floor, which reads the same
+# bytes: `wc -l` of the plain access log and the error log, `zcat | wc -l` of the .gz and `wc -l` of the
+# error log (the ratio to `wc -l` of the access log alone is shown too). The peers (mawk one-liner, rhit, GoAccess) read the plain
 # access log; rhit and GoAccess only the formats they can parse (combined, upstream).
 #
 # Environment:
@@ -68,6 +69,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) p
 rate() { awk -v s="$1" -v n="$2" -v d="$3" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.0f", n / s / d }'; }
 rate2() { awk -v s="$1" -v n="$2" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.2f", n / s / 1e6 }'; }
 secs() { [[ "$1" == "-" ]] && echo "-" || printf '%.3f' "$1"; }
+# cpu: user + system seconds (mean) of the command `best` timed last.
+cpu() {
+  local user sys
+  user=$(sed -n 's/.*"user": *\([0-9.e+-]*\).*/\1/p' "$TMP/h.json" | head -n 1)
+  sys=$(sed -n 's/.*"system": *\([0-9.e+-]*\).*/\1/p' "$TMP/h.json" | head -n 1)
+  awk -v u="$user" -v s="$sys" 'BEGIN { if (u == "" || s == "") print "-"; else printf "%.3f", u + s }'
+}
 
 ROWS=()
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -89,18 +97,20 @@ for format in $FORMATS; do
     fi
     for input in plain gz; do
       if [[ "$input" == plain ]]; then
-        a="$access" floor_cmd="wc -l $(q "$access")"
+        a="$access" access_cmd="wc -l $(q "$access")" floor_cmd="wc -l $(q "$access") $(q "$err")"
       else
-        a="$gz" floor_cmd="zcat $(q "$gz") | wc -l"
+        a="$gz" access_cmd="zcat $(q "$gz") | wc -l" floor_cmd="zcat $(q "$gz") | wc -l; wc -l $(q "$err")"
       fi
       say "$format $r $input"
       floor=$(best "$floor_cmd")
+      access_floor=$(best "$access_cmd")
       j2=$(best "$(q "$NGX") report -j2 $(q "$a") $(q "$err")")
+      j2_cpu=$(cpu)
       j1=$(best "$(q "$NGX") report -j1 $(q "$a") $(q "$err")")
       mb=$(rss "$(q "$NGX") report -j2 $(q "$a") $(q "$err")")
       peers="| - | - | -"
       [[ "$input" == plain ]] && peers="| $(secs "$mawk_s") | $(secs "$rhit_s") | $(secs "$goaccess_s")"
-      ROWS+=("$(ratio "$j2" "$floor")|| $format | $share | $input | $((bytes / 1000000)) MB + $err_mb MB | $(ratio "$j2" "$floor") | $(secs "$j2") | $(secs "$j1") | $(ratio "$j1" "$j2") | $(rate "$j2" "$bytes" 1e6) | $(rate2 "$j2" "$lines") | $(secs "$floor") | $mb $peers |")
+      ROWS+=("$(ratio "$j2" "$floor")|| $format | $share | $input | $((bytes / 1000000)) MB + $err_mb MB | $(ratio "$j2" "$floor") | $(ratio "$j2" "$access_floor") | $(secs "$j2") | $j2_cpu | $(secs "$j1") | $(ratio "$j1" "$j2") | $(rate "$j2" "$bytes" 1e6) | $(rate2 "$j2" "$lines") | $(secs "$floor") | $mb $peers |")
     done
   done
 done
@@ -121,11 +131,11 @@ LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "Cells: $SIZE of access log each (genlogs --failure-rate, seed 42) with its error log; best of $RUNS (hyperfine), warm cache"
   echo "Versions: $("$NGX" --version | head -n 1), $(hyperfine --version)$(have goaccess && echo ", goaccess $(goaccess --version | sed -n 's/.*GoAccess - \([0-9][0-9.]*[0-9]\).*/\1/p' | head -n 1)")$(have rhit && echo ", $(rhit --version | head -n 1)"), awk = mawk"
   echo
-  echo "| format | 502/504 | input | size (access + error) | vs floor | -j2 s | -j1 s | -j1/-j2 | MB/s | M lines/s | floor s | RSS MB | mawk s | rhit s | GoAccess s |"
-  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| format | 502/504 | input | size (access + error) | vs floor | vs access floor | -j2 s | -j2 CPU s | -j1 s | -j1/-j2 | MB/s | M lines/s | floor s | RSS MB | mawk s | rhit s | GoAccess s |"
+  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}" | sort -t'|' -k1,1 -g -r | sed 's/^[^|]*|//'
   echo
-  echo "Floor: \`wc -l access.log\` for plain cells, \`zcat access.log.gz | wc -l\` for .gz cells."
+  echo "Floor: the same bytes counted, \`wc -l access.log error.log\` for plain cells, \`zcat access.log.gz | wc -l; wc -l error.log\` for .gz cells; the access floor leaves out the error log. -j2 CPU s: user + system, mean of the runs."
   echo
   echo "| error log alone | size | -j2 s | -j1 s | -j1/-j2 | MB/s | M lines/s | wc -l s | vs wc -l | RSS MB |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
