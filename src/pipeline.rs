@@ -485,7 +485,7 @@ pub fn read_access(
     window: &TimeWindow,
     release: PageRelease<'_>,
 ) -> AccessSummary {
-    chunks_at_lines(buf, chunk_count(buf.len()))
+    let parts = chunks_at_lines(buf, chunk_count(buf.len()))
         .into_par_iter()
         .map(|chunk| {
             let mut parser = AccessParser::new(format);
@@ -496,7 +496,8 @@ pub fn read_access(
             release.done(chunk);
             summary
         })
-        .reduce(AccessSummary::default, AccessSummary::merge)
+        .collect();
+    AccessSummary::concat(parts)
 }
 
 /// How many chunks a buffer of `len` bytes is read in.

@@ -235,6 +235,17 @@ impl AccessSummary {
         self.absorb(later, shift)
     }
 
+    /// The summary of chunks that follow one another in one file, in order. Their candidates
+    /// are moved once, into one vector sized for all (merging neighbours in pairs moves each
+    /// candidate once per level of pairs, and grows the vectors as it goes).
+    pub fn concat(parts: Vec<AccessSummary>) -> AccessSummary {
+        let candidates = parts.iter().map(|p| p.candidates.len()).sum::<usize>();
+        let mut parts = parts.into_iter();
+        let Some(mut first) = parts.next() else { return AccessSummary::default() };
+        first.candidates.reserve_exact(candidates - first.candidates.len());
+        parts.fold(first, AccessSummary::merge)
+    }
+
     /// Adds the summary of another input: line numbers stay as they are.
     pub fn merge_input(self, other: AccessSummary) -> AccessSummary {
         self.absorb(other, 0)
@@ -278,7 +289,11 @@ impl AccessSummary {
         }
         self.first = min_opt(self.first, later.first);
         self.last = later.last.max(self.last);
-        self.candidates.append(&mut later.candidates);
+        if self.candidates.is_empty() {
+            self.candidates = later.candidates;
+        } else {
+            self.candidates.append(&mut later.candidates);
+        }
         self
     }
 }
