@@ -58,8 +58,19 @@ impl AccessFormat {
 /// Parses lines of one format; keeps a timestamp cache, so use one per thread.
 pub struct AccessParser<'f> {
     split: Split<'f>,
+    /// The time variables the format may log, in the order they are preferred.
+    times: Vec<(Field, ParseTime)>,
     stamps: StampCache,
 }
+
+type ParseTime = fn(&[u8]) -> Option<Stamp>;
+
+/// The time variables a line's time is read from, in the order they are preferred.
+const TIMES: [(Field, ParseTime); 3] = [
+    (Field::TimeLocal, parse_time_local),
+    (Field::TimeIso8601, parse_time_iso8601),
+    (Field::Msec, parse_msec),
+];
 
 /// How lines of the format are split into fields.
 enum Split<'f> {
@@ -73,7 +84,8 @@ impl<'f> AccessParser<'f> {
             AccessFormat::Template(f) => Split::Template(Plan::new(f)),
             AccessFormat::Json { keys, .. } => Split::Json(JsonSplitter::new(keys)),
         };
-        AccessParser { split, stamps: StampCache::default() }
+        let times = TIMES.into_iter().filter(|&(field, _)| format.logs(field)).collect();
+        AccessParser { split, times, stamps: StampCache::default() }
     }
 
     /// Splits `line` (without its newline) into a record.
@@ -101,13 +113,7 @@ impl<'f> AccessParser<'f> {
     }
 
     fn stamp(&mut self, record: &AccessRecord<'_>) -> Option<Stamp> {
-        type Parse = fn(&[u8]) -> Option<Stamp>;
-        let sources: [(Field, Parse); 3] = [
-            (Field::TimeLocal, parse_time_local),
-            (Field::TimeIso8601, parse_time_iso8601),
-            (Field::Msec, parse_msec),
-        ];
-        sources
+        self.times
             .iter()
             .find_map(|&(field, parse)| record.get(field).and_then(|text| self.stamps.get(text, parse)))
     }
