@@ -163,11 +163,11 @@ impl<'a> Index<'a> {
     /// The first position at or after `from` where a needle of `class` is followed by `rest`:
     /// a literal found by its first byte.
     #[inline]
-    pub fn find(&mut self, class: usize, rest: &[u8], from: usize) -> Option<usize> {
+    pub fn find(&mut self, class: usize, rest: &Rest, from: usize) -> Option<usize> {
         let mut from = from;
         loop {
             let at = self.next(class, from)?;
-            if starts_with(&self.line[at + 1..], rest) {
+            if rest.starts(&self.line[at + 1..]) {
                 return Some(at);
             }
             from = at + 1;
@@ -191,6 +191,34 @@ impl<'a> Index<'a> {
             let inside = (1u64 << line.len()) - 1;
             self.needles.classify(&padded).map(|m| m & inside)
         };
+    }
+}
+
+/// The bytes of a literal after its indexed first byte. Format literals are a few bytes: up to
+/// eight are compared in one load of the line.
+#[derive(Clone, Debug)]
+pub struct Rest {
+    word: u64,
+    mask: u64,
+    bytes: Box<[u8]>,
+}
+
+impl Rest {
+    pub fn new(bytes: &[u8]) -> Rest {
+        let n = bytes.len().min(8);
+        let mut word = [0; 8];
+        word[..n].copy_from_slice(&bytes[..n]);
+        let mask = u64::MAX.checked_shr(64 - 8 * n as u32).unwrap_or(0);
+        Rest { word: u64::from_le_bytes(word), mask, bytes: bytes.into() }
+    }
+
+    /// Whether `text` starts with these bytes.
+    #[inline]
+    pub fn starts(&self, text: &[u8]) -> bool {
+        match text.first_chunk::<8>() {
+            Some(head) if self.bytes.len() <= 8 => u64::from_le_bytes(*head) & self.mask == self.word,
+            _ => starts_with(text, &self.bytes),
+        }
     }
 }
 
@@ -226,6 +254,17 @@ mod tests {
             }
         }
         all
+    }
+
+    #[test]
+    fn rests_compare_as_slices_do() {
+        let texts: [&[u8]; 6] = [b"", b"a", b"ab\"", b" host=\"x\" cid=1", b"\" us=\"502\"", b"12345678"];
+        let rests: [&[u8]; 7] = [b"", b"a", b"ab", b" host=\"", b"\" us=\"", b"12345678", b"123456789"];
+        for text in texts {
+            for rest in rests {
+                assert_eq!(Rest::new(rest).starts(text), text.starts_with(rest), "{text:?} {rest:?}");
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::field::Field;
 use super::format::{Escape, Literal, LogFormat, Segment, Var};
-use super::index::{starts_with, Index, Needles};
+use super::index::{starts_with, Index, Needles, Rest};
 use super::json::{JsonSplitter, KeyMap};
 use super::record::AccessRecord;
 use crate::number::parse_status;
@@ -146,7 +146,7 @@ enum End {
     /// At the first `literal` (skipping attempt-list separators when `list`), found by the
     /// index when its first byte is indexed (`class`: then `rest` is the literal after that
     /// byte), by a search otherwise.
-    Literal { class: Option<usize>, rest: Vec<u8>, len: usize, list: bool, literal: Box<Literal> },
+    Literal { class: Option<usize>, rest: Rest, len: usize, list: bool, literal: Box<Literal> },
 }
 
 impl Plan {
@@ -179,7 +179,7 @@ impl Plan {
                     (Some(l), _) => End::Literal {
                         class: l.text.first().and_then(|&b| needles.class(b)),
                         list: field.is_some_and(|f| f.is_attempt_list()) && l.text.first() == Some(&b' '),
-                        rest: l.text.get(1..).unwrap_or_default().to_vec(),
+                        rest: Rest::new(l.text.get(1..).unwrap_or_default()),
                         len: l.text.len(),
                         literal: l.clone(),
                     },
