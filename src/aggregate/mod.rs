@@ -13,5 +13,6 @@ pub mod samples;
 pub mod sketch;
 mod upstreams;
 
+pub use buckets::{start_of, FINE_SECONDS};
 pub use build::Limits;
 pub use fold::Fold;

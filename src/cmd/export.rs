@@ -2,21 +2,47 @@
 
 use crate::cli::ExportArgs;
 use crate::exit::Exit;
+use crate::export::Exporter;
+use crate::filter::Filter;
+use crate::labels::Labels;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
-    let labels = crate::labels::Labels::new(&args.labels)?;
+    let labels = Labels::new(&args.labels)?;
     crate::export::check_destination(args.format, args.out.as_deref(), &args.partition, &labels)?;
-    let filter = crate::filter::Filter::new(&args.filter)?;
-    let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
-    filter.apply(&mut analysis);
-    match args.out.as_deref() {
-        Some(dir) if args.format.is_table() => {
-            crate::export::write_tables(&analysis, args.format, dir, &args.partition, &labels)?;
+    let filter = Filter::new(&args.filter)?;
+    let open = || Exporter::new(args.format, args.out.as_deref(), &args.partition, &labels);
+    if args.batch.state.is_some() {
+        let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
+        filter.apply(&mut analysis);
+        let mut export = open()?;
+        export.add(&analysis)?;
+        export.finish()?;
+        if let Some(run) = incremental {
+            run.commit()?;
         }
-        out => super::write_output(out, &crate::export::render(&analysis, args.format, &labels)?)?,
+        return Ok(Exit::Ok);
     }
-    if let Some(run) = incremental {
-        run.commit()?;
+    // Written segment by segment as the run is read (see `read_inputs_in_segments`), each
+    // segment dropped once written: memory follows one segment's failures, as `report`'s does.
+    // The output is opened with the first segment, so a run that reads no log writes nothing.
+    let mut export: Option<Exporter> = None;
+    let mut failed = None;
+    super::read_inputs_in_segments(&args.input, &args.batch, |mut analysis| {
+        if failed.is_some() {
+            return;
+        }
+        filter.apply(&mut analysis);
+        let written = match &mut export {
+            Some(export) => export.add(&analysis),
+            None => open().map(|opened| export.insert(opened)).and_then(|export| export.add(&analysis)),
+        };
+        failed = written.err();
+    })?;
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    if let Some(export) = export {
+        export.finish()?;
     }
     Ok(Exit::Ok)
 }

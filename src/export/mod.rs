@@ -5,17 +5,25 @@
 //! flattened into typed columns) and `buckets` (failures per time bucket, upstream and cause);
 //! the schemas are documented in `polars_tables`. To stdout they write the failures table alone;
 //! `-o DIR` writes both, optionally split into hive-style `date=YYYY-MM-DD/` directories.
+//!
+//! Every format is written as the run is read ([`Exporter`]): each time segment's failures as it
+//! is joined, in the order of the run read whole, so the files do not depend on how it was cut.
 
 #[cfg(feature = "parquet")]
 mod buckets;
 mod format;
+mod ndjson;
+mod order;
 #[cfg(feature = "parquet")]
 mod polars_tables;
 #[cfg(feature = "parquet")]
 mod table_files;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
+
+use anyhow::Context;
 
 use serde::Serialize;
 
@@ -27,6 +35,7 @@ use crate::pipeline::Analysis;
 use crate::time::rfc3339;
 
 pub use format::{ExportFormat, FormatParser, NO_PARQUET};
+pub use ndjson::NdjsonWriter;
 
 /// One level of the directories `-o DIR` splits the tables into.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,27 +141,70 @@ pub fn failure_events(analysis: &Analysis) -> impl Iterator<Item = &Event> {
     analysis.correlation.events.iter().filter(|e| e.client_facing())
 }
 
-/// The client-facing failures of `analysis`, rendered in `format` as one stream (for stdout or
-/// one file): ndjson rows, or the failures table alone.
-pub fn render(analysis: &Analysis, format: ExportFormat, labels: &Labels) -> anyhow::Result<Vec<u8>> {
-    match format {
-        ExportFormat::Ndjson => {
-            let mut out = Vec::new();
-            for event in failure_events(analysis) {
-                let mut row = FailureRow::from_event(event, analysis);
-                row.labels = labels.columns().map(|(k, v)| (k, v.to_owned())).collect();
-                serde_json::to_writer(&mut out, &row)?;
-                out.push(b'\n');
-            }
-            Ok(out)
-        }
-        #[cfg(feature = "parquet")]
-        ExportFormat::Parquet => {
-            table_files::render_failures(analysis, table_files::Encoding::Parquet, labels)
-        }
-        #[cfg(feature = "parquet")]
-        ExportFormat::Csv => table_files::render_failures(analysis, table_files::Encoding::Csv, labels),
+/// Writes the export as the run is read: [`Exporter::add`] for each time segment (or once, for
+/// the whole run), then [`Exporter::finish`]. What is held between segments is the rows of the
+/// last seconds (see [`order`]), a Parquet row group, and the buckets' counts.
+pub enum Exporter {
+    Ndjson(NdjsonWriter<Box<dyn Write + Send>>),
+    #[cfg(feature = "parquet")]
+    Tables(Box<table_files::TableWriter>),
+}
+
+impl Exporter {
+    /// An export in `format` to `out` (ndjson: a file; the tables: a directory) or stdout.
+    #[cfg_attr(not(feature = "parquet"), allow(unused_variables))]
+    pub fn new(
+        format: ExportFormat,
+        out: Option<&Path>,
+        partition: &[Partition],
+        labels: &Labels,
+    ) -> anyhow::Result<Exporter> {
+        Ok(match format {
+            ExportFormat::Ndjson => Exporter::Ndjson(NdjsonWriter::new(stream(out)?, labels)),
+            #[cfg(feature = "parquet")]
+            ExportFormat::Parquet => Exporter::Tables(Box::new(table_files::TableWriter::new(
+                table_files::Encoding::Parquet,
+                out,
+                partition,
+                labels,
+            )?)),
+            #[cfg(feature = "parquet")]
+            ExportFormat::Csv => Exporter::Tables(Box::new(table_files::TableWriter::new(
+                table_files::Encoding::Csv,
+                out,
+                partition,
+                labels,
+            )?)),
+        })
     }
+
+    /// Writes what is due of one segment's failures (or the whole run's).
+    pub fn add(&mut self, analysis: &Analysis) -> anyhow::Result<()> {
+        match self {
+            Exporter::Ndjson(rows) => rows.add(analysis),
+            #[cfg(feature = "parquet")]
+            Exporter::Tables(tables) => tables.add(analysis),
+        }
+    }
+
+    /// Writes the rest and ends the output: the run has ended.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Exporter::Ndjson(rows) => rows.finish().map(drop),
+            #[cfg(feature = "parquet")]
+            Exporter::Tables(tables) => tables.finish(),
+        }
+    }
+}
+
+/// `out` (a file, created or truncated) or stdout, buffered.
+fn stream(out: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
 }
 
 /// Refuses flag combinations that cannot be honoured, before any log is read.
@@ -178,29 +230,4 @@ pub fn check_destination(
         );
     }
     Ok(())
-}
-
-/// Writes the failures and buckets tables of `analysis` into `dir` (created if missing); the
-/// table formats only: ndjson is one stream, written by [`render`].
-#[cfg_attr(not(feature = "parquet"), allow(unused_variables))]
-pub fn write_tables(
-    analysis: &Analysis,
-    format: ExportFormat,
-    dir: &Path,
-    partition: &[Partition],
-    labels: &Labels,
-) -> anyhow::Result<()> {
-    match format {
-        ExportFormat::Ndjson => {
-            anyhow::bail!("ndjson is one stream, not a directory of tables: -o takes a FILE")
-        }
-        #[cfg(feature = "parquet")]
-        ExportFormat::Parquet => {
-            table_files::write_dir(analysis, table_files::Encoding::Parquet, dir, partition, labels)
-        }
-        #[cfg(feature = "parquet")]
-        ExportFormat::Csv => {
-            table_files::write_dir(analysis, table_files::Encoding::Csv, dir, partition, labels)
-        }
-    }
 }

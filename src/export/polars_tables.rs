@@ -74,36 +74,68 @@ fn deciding_line(event: &Event, analysis: &Analysis) -> Option<String> {
         .map(|r| lossless(r.raw()))
 }
 
-/// The failures table for `events` (client-facing events of `analysis`).
-pub fn failures_frame(analysis: &Analysis, events: &[&Event]) -> PolarsResult<DataFrame> {
-    let rows: Vec<FailureRow> = events.iter().map(|e| FailureRow::from_event(e, analysis)).collect();
+/// A failure as the failures table holds it: owned, so that it outlives its segment's join
+/// while it waits to be written (see [`super::order`]).
+pub struct TableRow {
+    row: FailureRow,
+    time: Option<i64>,
+    offset: i32,
+    evidence: Option<String>,
+    join: &'static str,
+}
+
+impl TableRow {
+    pub fn of(event: &Event, analysis: &Analysis) -> TableRow {
+        let mut row = FailureRow::from_event(event, analysis);
+        // The table keeps the deciding line alone.
+        row.evidence = Vec::new();
+        TableRow {
+            row,
+            time: event.request.time,
+            offset: event.request.offset,
+            evidence: deciding_line(event, analysis),
+            join: event.join.name(),
+        }
+    }
+
+    /// UTC seconds of the request.
+    pub fn time(&self) -> Option<i64> {
+        self.time
+    }
+}
+
+/// The failures table of `rows`.
+pub fn failures_frame(rows: &[TableRow]) -> PolarsResult<DataFrame> {
     let text = |name: &str, field: fn(&FailureRow) -> Option<&str>| {
-        Column::new(name.into(), rows.iter().map(field).collect::<Vec<_>>())
+        Column::new(name.into(), rows.iter().map(|r| field(&r.row)).collect::<Vec<_>>())
     };
     let columns = vec![
-        utc_column("time", events.iter().map(|e| e.request.time)),
+        utc_column("time", rows.iter().map(|r| r.time)),
         Column::new(
             "utc_offset_seconds".into(),
-            events.iter().map(|e| e.request.time.map(|_| e.request.offset)).collect::<Vec<_>>(),
+            rows.iter().map(|r| r.time.map(|_| r.offset)).collect::<Vec<_>>(),
         ),
         text("client", |r| r.client.as_deref()),
         text("method", |r| r.method.as_deref()),
         text("path", |r| r.path.as_deref()),
         text("host", |r| r.host.as_deref()),
-        Column::new("status".into(), rows.iter().map(|r| i32::from(r.status)).collect::<Vec<_>>()),
+        Column::new("status".into(), rows.iter().map(|r| i32::from(r.row.status)).collect::<Vec<_>>()),
         text("upstream", |r| r.upstream.as_deref()),
         text("cause", |r| Some(r.cause)),
-        Column::new("attempts".into(), rows.iter().map(|r| count_i32(r.attempts.len())).collect::<Vec<_>>()),
+        Column::new(
+            "attempts".into(),
+            rows.iter().map(|r| count_i32(r.row.attempts.len())).collect::<Vec<_>>(),
+        ),
         Column::new(
             "attempt_chain".into(),
-            rows.iter().map(|r| attempt_chain(&r.attempts)).collect::<Vec<_>>(),
+            rows.iter().map(|r| attempt_chain(&r.row.attempts)).collect::<Vec<_>>(),
         ),
-        Column::new("request_time".into(), rows.iter().map(|r| r.request_time).collect::<Vec<_>>()),
+        Column::new("request_time".into(), rows.iter().map(|r| r.row.request_time).collect::<Vec<_>>()),
         text("upstream_response_time", |r| r.upstream_response_time.as_deref()),
-        Column::new("evidence".into(), events.iter().map(|e| deciding_line(e, analysis)).collect::<Vec<_>>()),
-        Column::new("join".into(), events.iter().map(|e| e.join.name()).collect::<Vec<_>>()),
+        Column::new("evidence".into(), rows.iter().map(|r| r.evidence.as_deref()).collect::<Vec<_>>()),
+        Column::new("join".into(), rows.iter().map(|r| r.join).collect::<Vec<_>>()),
         text("source", |r| Some(r.source.as_str())),
-        Column::new("line".into(), rows.iter().map(|r| count_i64(r.line)).collect::<Vec<_>>()),
+        Column::new("line".into(), rows.iter().map(|r| count_i64(r.row.line)).collect::<Vec<_>>()),
     ];
     DataFrame::new(rows.len(), columns)
 }

@@ -11,18 +11,26 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat};
+use polars::io::csv::write::BatchedWriter as CsvBatches;
+use polars::io::parquet::write::BatchedWriter as ParquetBatches;
 use polars::prelude::*;
 
-use super::buckets::{buckets, BucketRow};
-use super::polars_tables::{buckets_frame, failures_frame};
+use super::buckets::{BucketRow, BucketTally};
+use super::order::{key, InOrder};
+use super::polars_tables::{buckets_frame, failures_frame, TableRow};
 use super::{failure_events, Partition};
-use crate::correlate::Event;
 use crate::labels::{self, Labels};
 use crate::pipeline::Analysis;
+
+/// Rows per Parquet row group. The failures are written as they are joined, so a row group is
+/// what is held before it is written; row groups of a fixed size make the file the same
+/// whether the run was read whole or in segments.
+const ROW_GROUP: usize = 65_536;
 
 /// The file formats polars writes for `ngx502 export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,93 +46,272 @@ impl Encoding {
             Encoding::Csv => "csv",
         }
     }
+}
 
-    fn encode(self, mut frame: DataFrame) -> PolarsResult<Vec<u8>> {
-        let mut out = Vec::new();
+/// One table file being written, batch after batch.
+enum Encoder {
+    Csv(CsvBatches<Box<dyn Write + Send>>),
+    /// Rows are held until they fill a row group.
+    Parquet {
+        writer: Box<ParquetBatches<Box<dyn Write + Send>>>,
+        held: DataFrame,
+    },
+}
+
+impl Encoder {
+    /// Starts a table of `schema` in `out`.
+    fn open(encoding: Encoding, out: Box<dyn Write + Send>, schema: &Schema) -> PolarsResult<Encoder> {
+        Ok(match encoding {
+            Encoding::Csv => Encoder::Csv(CsvWriter::new(out).include_header(true).batched(schema)?),
+            Encoding::Parquet => Encoder::Parquet {
+                writer: Box::new(ParquetWriter::new(out).batched(schema)?),
+                held: DataFrame::empty(),
+            },
+        })
+    }
+
+    /// Appends the rows of `frame`.
+    fn write(&mut self, frame: DataFrame) -> PolarsResult<()> {
         match self {
-            Encoding::Parquet => {
-                ParquetWriter::new(&mut out).finish(&mut frame)?;
+            Encoder::Csv(writer) => writer.write_batch(&csv_safe(frame)?),
+            Encoder::Parquet { writer, held } => {
+                held.vstack_mut_owned(frame)?;
+                while held.height() >= ROW_GROUP {
+                    let rest = held.slice(ROW_GROUP as i64, held.height() - ROW_GROUP);
+                    write_row_group(writer, &mut held.slice(0, ROW_GROUP))?;
+                    *held = rest;
+                }
+                Ok(())
             }
-            Encoding::Csv => CsvWriter::new(&mut out).include_header(true).finish(&mut csv_safe(frame)?)?,
         }
-        Ok(out)
+    }
+
+    /// Writes what is held and ends the file (a table without rows still gets its header).
+    fn finish(self) -> PolarsResult<()> {
+        match self {
+            Encoder::Csv(mut writer) => writer.finish(),
+            Encoder::Parquet { mut writer, mut held } => {
+                if held.height() > 0 {
+                    write_row_group(&mut writer, &mut held)?;
+                }
+                writer.finish().map(drop)
+            }
+        }
     }
 }
 
-/// The failures table alone, for stdout or one file.
-pub fn render_failures(analysis: &Analysis, encoding: Encoding, labels: &Labels) -> anyhow::Result<Vec<u8>> {
-    let events: Vec<&Event> = failure_events(analysis).collect();
-    Ok(encoding.encode(with_labels(failures_frame(analysis, &events)?, labels, &[])?)?)
+/// Writes `rows` as one row group: one chunk is one row group.
+fn write_row_group(
+    writer: &mut ParquetBatches<Box<dyn Write + Send>>,
+    rows: &mut DataFrame,
+) -> PolarsResult<()> {
+    rows.rechunk_mut();
+    writer.write_batch(rows)
 }
 
-/// Writes both tables into `dir`, split into the directories `partition` names, in its order.
-pub fn write_dir(
-    analysis: &Analysis,
+/// A failures file being written: the partition it is in, and its encoder.
+struct Open {
+    day: String,
+    encoder: Encoder,
+}
+
+/// Writes the tables as the run is read: each segment's failures as it is joined (in the order
+/// of the run read whole, see [`super::order`]), the buckets once the run has ended. To stdout
+/// it writes the failures table alone; into a directory, both.
+pub struct TableWriter {
     encoding: Encoding,
-    dir: &Path,
-    partition: &[Partition],
-    labels: &Labels,
-) -> anyhow::Result<()> {
-    let events: Vec<&Event> = failure_events(analysis).collect();
-    let buckets = buckets(analysis);
-    let rows: Vec<&BucketRow> = buckets.rows.iter().collect();
-    let ext = encoding.extension();
-    // A label the tree is split by lives in the path only, as `date` does.
-    let in_path: Vec<&str> = partition
-        .iter()
-        .filter_map(|p| match p {
-            Partition::Label(key) => Some(key.as_str()),
-            Partition::Day => None,
-        })
-        .collect();
-    let file = |table: &str, day: &str| {
-        if partition.is_empty() {
+    /// `None`: stdout.
+    dir: Option<PathBuf>,
+    partition: Vec<Partition>,
+    labels: Labels,
+    order: InOrder<TableRow>,
+    buckets: BucketTally,
+    failures: Option<Open>,
+    /// How many files each failures partition got: a partition met again (a request without a
+    /// time after timed ones) gets another part file rather than overwriting its first.
+    parts: BTreeMap<PathBuf, usize>,
+}
+
+impl TableWriter {
+    /// Tables in `encoding` into `dir` (created if missing), split into the directories
+    /// `partition` names, in its order; or the failures table alone to stdout.
+    pub fn new(
+        encoding: Encoding,
+        dir: Option<&Path>,
+        partition: &[Partition],
+        labels: &Labels,
+    ) -> anyhow::Result<TableWriter> {
+        let mut writer = TableWriter {
+            encoding,
+            dir: dir.map(Path::to_path_buf),
+            partition: partition.to_vec(),
+            labels: labels.clone(),
+            order: InOrder::default(),
+            buckets: BucketTally::default(),
+            failures: None,
+            parts: BTreeMap::new(),
+        };
+        if dir.is_none() {
+            let schema = writer.failures_frame(&[])?.schema().clone();
+            let encoder = Encoder::open(encoding, Box::new(std::io::stdout()), &schema)?;
+            writer.failures = Some(Open { day: String::new(), encoder });
+        }
+        Ok(writer)
+    }
+
+    /// Writes the failures of one segment (or of the whole run) that are due.
+    pub fn add(&mut self, analysis: &Analysis) -> anyhow::Result<()> {
+        if self.dir.is_some() {
+            self.buckets.add(analysis);
+        }
+        let rows: Vec<_> = failure_events(analysis).map(|e| (key(e), TableRow::of(e, analysis))).collect();
+        let due: Vec<TableRow> = self.order.add(rows).collect();
+        self.write_failures(due)
+    }
+
+    /// Writes the failures still held and the buckets, and ends every file: the run has ended.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        let rest: Vec<TableRow> = std::mem::take(&mut self.order).finish().collect();
+        self.write_failures(rest)?;
+        if self.dir.is_none() {
+            if let Some(open) = self.failures.take() {
+                open.encoder.finish()?;
+            }
+            // The encoder cannot hand its writer back; stdout's buffer is the process's.
+            std::io::stdout().flush()?;
+            return Ok(());
+        }
+        // A table without rows is written whole, or, split by day, not at all.
+        if self.failures.is_none() && !self.by_days() {
+            self.failures_file(String::new())?;
+        }
+        if let Some(open) = self.failures.take() {
+            open.encoder.finish()?;
+        }
+        let buckets = std::mem::take(&mut self.buckets).finish();
+        let schema = self.buckets_frame(buckets.seconds, &[])?.schema().clone();
+        let rows: Vec<&BucketRow> = buckets.rows.iter().collect();
+        let mut runs = runs(&rows, |r| self.day(Some(r.start)));
+        if runs.is_empty() && !self.by_days() {
+            runs.push((String::new(), &rows[..]));
+        }
+        for (day, rows) in runs {
+            let mut encoder =
+                Encoder::open(self.encoding, self.create(&self.file("buckets", &day, 0))?, &schema)?;
+            encoder.write(self.buckets_frame(buckets.seconds, rows)?)?;
+            encoder.finish()?;
+        }
+        Ok(())
+    }
+
+    fn by_days(&self) -> bool {
+        self.partition.contains(&Partition::Day)
+    }
+
+    /// The partition of a row at `utc`: its day's directory, when split by day.
+    fn day(&self, utc: Option<i64>) -> String {
+        if self.by_days() {
+            day_of(utc)
+        } else {
+            String::new()
+        }
+    }
+
+    /// Appends `rows` (in key order) to the failures files of their partitions.
+    fn write_failures(&mut self, rows: Vec<TableRow>) -> anyhow::Result<()> {
+        for (day, run) in runs(&rows, |r| self.day(r.time())) {
+            let frame = self.failures_frame(run)?;
+            if self.failures.as_ref().is_none_or(|open| open.day != day) {
+                self.failures_file(day)?;
+            }
+            if let Some(open) = &mut self.failures {
+                open.encoder.write(frame)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the failures file being written and starts the one of `day`.
+    fn failures_file(&mut self, day: String) -> anyhow::Result<()> {
+        if let Some(open) = self.failures.take() {
+            open.encoder.finish()?;
+        }
+        let schema = self.failures_frame(&[])?.schema().clone();
+        let first = self.file("failures", &day, 0);
+        let part = self.parts.get(&first).copied().unwrap_or(0);
+        self.parts.insert(first.clone(), part + 1);
+        let path = if part == 0 { first } else { self.file("failures", &day, part) };
+        let encoder = Encoder::open(self.encoding, self.create(&path)?, &schema)?;
+        self.failures = Some(Open { day, encoder });
+        Ok(())
+    }
+
+    fn failures_frame(&self, rows: &[TableRow]) -> PolarsResult<DataFrame> {
+        with_labels(failures_frame(rows)?, &self.labels, &self.in_path())
+    }
+
+    fn buckets_frame(&self, seconds: i64, rows: &[&BucketRow]) -> PolarsResult<DataFrame> {
+        with_labels(buckets_frame(seconds, rows)?, &self.labels, &self.in_path())
+    }
+
+    /// The labels the tree is split by: they live in the path only, as `date` does.
+    fn in_path(&self) -> Vec<&str> {
+        self.partition
+            .iter()
+            .filter_map(|p| match p {
+                Partition::Label(key) => Some(key.as_str()),
+                Partition::Day => None,
+            })
+            .collect()
+    }
+
+    /// The file of `table` in the partition of `day` (and the labels), its `part`th.
+    fn file(&self, table: &str, day: &str, part: usize) -> PathBuf {
+        let ext = self.encoding.extension();
+        let dir = self.dir.as_deref().unwrap_or(Path::new("."));
+        if self.partition.is_empty() {
             return dir.join(format!("{table}.{ext}"));
         }
         let mut path = dir.join(table);
-        for p in partition {
+        for p in &self.partition {
             match p {
                 Partition::Day => path.push(day),
                 Partition::Label(key) => path.push(format!(
                     "{}={}",
                     labels::column(key),
-                    hive_value(labels.get(key).unwrap_or_default())
+                    hive_value(self.labels.get(key).unwrap_or_default())
                 )),
             }
         }
-        path.join(format!("part-0.{ext}"))
-    };
-    let by_days = partition.contains(&Partition::Day);
-    let mut files: Vec<(PathBuf, DataFrame)> = Vec::new();
-    for (day, group) in groups(&events, by_days, |e| e.request.time) {
-        files.push((
-            file("failures", &day),
-            with_labels(failures_frame(analysis, &group)?, labels, &in_path)?,
-        ));
+        path.join(format!("part-{part}.{ext}"))
     }
-    for (day, group) in groups(&rows, by_days, |r| Some(r.start)) {
-        files.push((
-            file("buckets", &day),
-            with_labels(buckets_frame(buckets.seconds, &group)?, labels, &in_path)?,
-        ));
-    }
-    for (path, frame) in files {
-        let bytes = encoding.encode(frame)?;
+
+    /// `path` created (with its directories) for writing.
+    fn create(&self, path: &Path) -> anyhow::Result<Box<dyn Write + Send>> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Box::new(file))
     }
-    Ok(())
 }
 
-/// All of `items` as one group (written even when empty), or grouped by day.
-fn groups<T: Copy>(items: &[T], by_days: bool, utc: impl Fn(T) -> Option<i64>) -> BTreeMap<String, Vec<T>> {
-    if by_days {
-        by_day(items, utc)
-    } else {
-        BTreeMap::from([(String::new(), items.to_vec())])
+/// `items` cut where `part` changes: each stretch with its partition.
+fn runs<T>(items: &[T], part: impl Fn(&T) -> String) -> Vec<(String, &[T])> {
+    let mut runs: Vec<(String, &[T])> = Vec::new();
+    let mut from = 0;
+    for (i, item) in items.iter().enumerate() {
+        let this = part(item);
+        if runs.last().is_some_and(|(day, _)| *day == this) {
+            if let Some(last) = runs.last_mut() {
+                last.1 = &items[from..=i];
+            }
+        } else {
+            from = i;
+            runs.push((this, &items[i..=i]));
+        }
     }
+    runs
 }
 
 /// `frame` with a `label_KEY` column per label, except those the directories hold.
@@ -157,16 +344,12 @@ fn hive_value(value: &str) -> String {
     out
 }
 
-/// `items` grouped by the hive directory of their UTC day, days ascending, order kept within.
-fn by_day<T: Copy>(items: &[T], utc: impl Fn(T) -> Option<i64>) -> BTreeMap<String, Vec<T>> {
-    let mut days: BTreeMap<String, Vec<T>> = BTreeMap::new();
-    for &item in items {
-        let day = utc(item)
-            .and_then(|s| DateTime::from_timestamp(s, 0))
-            .map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_owned(), |t| t.format("%Y-%m-%d").to_string());
-        days.entry(format!("date={day}")).or_default().push(item);
-    }
-    days
+/// The hive directory of the UTC day of `utc`; Hive's name for null when there is no time.
+fn day_of(utc: Option<i64>) -> String {
+    let day = utc
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .map_or_else(|| "__HIVE_DEFAULT_PARTITION__".to_owned(), |t| t.format("%Y-%m-%d").to_string());
+    format!("date={day}")
 }
 
 /// The frame as a spreadsheet may open it: timestamps as RFC 3339 UTC text
@@ -239,15 +422,18 @@ mod tests {
 
     #[test]
     fn days_are_utc_dates_and_missing_times_go_to_hive_null() {
-        let days = by_day(&[Some(86_399), None, Some(86_400), Some(0)], |t| t);
-        let got: Vec<(&str, Vec<Option<i64>>)> = days.iter().map(|(d, v)| (d.as_str(), v.clone())).collect();
-        assert_eq!(
-            got,
-            [
-                ("date=1970-01-01", vec![Some(86_399), Some(0)]),
-                ("date=1970-01-02", vec![Some(86_400)]),
-                ("date=__HIVE_DEFAULT_PARTITION__", vec![None]),
-            ]
-        );
+        assert_eq!(day_of(Some(86_399)), "date=1970-01-01");
+        assert_eq!(day_of(Some(86_400)), "date=1970-01-02");
+        assert_eq!(day_of(None), "date=__HIVE_DEFAULT_PARTITION__");
+    }
+
+    #[test]
+    fn runs_are_cut_where_the_partition_changes() {
+        let items = [1, 1, 2, 2, 2, 1];
+        let got: Vec<(String, Vec<i32>)> =
+            runs(&items, |i| i.to_string()).into_iter().map(|(p, r)| (p, r.to_vec())).collect();
+        let want = [("1", vec![1, 1]), ("2", vec![2, 2, 2]), ("1", vec![1])];
+        assert_eq!(got, want.map(|(p, r)| (p.to_owned(), r)));
+        assert!(runs(&[] as &[i32], |i| i.to_string()).is_empty());
     }
 }

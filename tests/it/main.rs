@@ -12,6 +12,7 @@ mod detect_property;
 mod e2e_nginx;
 mod e2e_streams;
 mod error_lines;
+mod export_segments;
 mod export_tables;
 mod filters;
 mod formats;

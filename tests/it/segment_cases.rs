@@ -73,11 +73,11 @@ fn same_both_ways(paths: &[PathBuf], options: &Options, what: &str) -> (usize, S
 }
 
 /// Lines of a file, each with its newline.
-fn lines_of(path: &Path) -> Vec<Vec<u8>> {
+pub(crate) fn lines_of(path: &Path) -> Vec<Vec<u8>> {
     std::fs::read(path).unwrap().split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
 }
 
-fn write_lines(path: &Path, lines: &[Vec<u8>]) {
+pub(crate) fn write_lines(path: &Path, lines: &[Vec<u8>]) {
     std::fs::write(path, lines.concat()).unwrap();
 }
 
@@ -192,7 +192,7 @@ fn a_stretch_of_malformed_lines_at_a_cut_is_counted_once() {
 }
 
 /// A small deterministic shuffle: no line moves `reach` places or more.
-fn shuffle_near(lines: &mut Vec<Vec<u8>>, reach: usize, mut seed: u64) {
+pub(crate) fn shuffle_near(lines: &mut Vec<Vec<u8>>, reach: usize, mut seed: u64) {
     let mut keyed: Vec<(usize, Vec<u8>)> = std::mem::take(lines)
         .into_iter()
         .enumerate()
