@@ -143,7 +143,7 @@ pub fn failure_events(analysis: &Analysis) -> impl Iterator<Item = &Event> {
 
 /// Writes the export as the run is read: [`Exporter::add`] for each time segment (or once, for
 /// the whole run), then [`Exporter::finish`]. What is held between segments is the rows of the
-/// last seconds (see [`order`]), a Parquet row group, and the buckets' counts.
+/// last seconds (see `export/order.rs`), a Parquet row group, and the buckets' counts.
 pub enum Exporter {
     Ndjson(NdjsonWriter<Box<dyn Write + Send>>),
     #[cfg(feature = "parquet")]
@@ -162,19 +162,13 @@ impl Exporter {
         Ok(match format {
             ExportFormat::Ndjson => Exporter::Ndjson(NdjsonWriter::new(stream(out)?, labels)),
             #[cfg(feature = "parquet")]
-            ExportFormat::Parquet => Exporter::Tables(Box::new(table_files::TableWriter::new(
-                table_files::Encoding::Parquet,
-                out,
-                partition,
-                labels,
-            )?)),
-            #[cfg(feature = "parquet")]
-            ExportFormat::Csv => Exporter::Tables(Box::new(table_files::TableWriter::new(
-                table_files::Encoding::Csv,
-                out,
-                partition,
-                labels,
-            )?)),
+            ExportFormat::Parquet | ExportFormat::Csv => {
+                let encoding = match format {
+                    ExportFormat::Parquet => table_files::Encoding::Parquet,
+                    _ => table_files::Encoding::Csv,
+                };
+                Exporter::Tables(Box::new(table_files::TableWriter::new(encoding, out, partition, labels)?))
+            }
         })
     }
 

@@ -10,7 +10,7 @@ use crate::labels::Labels;
 use crate::pipeline::Analysis;
 
 /// Writes one [`FailureRow`] per line, segment after segment, in the order of the run read
-/// whole (see [`super::order`]).
+/// whole (see `export/order.rs`).
 pub struct NdjsonWriter<W: Write> {
     out: W,
     labels: BTreeMap<String, String>,
