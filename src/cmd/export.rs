@@ -1,5 +1,7 @@
 //! `ngx502 export`: every client-facing 5xx with its diagnosis, as a table.
 
+use anyhow::Context;
+
 use crate::cli::ExportArgs;
 use crate::exit::Exit;
 use crate::export::Exporter;
@@ -11,12 +13,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
     crate::export::check_destination(args.format, args.out.as_deref(), &args.partition, &labels)?;
     let filter = Filter::new(&args.filter)?;
     let open = || Exporter::new(args.format, args.out.as_deref(), &args.partition, &labels);
+    // A write that fails once the output is open (a full disk) names what was being written.
+    let destination = args.out.as_deref().map_or("standard output".into(), |p| p.display().to_string());
+    let writing =
+        |written: anyhow::Result<()>| written.with_context(|| format!("cannot write {destination}"));
     if args.batch.state.is_some() {
         let (mut analysis, incremental) = super::read_inputs(&args.input, &args.batch)?;
         filter.apply(&mut analysis);
         let mut export = open()?;
-        export.add(&analysis)?;
-        export.finish()?;
+        writing(export.add(&analysis))?;
+        writing(export.finish())?;
         if let Some(run) = incremental {
             run.commit()?;
         }
@@ -33,8 +39,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
         }
         filter.apply(&mut analysis);
         let written = match &mut export {
-            Some(export) => export.add(&analysis),
-            None => open().map(|opened| export.insert(opened)).and_then(|export| export.add(&analysis)),
+            Some(export) => writing(export.add(&analysis)),
+            None => {
+                open().map(|opened| export.insert(opened)).and_then(|export| writing(export.add(&analysis)))
+            }
         };
         failed = written.err();
     })?;
@@ -42,7 +50,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
         return Err(error);
     }
     if let Some(export) = export {
-        export.finish()?;
+        writing(export.finish())?;
     }
     Ok(Exit::Ok)
 }

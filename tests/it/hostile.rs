@@ -301,6 +301,26 @@ fn export_ndjson_rows_are_valid_json() {
     assert!(paths.contains(&r#"/=HYPERLINK(\x22http://evil\x22)"#), "{paths:?}");
 }
 
+/// A full disk under the export is one message naming the file, and exit code 2, whether the
+/// run is read segment by segment or whole (`--state`).
+#[test]
+fn an_export_onto_a_full_disk_names_the_file() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state.json");
+    let logs = [corpus("access.log"), corpus("error.log")];
+    let logs: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
+    for extra in [&[][..], &["--state", state.to_str().unwrap()][..]] {
+        let out = run(&[&["export", "-o", "/dev/full"][..], extra].concat(), &logs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains("cannot write /dev/full"), "{extra:?}: {stderr}");
+        assert!(stderr.contains("No space left on device"), "{extra:?}: {stderr}");
+    }
+}
+
 // ---- Resource limits. ----
 
 #[test]
