@@ -156,17 +156,23 @@ fn same_text(a: &[u8], b: &[u8]) -> bool {
         && a8.remainder().iter().eq(b8.remainder())
 }
 
-/// Remembers the last timestamp text and its value: consecutive lines almost always share it.
-#[derive(Default)]
-pub struct StampCache {
+/// Remembers the last timestamp text and its value: consecutive lines almost always share it
+/// (an access log's `Stamp`s, an error log's header times).
+pub struct StampCache<T = Stamp> {
     text: [u8; 32],
     len: usize,
-    value: Option<Stamp>,
+    value: Option<T>,
 }
 
-impl StampCache {
+impl<T> Default for StampCache<T> {
+    fn default() -> Self {
+        StampCache { text: [0; 32], len: 0, value: None }
+    }
+}
+
+impl<T: Copy> StampCache<T> {
     /// Parses `text` with `parse`, or returns the remembered value when the text repeats.
-    pub fn get(&mut self, text: &[u8], parse: fn(&[u8]) -> Option<Stamp>) -> Option<Stamp> {
+    pub fn get(&mut self, text: &[u8], parse: fn(&[u8]) -> Option<T>) -> Option<T> {
         if self.len == text.len() && same_text(&self.text[..self.len], text) {
             return self.value;
         }

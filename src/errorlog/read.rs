@@ -11,7 +11,7 @@ use super::text::Keeper;
 use super::Role;
 use crate::input::PageRelease;
 use crate::summary::{MalformedLine, MALFORMED_EXAMPLES};
-use crate::time::parse_error_log_time;
+use crate::time::{parse_error_log_time, StampCache};
 
 /// What one chunk (or, merged, one buffer) of an error log held. Line numbers count from the
 /// chunk's first line (1-based); [`read_chunks`] renumbers them for the whole buffer.
@@ -62,7 +62,7 @@ impl ErrorChunk {
     /// Classifies one whole record: kept (by the piece's keeper) when it is about an upstream,
     /// counted either way.
     fn finish_record<'a>(&mut self, piece: &mut Piece<'a>, index: usize, raw: &'a [u8], line_no: u64) {
-        match parse_line_timed(raw, |header| piece.clock.time(header)) {
+        match parse_line_timed(raw, |header| piece.clock.get(header, parse_error_log_time)) {
             Some(line) => match piece.causes.cause(&line) {
                 Some(cause) if cause.role() != Role::AccessOnly => {
                     self.parsed += 1;
@@ -79,27 +79,9 @@ impl ErrorChunk {
 struct Piece<'a> {
     keeper: Keeper,
     causes: Causes<'a>,
-    clock: Clock,
-}
-
-/// The time of the last record header read: an incident's log writes many records a second,
-/// whose headers read to the same time.
-#[derive(Default)]
-struct Clock {
-    header: [u8; 19],
-    /// The time of `header` (none for the zeros it starts as).
-    time: Option<i64>,
-}
-
-impl Clock {
-    fn time(&mut self, header: &[u8]) -> Option<i64> {
-        let Ok(header) = <[u8; 19]>::try_from(header) else { return parse_error_log_time(header) };
-        if header != self.header {
-            self.header = header;
-            self.time = parse_error_log_time(&header);
-        }
-        self.time
-    }
+    /// The time of the last record header read: an incident's log writes many records a
+    /// second, whose headers read to the same time.
+    clock: StampCache<i64>,
 }
 
 /// Reads `buf` (whole lines) in about `chunks` parallel pieces cut at record starts; `release`
@@ -123,7 +105,7 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
 /// records' text is whole once `keeper` is dropped, at the end.
 fn read_chunk(index: usize, buf: &[u8], keeper: Keeper) -> ErrorChunk {
     let mut out = ErrorChunk::default();
-    let mut piece = Piece { keeper, causes: Causes::new(), clock: Clock::default() };
+    let mut piece = Piece { keeper, causes: Causes::new(), clock: StampCache::default() };
     // The record being read: byte range and the number of its first line.
     let mut open: Option<(usize, usize, u64)> = None;
     let mut offset = 0;
@@ -195,8 +177,8 @@ mod tests {
 
     #[test]
     fn the_clock_reads_each_header_as_parsing_it_does() {
-        let mut clock = Clock::default();
-        assert_eq!(clock.time(&[0; 19]), parse_error_log_time(&[0; 19]));
+        let mut clock = StampCache::default();
+        assert_eq!(clock.get(&[0; 19], parse_error_log_time), parse_error_log_time(&[0; 19]));
         for header in [
             &b"2024/05/14 10:22:31"[..],
             b"2024/05/14 10:22:31",
@@ -207,7 +189,7 @@ mod tests {
             b"",
             b"2024/05/14 10:22:31",
         ] {
-            assert_eq!(clock.time(header), parse_error_log_time(header), "{header:?}");
+            assert_eq!(clock.get(header, parse_error_log_time), parse_error_log_time(header), "{header:?}");
         }
     }
 
