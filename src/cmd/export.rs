@@ -30,25 +30,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Exit> {
     }
     // Written segment by segment as the run is read (see `read_inputs_in_segments`), each
     // segment dropped once written: memory follows one segment's failures, as `report`'s does.
-    // The output is opened with the first segment, so a run that reads no log writes nothing.
+    // The output is opened with the first segment, so a run that reads no log writes nothing,
+    // and a failed write (a closed pipe, a full disk) ends the reading.
     let mut export: Option<Exporter> = None;
-    let mut failed = None;
     super::read_inputs_in_segments(&args.input, &args.batch, |mut analysis| {
-        if failed.is_some() {
-            return;
-        }
         filter.apply(&mut analysis);
-        let written = match &mut export {
-            Some(export) => writing(export.add(&analysis)),
-            None => {
-                open().map(|opened| export.insert(opened)).and_then(|export| writing(export.add(&analysis)))
-            }
-        };
-        failed = written.err();
+        if export.is_none() {
+            export = Some(open()?);
+        }
+        export.as_mut().map_or(Ok(()), |export| writing(export.add(&analysis)))
     })?;
-    if let Some(error) = failed {
-        return Err(error);
-    }
     if let Some(export) = export {
         writing(export.finish())?;
     }

@@ -11,6 +11,7 @@ mod merge;
 mod report;
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -85,30 +86,35 @@ pub fn read_inputs(args: &InputArgs, batch: &BatchArgs) -> anyhow::Result<(Analy
 }
 
 /// [`read_inputs`] without `--state`, handing the run to `each` in time segments when it is
-/// large (see [`analyze_in_segments`]), so that what the join holds is one segment's.
+/// large (see [`analyze_in_segments`]), so that what the join holds is one segment's. The first
+/// error `each` returns (its output went away, a disk filled) ends the reading and is returned.
 pub fn read_inputs_in_segments(
     args: &InputArgs,
     batch: &BatchArgs,
-    mut each: impl FnMut(Analysis) + Send,
+    mut each: impl FnMut(Analysis) -> anyhow::Result<()> + Send,
 ) -> anyhow::Result<()> {
     let (inputs, options) = prepare(args, batch)?;
     let conf = inputs.conf.map(Arc::new);
-    let mut not_a_log = None;
+    let mut first = true;
+    let mut outcome = Ok(());
     analyze_in_segments(&inputs.specs, &options, SegmentSize::default(), |mut analysis| {
         // Every segment has every input's row, and the first already says what each input is.
-        let none = *not_a_log.get_or_insert_with(|| {
+        if std::mem::take(&mut first) {
             tell_inputs(&analysis.inputs, args.quiet);
-            none_is_a_log(&analysis.inputs)
-        });
-        if !none {
-            with_conf(&mut analysis, conf.clone());
-            each(analysis);
+            if none_is_a_log(&analysis.inputs) {
+                outcome = Err(anyhow::anyhow!(NOT_A_LOG));
+                return ControlFlow::Break(());
+            }
+        }
+        with_conf(&mut analysis, conf.clone());
+        outcome = each(analysis);
+        if outcome.is_ok() {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
         }
     });
-    if not_a_log == Some(true) {
-        bail!(NOT_A_LOG);
-    }
-    Ok(())
+    outcome
 }
 
 const NOT_A_LOG: &str =

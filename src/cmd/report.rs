@@ -30,6 +30,7 @@ pub fn run(args: ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
         super::read_inputs_in_segments(&args.input, &args.batch, |mut analysis| {
             filter.apply(&mut analysis);
             fold.add(&analysis);
+            Ok(())
         })?;
         (fold.finish(), None)
     };

@@ -15,6 +15,7 @@
 //! segments need them (see [`super::cursor`]). Stdin, streams of wrapped lines (container
 //! logs), `--state` runs and small runs are read whole.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use memmap2::Mmap;
@@ -261,7 +262,8 @@ impl Cutter {
 /// Reads and joins `inputs`, handing each time segment's analysis to `each` in time order
 /// (see the module docs): one analysis, the whole run, when the inputs are small or one of
 /// them cannot be cut. The first segment holds about `size.bytes` of logs, all inputs
-/// together; later ones are sized by the failures of the one before.
+/// together; later ones are sized by the failures of the one before. Reading stops at the
+/// first segment `each` breaks on: what it writes to went away (`export | head`).
 ///
 /// A segment is read while the one before it is joined and handed over: the join and the
 /// fold have parts that run on one thread, and the next segment's parsing fills the other
@@ -271,9 +273,12 @@ pub fn analyze_in_segments(
     inputs: &[InputSpec],
     options: &Options,
     size: SegmentSize,
-    mut each: impl FnMut(Analysis) + Send,
+    mut each: impl FnMut(Analysis) -> ControlFlow<()> + Send,
 ) {
-    let Some(opened) = open_all(inputs, options) else { return each(analyze(inputs, options)) };
+    let Some(opened) = open_all(inputs, options) else {
+        let _ = each(analyze(inputs, options));
+        return;
+    };
     let sizes: Vec<u64> = opened.iter().zip(inputs).map(|(input, spec)| input.size(spec)).collect();
     let total: u64 = sizes.iter().sum();
     let offset = options.error_utc_offset.or_else(|| first_offset(&opened, &sizes)).unwrap_or(0);
@@ -284,7 +289,8 @@ pub fn analyze_in_segments(
         .map(|(_, &s)| s)
         .max();
     let (Some(largest), true) = (largest, total >= size.bytes.saturating_mul(2)) else {
-        return each(analyze(inputs, options));
+        let _ = each(analyze(inputs, options));
+        return;
     };
     // A step of each input whose bytes make `size.bytes` in all when the inputs run in parallel.
     let smallest = usize::try_from(largest.saturating_mul(size.bytes) / total).unwrap_or(usize::MAX).max(1);
@@ -307,10 +313,11 @@ pub fn analyze_in_segments(
     loop {
         reader.cutter.adapt(segment.bytes, segment.held, joiner.carried.errors.len() as u64);
         let last = segment.until.is_none();
-        let (next, ()) = rayon::join(|| (!last).then(|| reader.next()), || joiner.join(segment, &mut each));
-        match next {
-            Some(next) => segment = next,
-            None => break,
+        let (next, handed) =
+            rayon::join(|| (!last).then(|| reader.next()), || joiner.join(segment, &mut each));
+        match (next, handed) {
+            (Some(next), ControlFlow::Continue(())) => segment = next,
+            _ => break,
         }
     }
     progress.finish();
@@ -386,7 +393,11 @@ struct Joiner<'a> {
 impl Joiner<'_> {
     /// Joins `segment` with what the one before left unclaimed, keeps what it leaves
     /// unclaimed for the next, and hands its analysis to `each`.
-    fn join(&mut self, segment: Segment, each: &mut impl FnMut(Analysis)) {
+    fn join(
+        &mut self,
+        segment: Segment,
+        each: &mut impl FnMut(Analysis) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let Segment { until, mut results, mapped, .. } = segment;
         for input in carried_inputs(&self.carried) {
             if let Some((row, _, _)) = results.get_mut(input) {
@@ -411,10 +422,11 @@ impl Joiner<'_> {
                 }
             }
         }
-        each(analysis);
+        let handed = each(analysis);
         for (map, range) in mapped {
             PageRelease::of(&map).done(&map[range]);
         }
+        handed
     }
 }
 

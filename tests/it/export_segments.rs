@@ -1,6 +1,7 @@
 //! `export` reads large runs in time segments and writes each segment's rows as it is joined;
 //! the file must be the one the run read whole writes, byte for byte, with any thread count.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,6 +46,7 @@ fn exports(paths: &[PathBuf], filter: &Filter, threads: usize) -> (Vec<u8>, Vec<
             segments += 1;
             filter.apply(&mut analysis);
             rows.add(&analysis).unwrap();
+            ControlFlow::Continue(())
         });
         (whole, rows.finish().unwrap(), segments)
     })
@@ -200,6 +202,7 @@ fn tables_of_segments_are_the_whole_runs_in_every_layout_with_one_and_two_thread
             analyze_in_segments(&specs, &options(), SMALL, |analysis| {
                 segments += 1;
                 export.add(&analysis).unwrap();
+                ControlFlow::Continue(())
             });
             export.finish().unwrap();
             segments

@@ -321,6 +321,27 @@ fn an_export_onto_a_full_disk_names_the_file() {
     }
 }
 
+/// `export | head -1` on logs read in segments: the closed pipe ends the run, with exit code 0
+/// and nothing on stderr, as `report | head` does.
+#[test]
+fn an_export_into_a_pipe_closed_early_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::generator_truth::generate(dir.path(), "upstream", "20M", "27", &["--failure-rate", "0.3"]);
+    let mut child = Command::new(BIN)
+        .args(["export", "-q"])
+        .args([dir.path().join("access.log"), dir.path().join("error.log")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(first, *b"{");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 // ---- Resource limits. ----
 
 #[test]

@@ -2,6 +2,7 @@
 //! filters, one kind of log alone, stray and broken inputs, lines out of order, bursts, zones,
 //! broken archives, thread counts. Each must join, count and report as the run read whole.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use ngx502::aggregate::{Fold, Limits};
@@ -44,6 +45,7 @@ fn reports(paths: &[PathBuf], options: &Options, filter: &Filter) -> (String, St
         segments += 1;
         filter.apply(&mut analysis);
         fold.add(&analysis);
+        ControlFlow::Continue(())
     });
     (whole, json::render(&fold.finish()).unwrap(), segments)
 }
@@ -131,6 +133,22 @@ fn one_kind_of_log_alone_is_cut_as_the_pair_is() {
         let (segments, _) = same_both_ways(&paths(dir.path(), &[name]), &options(), name);
         assert!(segments >= 4, "{name}: {segments} segments");
     }
+}
+
+#[test]
+fn reading_stops_at_the_segment_the_caller_breaks_on() {
+    let dir = logs("26", &[]);
+    let (specs, _) = expand(&paths(dir.path(), &["access.log", "error.log"]), None);
+    let mut handed = 0;
+    analyze_in_segments(&specs, &options(), SMALL, |_| {
+        handed += 1;
+        if handed == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    assert_eq!(handed, 2);
 }
 
 /// A README beside the logs, and an empty log, in `dir`.

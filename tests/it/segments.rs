@@ -3,6 +3,7 @@
 //! line counted once.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use ngx502::errorlog::Role;
@@ -107,6 +108,7 @@ fn joins_of(specs: &[InputSpec], options: &Options, size: SegmentSize) -> (Joine
         cuts.segments += 1;
         cuts.most_lines = analysis.inputs.iter().map(|i| i.lines).fold(cuts.most_lines, u64::max);
         cut.add(&analysis);
+        ControlFlow::Continue(())
     });
     cut.unmatched.sort_unstable();
     whole.unmatched.sort_unstable();
