@@ -229,13 +229,22 @@ pub fn correlate(
     // Counted before the index is built, so that the count's working memory and the index are
     // never held together.
     let waiting = partition::waiting(&candidates);
+    // Hashed once: the partitions and the claims both look requests up by it.
+    let hashes: Vec<Option<u64>> = candidates.iter().map(index::request_hash_of).collect();
     let index = ErrorIndex::new(errors, forced_offset, &candidates);
-    let served: Vec<Vec<(usize, Claim)>> = partition::partitions(&candidates)
+    let partitions = partition::partitions(&candidates, &hashes);
+    let parts: Vec<&[usize]> = partitions.runs().filter(|part| !part.is_empty()).collect();
+    let served: Vec<Vec<(usize, Claim)>> = parts
         .into_par_iter()
         .map(|part| {
-            let mut pool = Vec::new();
-            part.into_iter()
-                .map(|at| (at, narrow(index.claim(&candidates[at], waiting[at], &mut pool))))
+            // Scratch space for the whole partition: a claim allocates only the lines it keeps.
+            let (mut pool, mut lines) = (Vec::new(), Vec::new());
+            part.iter()
+                .map(|&at| {
+                    let c = &candidates[at];
+                    let method = index.claim(c, hashes[at], waiting[at], &mut pool, &mut lines);
+                    (at, (Box::from(&lines[..]), method))
+                })
                 .collect()
         })
         .collect();
@@ -243,21 +252,13 @@ pub fn correlate(
     // as their events are made, so that the events never sit beside the index or beside a
     // whole second copy of the candidates.
     let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
-    drop((index, waiting));
+    drop((index, waiting, hashes, partitions));
     let mut claims: Vec<Claim> = Vec::new();
     claims.resize_with(candidates.len(), || (Box::default(), JoinMethod::None));
     for (at, claim) in served.into_iter().flatten() {
         claims[at] = claim;
     }
     Correlation { events: diagnose_all(candidates, claims, errors), unmatched }
-}
-
-/// A claim as it is kept until its event is made: the lines in the form [`Event`] holds them.
-fn narrow((lines, method): (Vec<usize>, JoinMethod)) -> Claim {
-    // Sized first, so the box is allocated once at its final size.
-    let mut narrow = Vec::with_capacity(lines.len());
-    narrow.extend(lines.into_iter().filter_map(|i| u32::try_from(i).ok()));
-    (narrow.into_boxed_slice(), method)
 }
 
 /// How many slices the events are made in. Each slice's candidates and claims are let go as its
@@ -276,10 +277,11 @@ fn diagnose_all(
     candidates.reverse();
     claims.reverse();
     let slice = candidates.len().div_ceil(EVENT_SLICES).max(1);
-    let mut events = Vec::new();
+    // Reserved whole at once: grown slice by slice, the events made so far would be copied at
+    // every slice, and held twice while they are. Pages are only touched as events fill them.
+    let mut events = Vec::with_capacity(candidates.len());
     while !candidates.is_empty() {
         let from = candidates.len().saturating_sub(slice);
-        events.reserve_exact(candidates.len() - from);
         events.par_extend(
             candidates
                 .par_drain(from..)

@@ -83,6 +83,15 @@ pub(super) fn request_hash(client: &[u8], request: &[u8]) -> u64 {
     rustc_hash::FxBuildHasher.hash_one((client, request))
 }
 
+/// The [`request_hash`] a request looks its lines up by when it has no connection (and both
+/// a client and a request line); `None` otherwise.
+pub(super) fn request_hash_of(c: &Candidate) -> Option<u64> {
+    match (c.connection, c.client(), c.request()) {
+        (None, Some(client), Some(request)) => Some(request_hash(client, request_key(request))),
+        _ => None,
+    }
+}
+
 /// The request lines of the error records as access logs write them (without protocol). nginx
 /// escapes a quote, a backslash and bytes outside printable ASCII in access logs but not in
 /// error logs; nearly no request line has one, so only those that do are kept escaped, and
@@ -164,8 +173,13 @@ impl<'e> ErrorIndex<'e> {
         self.used.get(i).is_some_and(|u| u.load(Ordering::Relaxed))
     }
 
-    fn request(&self, i: usize) -> Option<&[u8]> {
-        self.requests.get(self.records, i)
+    /// Record `i` of the index (every index it hands out is below `records.len()`).
+    fn record(&self, i: u32) -> &'e ErrorRecord {
+        &self.records[i as usize]
+    }
+
+    fn request(&self, i: u32) -> Option<&[u8]> {
+        self.requests.get(self.records, i as usize)
     }
 
     /// The access time of `c` on the error log's clock (local wall-clock seconds).
@@ -176,47 +190,52 @@ impl<'e> ErrorIndex<'e> {
     /// The part of a key's time-sorted list inside `[lo, hi]`, found by binary search so a key
     /// shared by many requests (one client behind a load balancer) costs a window, not a scan.
     fn window<'l>(&self, list: &'l [u32], lo: i64, hi: i64) -> &'l [u32] {
-        let start = list.partition_point(|&i| self.records[i as usize].local_time < lo);
-        let end = list.partition_point(|&i| self.records[i as usize].local_time <= hi);
+        let start = list.partition_point(|&i| self.record(i).local_time < lo);
+        let end = list.partition_point(|&i| self.record(i).local_time <= hi);
         &list[start..end.max(start)]
     }
 
     /// Unused lines that may belong to `c`, in time order, into `pool`; how they were found.
-    fn pool(&self, c: &Candidate, pool: &mut Vec<usize>) -> JoinMethod {
+    /// `hash` is `c`'s [`request_hash_of`].
+    fn pool(&self, c: &Candidate, hash: Option<u64>, pool: &mut Vec<u32>) -> JoinMethod {
         pool.clear();
         let Some(time) = self.local_time(c) else { return JoinMethod::None };
         let (lo, hi) = (time.saturating_sub(lookback(c)), time.saturating_add(SLACK_AFTER));
         let key = c.request().map(request_key);
-        let same_source = |i: usize| same_source(&self.records[i].source, &c.source);
+        let unused = |i: u32| !self.used[i as usize].load(Ordering::Relaxed);
+        let same_source = |i: u32| same_source(&self.record(i).source, &c.source);
         if let Some(cid) = c.connection {
-            let same_request = |i: usize| match (self.request(i), key) {
+            let same_request = |i: u32| match (self.request(i), key) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };
             pool.extend(
                 self.window(self.by_cid.get(cid), lo, hi)
                     .iter()
-                    .map(|&i| i as usize)
-                    .filter(|&i| !self.used(i) && same_request(i) && same_source(i)),
+                    .copied()
+                    .filter(|&i| unused(i) && same_request(i) && same_source(i)),
             );
             return JoinMethod::Connection;
         }
-        let (Some(client), Some(key)) = (c.client(), key) else { return JoinMethod::Request };
-        let same_key = |i: usize| self.records[i].client() == Some(client) && self.request(i) == Some(key);
-        let same_host = |i: usize| match (self.records[i].host(), c.host()) {
+        let (Some(client), Some(key), Some(hash)) = (c.client(), key, hash) else {
+            return JoinMethod::Request;
+        };
+        let same_key = |i: u32| self.record(i).client() == Some(client) && self.request(i) == Some(key);
+        let same_host = |i: u32| match (self.record(i).host(), c.host()) {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         };
         pool.extend(
-            self.window(self.by_request.get(request_hash(client, key)), lo, hi)
+            self.window(self.by_request.get(hash), lo, hi)
                 .iter()
-                .map(|&i| i as usize)
-                .filter(|&i| !self.used(i) && same_key(i) && same_host(i) && same_source(i)),
+                .copied()
+                .filter(|&i| unused(i) && same_key(i) && same_host(i) && same_source(i)),
         );
         JoinMethod::Request
     }
 
-    /// The error lines of `c`; `pool` is scratch space kept between calls.
+    /// The error lines of `c` into `claimed`, in log order, and how they were found; `hash` is
+    /// `c`'s [`request_hash_of`], and `pool` scratch space kept between calls, as `claimed` is.
     ///
     /// Candidates come in time order and a key's requests are served one after another, so each
     /// takes the *oldest* fitting lines: lines at or before its access time before those in the
@@ -230,23 +249,26 @@ impl<'e> ErrorIndex<'e> {
     pub(super) fn claim(
         &self,
         c: &Candidate,
+        hash: Option<u64>,
         waiting: usize,
-        pool: &mut Vec<usize>,
-    ) -> (Vec<usize>, JoinMethod) {
-        let method = self.pool(c, pool);
+        pool: &mut Vec<u32>,
+        claimed: &mut Vec<u32>,
+    ) -> JoinMethod {
+        claimed.clear();
+        let method = self.pool(c, hash, pool);
         let pool = &pool[..];
-        let Some(time) = self.local_time(c) else { return (Vec::new(), JoinMethod::None) };
-        let is_terminal = |i: usize| self.records[i].cause.role() == Role::Terminal;
-        let fits = |i: usize| {
-            let status = self.records[i].cause.info().status;
+        let Some(time) = self.local_time(c) else { return JoinMethod::None };
+        let is_terminal = |i: u32| self.record(i).cause.role() == Role::Terminal;
+        let fits = |i: u32| {
+            let r = self.record(i);
+            let status = r.cause.info().status;
             let consistent =
                 status.is_none() || status == Some(c.status) || !crate::summary::is_failure_status(c.status);
-            (self.records[i].local_time > time, !consistent, self.records[i].local_time, self.records[i].line)
+            (r.local_time > time, !consistent, r.local_time, r.line)
         };
         // The last attempt fails moments before the access line is written: an older line can only
         // be an earlier attempt, never the one that decided the client's status.
-        let stale = |i: usize| self.records[i].local_time < time.saturating_sub(SLACK_BEFORE);
-        let mut claimed: Vec<usize> = Vec::new();
+        let stale = |i: u32| self.record(i).local_time < time.saturating_sub(SLACK_BEFORE);
         match failed_attempts(c) {
             Some(attempts) => {
                 for (last, (peer, status)) in with_last(attempts) {
@@ -255,10 +277,10 @@ impl<'e> ErrorIndex<'e> {
                         .copied()
                         .filter(|&i| is_terminal(i) && !claimed.contains(&i) && !(last && stale(i)))
                         // A line after the access time is the next request's when one is queued.
-                        .filter(|&i| waiting == 0 || self.records[i].local_time <= time)
-                        .filter(|&i| self.records[i].peer().is_none_or(|p| p == peer))
+                        .filter(|&i| waiting == 0 || self.record(i).local_time <= time)
+                        .filter(|&i| self.record(i).peer().is_none_or(|p| p == peer))
                         .filter(|&i| {
-                            let gives = self.records[i].cause.info().status;
+                            let gives = self.record(i).cause.info().status;
                             status.is_none() || gives.is_none() || gives == status
                         })
                         .min_by_key(|&i| fits(i));
@@ -269,54 +291,53 @@ impl<'e> ErrorIndex<'e> {
                 // Lines after the access time that are not this request's belong to the
                 // requests queued behind it.
                 let later =
-                    pool.iter().filter(|&&i| is_terminal(i) && self.records[i].local_time > time).count();
+                    pool.iter().filter(|&&i| is_terminal(i) && self.record(i).local_time > time).count();
                 let waiting = waiting.saturating_sub(later);
                 if let Some(anchor) =
                     pool.iter().copied().filter(|&i| is_terminal(i) && !stale(i)).min_by_key(|&i| fits(i))
                 {
-                    let a = &self.records[anchor];
-                    let same_request = |i: usize| {
-                        let r = &self.records[i];
+                    let a = self.record(anchor);
+                    let same_request = |i: u32| {
+                        let r = self.record(i);
                         i != anchor
                             && a.cid().is_some()
                             && (r.cid(), r.pid, r.input, &r.source) == (a.cid(), a.pid, a.input, &a.source)
                     };
                     claimed.push(anchor);
                     claimed.extend(
-                        pool.iter().copied().filter(|&i| same_request(i) && self.records[i].line < a.line),
+                        pool.iter().copied().filter(|&i| same_request(i) && self.record(i).line < a.line),
                     );
-                    let retry = |i: &usize| {
+                    let retry = |i: &u32| {
                         same_request(*i)
                             && is_terminal(*i)
-                            && self.records[*i].line > a.line
-                            && self.records[*i].local_time <= time
+                            && self.record(*i).line > a.line
+                            && self.record(*i).local_time <= time
                     };
                     let retries = pool.iter().filter(|i| retry(i)).count();
                     claimed.extend(pool.iter().copied().filter(retry).take(retries.saturating_sub(waiting)));
                 }
             }
         }
-        let Some(&last) = claimed.iter().max_by_key(|&&i| (self.records[i].input, self.records[i].line))
-        else {
-            return (Vec::new(), JoinMethod::None);
+        let Some(&last) = claimed.iter().max_by_key(|&&i| (self.record(i).input, self.record(i).line)) else {
+            return JoinMethod::None;
         };
         // Context lines of the same request: FastCGI stderr before it, a peer being disabled
         // right after it.
-        let anchor = &self.records[last];
+        let anchor = self.record(last);
         claimed.extend(pool.iter().copied().filter(|&i| {
-            let r = &self.records[i];
+            let r = self.record(i);
             r.cause.role() == Role::Evidence
                 && anchor.cid().is_some()
                 && (r.cid(), r.pid, r.input, &r.source)
                     == (anchor.cid(), anchor.pid, anchor.input, &anchor.source)
                 && r.local_time <= anchor.local_time + SLACK_AFTER
         }));
-        claimed.sort_by_key(|&i| (self.records[i].input, self.records[i].line));
+        claimed.sort_by_key(|&i| (self.record(i).input, self.record(i).line));
         claimed.dedup();
-        for &i in &claimed {
-            self.used[i].store(true, Ordering::Relaxed);
+        for &i in claimed.iter() {
+            self.used[i as usize].store(true, Ordering::Relaxed);
         }
-        (claimed, method)
+        method
     }
 }
 

@@ -12,34 +12,34 @@ use std::hash::BuildHasher;
 use rustc_hash::FxHashMap;
 
 use super::group::Grouped;
-use super::index::request_hash;
-use super::{request_key, SLACK_AFTER};
+use super::SLACK_AFTER;
 use crate::summary::Candidate;
 
 /// Partitions per join: many more than threads, so uneven ones even out.
 const PARTITIONS: usize = 256;
 
 /// The positions of `candidates` (sorted by time) grouped by partition, each group in time
-/// order.
-pub(super) fn partitions(candidates: &[Candidate]) -> Vec<Vec<usize>> {
+/// order (some groups may be empty); `hashes` are the candidates' [`request_hash_of`]. Grouped
+/// by counting, so each partition's list is made at its final size.
+///
+/// [`request_hash_of`]: super::index::request_hash_of
+pub(super) fn partitions(candidates: &[Candidate], hashes: &[Option<u64>]) -> Grouped<usize> {
     let with_connection = candidates.iter().filter(|c| c.connection.is_some()).count();
     let mixed = with_connection != 0 && with_connection != candidates.len();
-    let part = |c: &Candidate| {
-        let key = match (c.connection, c.client(), c.request()) {
+    let part = |c: &Candidate, hash: Option<u64>| {
+        let key = match (c.connection, hash) {
             _ if mixed => 0,
-            (Some(cid), _, _) => rustc_hash::FxBuildHasher.hash_one(cid),
-            (None, Some(client), Some(request)) => request_hash(client, request_key(request)),
-            // Without both, a request claims no line: any partition will do.
-            (None, _, _) => 0,
+            (Some(cid), _) => rustc_hash::FxBuildHasher.hash_one(cid),
+            (None, Some(hash)) => hash,
+            // Without a client and a request line, a request claims no line: any partition
+            // will do.
+            (None, None) => 0,
         };
         (key % PARTITIONS as u64) as usize
     };
-    let mut parts: Vec<Vec<usize>> = vec![Vec::new(); PARTITIONS];
-    for (at, c) in candidates.iter().enumerate() {
-        parts[part(c)].push(at);
-    }
-    parts.retain(|p| !p.is_empty());
-    parts
+    let numbered: Vec<(usize, usize)> =
+        candidates.iter().zip(hashes).enumerate().map(|(at, (c, &hash))| (part(c, hash), at)).collect();
+    Grouped::new(&numbered, PARTITIONS)
 }
 
 /// What requests queue on: the connection when logged, else client and request line; and the
@@ -130,18 +130,25 @@ mod tests {
         assert_eq!(waiting(&candidates), [1, 0, 1, 0, 0, 0]);
     }
 
+    /// The partitions of `candidates` that have a request.
+    fn parts(candidates: &[Candidate]) -> Vec<Vec<usize>> {
+        let hashes: Vec<Option<u64>> = candidates.iter().map(super::super::index::request_hash_of).collect();
+        let grouped = partitions(candidates, &hashes);
+        grouped.runs().filter(|p| !p.is_empty()).map(<[usize]>::to_vec).collect()
+    }
+
     #[test]
     fn requests_that_share_no_line_go_apart_and_mixed_keys_stay_together() {
         let a = "GET /a HTTP/1.1";
         let by_connection: Vec<Candidate> =
             (0..64).map(|cid| request(10, Some(cid), "10.0.0.1", a)).collect();
-        let parts = partitions(&by_connection);
-        assert!(parts.len() > 1, "64 connections in {} partition(s)", parts.len());
+        let apart = parts(&by_connection);
+        assert!(apart.len() > 1, "64 connections in {} partition(s)", apart.len());
         // A connection's requests stay in one partition, in time order.
         let again = [request(10, Some(7), "10.0.0.1", a), request(11, Some(7), "10.0.0.9", "GET /b")];
-        assert_eq!(partitions(&again), [vec![0, 1]]);
+        assert_eq!(parts(&again), [vec![0, 1]]);
         let mut mixed = by_connection.clone();
         mixed.push(request(11, None, "10.0.0.1", a));
-        assert_eq!(partitions(&mixed), [(0..65).collect::<Vec<_>>()]);
+        assert_eq!(parts(&mixed), [(0..65).collect::<Vec<_>>()]);
     }
 }
