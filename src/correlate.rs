@@ -228,9 +228,9 @@ pub fn correlate(
     in_time_order(&mut candidates);
     // Counted before the index is built, so that the count's working memory and the index are
     // never held together.
-    let waiting = partition::waiting(&candidates);
-    // Hashed once: the partitions and the claims both look requests up by it.
+    // Hashed once: the queues, the partitions and the claims all look requests up by it.
     let hashes: Vec<Option<u64>> = candidates.iter().map(index::request_hash_of).collect();
+    let waiting = partition::waiting(&candidates, &hashes);
     let index = ErrorIndex::new(errors, forced_offset, &candidates);
     let partitions = partition::partitions(&candidates, &hashes);
     let parts: Vec<&[usize]> = partitions.runs().filter(|part| !part.is_empty()).collect();

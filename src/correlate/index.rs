@@ -95,9 +95,13 @@ pub(super) fn request_hash_of(c: &Candidate) -> Option<u64> {
 /// The request lines of the error records as access logs write them (without protocol). nginx
 /// escapes a quote, a backslash and bytes outside printable ASCII in access logs but not in
 /// error logs; nearly no request line has one, so only those that do are kept escaped, and
-/// every other one is read from its record.
+/// every other one is read from its record, cut where its protocol begins (found once here,
+/// as each line is read several times while the index is built and used).
 #[derive(Default)]
 struct Requests {
+    /// Each indexed record's request line when it is read from the record: its length there.
+    /// `None` for a record without one, or whose line is kept escaped.
+    plain: Vec<Option<u32>>,
     /// Record index to its escaped request line in `text`.
     escaped: FxHashMap<u32, (usize, usize)>,
     text: Vec<u8>,
@@ -105,28 +109,34 @@ struct Requests {
 
 impl Requests {
     fn new(records: &[ErrorRecord], count: u32) -> Requests {
-        let mut requests = Requests::default();
+        let mut requests = Requests { plain: Vec::with_capacity(count as usize), ..Requests::default() };
         for (i, r) in (0..count).zip(records) {
-            let Some(key) = r.request().map(request_key) else { continue };
+            let Some(key) = r.request().map(request_key) else {
+                requests.plain.push(None);
+                continue;
+            };
             let start = requests.text.len();
             nginx_escape_into(key, &mut requests.text);
-            // Escaping only lengthens, so a line it changed is longer.
-            if requests.text.len() - start == key.len() {
+            // Escaping only lengthens, so a line it changed is longer. A line too long for a
+            // `u32` (no error log has one) is kept escaped, as a changed one is.
+            let plain = u32::try_from(key.len()).ok().filter(|_| requests.text.len() - start == key.len());
+            if plain.is_some() {
                 requests.text.truncate(start);
             } else {
                 requests.escaped.insert(i, (start, requests.text.len()));
             }
+            requests.plain.push(plain);
         }
         requests
     }
 
     fn get<'r>(&'r self, records: &'r [ErrorRecord], i: usize) -> Option<&'r [u8]> {
-        // `i` is an indexed record's, so below `u32::MAX`. Most logs have no line to escape:
-        // their lines are read without a lookup.
-        let escaped = if self.escaped.is_empty() { None } else { self.escaped.get(&(i as u32)) };
-        match escaped {
-            Some(&(start, end)) => Some(&self.text[start..end]),
-            None => records[i].request().map(request_key),
+        // Most logs have no line to escape: their lines are read without a lookup. `i` is an
+        // indexed record's, so below `u32::MAX`.
+        match self.plain.get(i).copied().flatten() {
+            Some(len) => records.get(i)?.request()?.get(..len as usize),
+            None if self.escaped.is_empty() => None,
+            None => self.escaped.get(&(i as u32)).map(|&(start, end)| &self.text[start..end]),
         }
     }
 }
@@ -405,13 +415,22 @@ mod tests {
             record(0, 1, "30", 1, "GET /plain HTTP/1.1"),
             record(0, 2, "30", 2, "GET /q\"uote\\d HTTP/1.1"),
             record(0, 3, "30", 3, "GET /caf\u{e9} HTTP/1.1"),
+            parse_line(b"2024/05/14 10:22:30 [error] 1#1: *4 upstream timed out (110: Connection timed out)")
+                .unwrap()
+                .to_record(0, 4, Cause::ReadTimeout),
         ];
         let requests = Requests::new(&records, indexed(&records));
-        let got: Vec<_> = (0..3).map(|i| requests.get(&records, i)).collect();
+        let got: Vec<_> = (0..4).map(|i| requests.get(&records, i)).collect();
         assert_eq!(
             got,
-            [Some(&b"GET /plain"[..]), Some(&br#"GET /q\x22uote\x5Cd"#[..]), Some(&br"GET /caf\xC3\xA9"[..])]
+            [
+                Some(&b"GET /plain"[..]),
+                Some(&br#"GET /q\x22uote\x5Cd"#[..]),
+                Some(&br"GET /caf\xC3\xA9"[..]),
+                None
+            ]
         );
+        assert_eq!(requests.plain, [Some(10), None, None, None]);
         assert_eq!(requests.escaped.len(), 2, "a plain line is read from its record");
     }
 }

@@ -7,7 +7,7 @@
 //! When some requests have a connection and others not (two access logs in different formats),
 //! a line could be reached both ways: everything is then one partition.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use rustc_hash::FxHashMap;
 
@@ -61,19 +61,56 @@ impl<'c> JoinKey<'c> {
     }
 }
 
+/// A [`JoinKey`] with the hash it is looked up by. Requests with equal keys have the same
+/// connection, or the same [`request_hash_of`] (taken over their client and a part of their
+/// request line), so that stands for the key's hash and the key's bytes are not hashed again;
+/// only a request with neither has its key hashed.
+///
+/// [`request_hash_of`]: super::index::request_hash_of
+struct Hashed<'c>(u64, JoinKey<'c>);
+
+impl<'c> Hashed<'c> {
+    fn of(c: &'c Candidate, hash: Option<u64>) -> Hashed<'c> {
+        let key = JoinKey::of(c);
+        match (c.connection, hash) {
+            (Some(cid), _) => Hashed(cid, key),
+            (None, Some(hash)) => Hashed(hash, key),
+            (None, None) => Hashed(rustc_hash::FxBuildHasher.hash_one(&key), key),
+        }
+    }
+}
+
+impl PartialEq for Hashed<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 && self.1 == other.1
+    }
+}
+
+impl Eq for Hashed<'_> {}
+
+impl Hash for Hashed<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
 /// For each of `candidates` (sorted by time): how many later requests with its join key were
 /// served within a second after it. Each of those still needs a line of the key's, so a request
-/// leaves the lines after its own access time to them.
-pub(super) fn waiting(candidates: &[Candidate]) -> Vec<usize> {
+/// leaves the lines after its own access time to them. `hashes` are the candidates'
+/// [`request_hash_of`].
+///
+/// [`request_hash_of`]: super::index::request_hash_of
+pub(super) fn waiting(candidates: &[Candidate], hashes: &[Option<u64>]) -> Vec<usize> {
     // Sized for a key per request (the usual case) so that it is never rehashed as it grows.
-    let mut ids: FxHashMap<JoinKey<'_>, usize> =
+    let mut ids: FxHashMap<Hashed<'_>, usize> =
         FxHashMap::with_capacity_and_hasher(candidates.len(), Default::default());
     let keyed: Vec<(usize, usize)> = candidates
         .iter()
+        .zip(hashes)
         .enumerate()
-        .map(|(at, c)| {
+        .map(|(at, (c, &hash))| {
             let next = ids.len();
-            (*ids.entry(JoinKey::of(c)).or_insert(next), at)
+            (*ids.entry(Hashed::of(c, hash)).or_insert(next), at)
         })
         .collect();
     let by_key = Grouped::new(&keyed, ids.len());
@@ -127,7 +164,28 @@ mod tests {
             request(12, None, "10.0.0.1", a),
             request(14, None, "10.0.0.1", a),
         ];
-        assert_eq!(waiting(&candidates), [1, 0, 1, 0, 0, 0]);
+        let hashes: Vec<Option<u64>> = candidates.iter().map(super::super::index::request_hash_of).collect();
+        assert_eq!(waiting(&candidates, &hashes), [1, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn waiting_tells_apart_keys_that_share_a_request_hash() {
+        // The protocol is left out of the request hash but not out of the key; requests with
+        // no request line have no request hash, and queue by the rest of their key.
+        let mut untimed = request(0, None, "10.0.0.3", "-");
+        untimed.time = None;
+        let candidates = [
+            request(10, None, "10.0.0.1", "GET /a HTTP/1.1"),
+            request(10, None, "10.0.0.1", "GET /a HTTP/2.0"),
+            request(10, None, "10.0.0.1", "GET /a HTTP/1.1"),
+            Candidate { text: CandidateText::default(), ..request(10, None, "", "") },
+            Candidate { text: CandidateText::default(), ..request(11, None, "", "") },
+            untimed,
+        ];
+        let hashes: Vec<Option<u64>> = candidates.iter().map(super::super::index::request_hash_of).collect();
+        assert_eq!(hashes[0], hashes[1]);
+        assert_eq!(hashes[3], None);
+        assert_eq!(waiting(&candidates, &hashes), [1, 0, 0, 1, 0, 0]);
     }
 
     /// The partitions of `candidates` that have a request.
