@@ -489,9 +489,11 @@ pub fn read_access(
         .into_par_iter()
         .map(|chunk| {
             let mut parser = AccessParser::new(format);
-            let mut summary = AccessSummary::default();
+            let mut summary = AccessSummary::for_chunk(chunk.len());
             for line in lines(chunk) {
-                summary.add(index, line, parser.parse(line), window);
+                let mut record = parser.record(line);
+                let parsed = parser.fill(&mut record);
+                summary.add(index, line, parsed.as_ref().map(|()| &record), window);
             }
             release.done(chunk);
             summary

@@ -121,18 +121,32 @@ pub struct AccessSummary {
     pub candidates: Vec<Candidate>,
 }
 
+/// Bytes of access log per candidate a chunk's summary has room for from the start: room for
+/// two in five requests failing on lines of 200 bytes. A vector that grows instead copies every
+/// candidate it holds each time it doubles; room never used is never written, so it takes no
+/// memory.
+const BYTES_PER_CANDIDATE_ROOM: usize = 512;
+
 impl AccessSummary {
+    /// An empty summary for a chunk of `bytes` of access log.
+    pub fn for_chunk(bytes: usize) -> AccessSummary {
+        AccessSummary {
+            candidates: Vec::with_capacity(bytes / BYTES_PER_CANDIDATE_ROOM),
+            ..AccessSummary::default()
+        }
+    }
+
     /// Accounts for one line (without its newline), given what the parser made of it.
     pub fn add(
         &mut self,
         input: usize,
         line: &[u8],
-        parsed: Result<AccessRecord<'_>, Mismatch>,
+        parsed: Result<&AccessRecord<'_>, &Mismatch>,
         window: &TimeWindow,
     ) {
         self.lines += 1;
-        // Matched by reference: the record is a few hundred bytes, not worth a copy per line.
-        match &parsed {
+        // By reference: the record is a few hundred bytes, not worth a copy per line.
+        match parsed {
             Ok(record) if window.contains(record.time.map(|t| t.utc)) => self.add_record(input, record),
             Ok(_) => self.filtered += 1,
             Err(_) if line.iter().all(u8::is_ascii_whitespace) => self.filtered += 1,
@@ -426,6 +440,13 @@ fn all_plain(raw: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_has_room_for_its_failures_from_the_start() {
+        let summary = AccessSummary::for_chunk(100 * BYTES_PER_CANDIDATE_ROOM);
+        assert!(summary.candidates.capacity() >= 100);
+        assert!(AccessSummary::default().candidates.capacity() == 0);
+    }
 
     #[test]
     fn plain_words_agree_with_plain_bytes() {

@@ -16,6 +16,8 @@ const WINDOW: usize = 64;
 #[derive(Clone, Copy, Debug)]
 pub struct Needles {
     bytes: [u8; CLASSES],
+    /// How many of `bytes` are distinct: the others are not compared.
+    count: usize,
     kernel: Kernel,
 }
 
@@ -31,7 +33,7 @@ enum Kernel {
 
 impl Needles {
     /// Up to [`CLASSES`] distinct bytes (more are ignored: [`Needles::class`] says which are
-    /// indexed). Unused classes repeat the first byte, which costs a compare and no branch.
+    /// indexed). Unused classes repeat the first byte and are not classified.
     pub fn new(wanted: &[u8]) -> Needles {
         let mut bytes = [wanted.first().copied().unwrap_or(b'\n'); CLASSES];
         let mut n = 0;
@@ -41,7 +43,7 @@ impl Needles {
                 n += 1;
             }
         }
-        Needles { bytes, kernel: Kernel::detect() }
+        Needles { bytes, count: n, kernel: Kernel::detect() }
     }
 
     /// The class of `byte`, when it is indexed.
@@ -49,15 +51,29 @@ impl Needles {
         self.bytes.iter().position(|&b| b == byte)
     }
 
-    fn classify(&self, window: &[u8; WINDOW]) -> [u64; CLASSES] {
+    /// Classifies the windows of `line` from window `first` on, up to [`BATCH`] of them, into
+    /// `out`; returns how many. One call classifies a whole line of usual length: the kernel's
+    /// needles are set up once, and a call per window cost more than its compares.
+    fn classify(&self, line: &[u8], first: usize, out: &mut Masks) -> usize {
+        match self.count {
+            0 | 1 => self.classify_n::<1>(line, first, out),
+            2 => self.classify_n::<2>(line, first, out),
+            3 => self.classify_n::<3>(line, first, out),
+            _ => self.classify_n::<CLASSES>(line, first, out),
+        }
+    }
+
+    /// [`classify`](Self::classify) with the first `N` needles: formats have two to four.
+    fn classify_n<const N: usize>(&self, line: &[u8], first: usize, out: &mut Masks) -> usize {
+        let bytes: [u8; N] = std::array::from_fn(|i| self.bytes[i]);
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernel::Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
-            Kernel::Avx2 => unsafe { x86::classify_avx2(&self.bytes, window) },
+            Kernel::Avx2 => unsafe { x86::classify_avx2(&bytes, line, first, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: SSE2 is part of every x86_64 CPU (the target's baseline).
-            Kernel::Sse2 => unsafe { x86::classify_sse2(&self.bytes, window) },
-            Kernel::Scalar => classify_scalar(&self.bytes, window),
+            Kernel::Sse2 => unsafe { x86::classify_sse2(&bytes, line, first, out) },
+            Kernel::Scalar => classify_windows(line, first, out, |w| classify_scalar(&bytes, w)),
         }
     }
 
@@ -84,56 +100,124 @@ impl Kernel {
     }
 }
 
-fn classify_scalar(needles: &[u8; CLASSES], window: &[u8; WINDOW]) -> [u64; CLASSES] {
+/// Windows one [`Needles::classify`] call classifies at most.
+const BATCH: usize = 4;
+
+/// The masks of up to [`BATCH`] consecutive windows.
+type Masks = [[u64; CLASSES]; BATCH];
+
+/// The loop of every kernel: `one` classifies a window. The last, partial window of a line is
+/// read as the line's last 64 bytes, shifted, so nothing is copied unless the whole line is
+/// shorter than a window.
+#[inline(always)]
+fn classify_windows<const N: usize>(
+    line: &[u8],
+    first: usize,
+    out: &mut Masks,
+    mut one: impl FnMut(&[u8; WINDOW]) -> [u64; N],
+) -> usize {
+    let start = first * WINDOW;
+    let (full, rest) = line.get(start..).unwrap_or_default().as_chunks::<WINDOW>();
+    let mut n = 0;
+    for (window, masks) in full.iter().zip(out.iter_mut()) {
+        masks[..N].copy_from_slice(&one(window));
+        n += 1;
+    }
+    // Fewer full windows than the batch holds: `rest` is the end of the line.
+    if n < BATCH && !rest.is_empty() {
+        let tail = if let Some(last) = line.last_chunk::<WINDOW>() {
+            let shift = start + n * WINDOW - (line.len() - WINDOW);
+            one(last).map(|m| m >> shift)
+        } else {
+            let mut padded = [0; WINDOW];
+            padded[..line.len()].copy_from_slice(line);
+            let inside = (1u64 << line.len()) - 1;
+            one(&padded).map(|m| m & inside)
+        };
+        out[n][..N].copy_from_slice(&tail);
+        n += 1;
+    }
+    n
+}
+
+fn classify_scalar<const N: usize>(needles: &[u8; N], window: &[u8; WINDOW]) -> [u64; N] {
     needles.map(|n| window.iter().rev().fold(0u64, |mask, &b| (mask << 1) | u64::from(b == n)))
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{CLASSES, WINDOW};
+    use super::{classify_windows, Masks};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn classify_avx2(needles: &[u8; CLASSES], window: &[u8; WINDOW]) -> [u64; CLASSES] {
-        let p = window.as_ptr().cast::<__m256i>();
-        // SAFETY: `window` is 64 readable bytes; the loads are unaligned ones of 32 bytes at 0 and 32.
-        let (lo, hi) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
-        needles.map(|n| {
-            let n = _mm256_set1_epi8(n as i8);
-            let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, n)) as u32;
-            let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, n)) as u32;
-            u64::from(lo) | (u64::from(hi) << 32)
+    pub(super) fn classify_avx2<const N: usize>(
+        needles: &[u8; N],
+        line: &[u8],
+        first: usize,
+        out: &mut Masks,
+    ) -> usize {
+        let needles = needles.map(|n| _mm256_set1_epi8(n as i8));
+        classify_windows(line, first, out, |window| {
+            let p = window.as_ptr().cast::<__m256i>();
+            // SAFETY: `window` is 64 readable bytes; the loads are unaligned ones of 32 bytes at 0
+            // and 32.
+            let (lo, hi) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+            needles.map(|n| {
+                let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, n)) as u32;
+                let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, n)) as u32;
+                u64::from(lo) | (u64::from(hi) << 32)
+            })
         })
     }
 
     #[target_feature(enable = "sse2")]
-    pub(super) fn classify_sse2(needles: &[u8; CLASSES], window: &[u8; WINDOW]) -> [u64; CLASSES] {
-        let p = window.as_ptr().cast::<__m128i>();
-        // SAFETY: `window` is 64 readable bytes; the loads are unaligned ones of 16 bytes at 0, 16,
-        // 32 and 48.
-        let v = unsafe { [0, 1, 2, 3].map(|i| _mm_loadu_si128(p.add(i))) };
-        needles.map(|n| {
-            let n = _mm_set1_epi8(n as i8);
-            v.iter().enumerate().fold(0u64, |mask, (i, &v)| {
-                mask | (u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, n)) as u16) << (16 * i))
+    pub(super) fn classify_sse2<const N: usize>(
+        needles: &[u8; N],
+        line: &[u8],
+        first: usize,
+        out: &mut Masks,
+    ) -> usize {
+        let needles = needles.map(|n| _mm_set1_epi8(n as i8));
+        classify_windows(line, first, out, |window| {
+            let p = window.as_ptr().cast::<__m128i>();
+            // SAFETY: `window` is 64 readable bytes; the loads are unaligned ones of 16 bytes at
+            // 0, 16, 32 and 48.
+            let v = unsafe { [0, 1, 2, 3].map(|i| _mm_loadu_si128(p.add(i))) };
+            needles.map(|n| {
+                v.iter().enumerate().fold(0u64, |mask, (i, &v)| {
+                    mask | (u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, n)) as u16) << (16 * i))
+                })
             })
         })
     }
 }
 
-/// The positions of the needles in one line, classified a window at a time as the walk
-/// reaches it (a line is walked from its start to its end, so each window is classified once).
+/// The positions of the needles in one line, classified when the walk reaches them, up to
+/// [`BATCH`] windows at a time (a line is walked from its start to its end, so each window is
+/// classified once).
 pub struct Index<'a> {
     line: &'a [u8],
     needles: &'a Needles,
     /// Which window `masks` describes (`usize::MAX`: none yet).
     window: usize,
     masks: [u64; CLASSES],
+    /// The windows classified so far: `count` of them from window `first` on.
+    first: usize,
+    count: usize,
+    batch: Masks,
 }
 
 impl<'a> Index<'a> {
     pub fn new(line: &'a [u8], needles: &'a Needles) -> Index<'a> {
-        Index { line, needles, window: usize::MAX, masks: [0; CLASSES] }
+        Index {
+            line,
+            needles,
+            window: usize::MAX,
+            masks: [0; CLASSES],
+            first: 0,
+            count: 0,
+            batch: [[0; CLASSES]; BATCH],
+        }
     }
 
     /// The first position at or after `from` holding the byte of `class`.
@@ -174,23 +258,23 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// Classifies window `window`. The last, partial window of a line is read as the line's last
-    /// 64 bytes, shifted, so nothing is copied unless the whole line is shorter than a window.
-    #[inline(never)]
+    /// Makes window `window` the current one, classifying it (and the ones after it) when the
+    /// batch classified so far does not hold it.
+    #[inline]
     fn load(&mut self, window: usize) {
-        let (line, start) = (self.line, window * WINDOW);
+        let mut at = window.wrapping_sub(self.first);
+        if at >= self.count {
+            self.classify_from(window);
+            at = 0;
+        }
         self.window = window;
-        self.masks = if let Some(bytes) = line[start..].first_chunk::<WINDOW>() {
-            self.needles.classify(bytes)
-        } else if let Some(last) = line.last_chunk::<WINDOW>() {
-            let shift = start - (line.len() - WINDOW);
-            self.needles.classify(last).map(|m| m >> shift)
-        } else {
-            let mut padded = [0; WINDOW];
-            padded[..line.len()].copy_from_slice(line);
-            let inside = (1u64 << line.len()) - 1;
-            self.needles.classify(&padded).map(|m| m & inside)
-        };
+        self.masks = self.batch.get(at).copied().unwrap_or_default();
+    }
+
+    #[inline(never)]
+    fn classify_from(&mut self, window: usize) {
+        self.count = self.needles.classify(self.line, window, &mut self.batch);
+        self.first = window;
     }
 }
 
@@ -278,7 +362,7 @@ mod tests {
     proptest! {
         #[test]
         fn every_kernel_finds_what_a_byte_scan_finds(
-            line in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'"'), Just(0u8), any::<u8>()], 0..300),
+            line in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'"'), Just(0u8), any::<u8>()], 0..1200),
             wanted in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'"'), Just(0u8), any::<u8>()], 1..6),
         ) {
             for kernel in kernels() {

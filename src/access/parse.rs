@@ -90,14 +90,25 @@ impl<'f> AccessParser<'f> {
 
     /// Splits `line` (without its newline) into a record.
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<AccessRecord<'a>, Mismatch> {
+        let mut record = self.record(line);
+        self.fill(&mut record)?;
+        Ok(record)
+    }
+
+    /// An empty record of `line` for [`fill`](Self::fill).
+    pub fn record<'a>(&self, line: &'a [u8]) -> AccessRecord<'a> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        // One record, filled in place: the record is a few hundred bytes, and one built in each
-        // arm was copied out of it.
         let escape = match &self.split {
             Split::Template(plan) => plan.escape,
             Split::Json(_) => Escape::Json,
         };
-        let mut record = AccessRecord::new(line, escape);
+        AccessRecord::new(line, escape)
+    }
+
+    /// [`parse`](Self::parse) into a record the caller holds: the record is a few hundred
+    /// bytes, and returning it by value copied it once per line.
+    pub fn fill<'a>(&mut self, record: &mut AccessRecord<'a>) -> Result<(), Mismatch> {
+        let line = record.line();
         match &mut self.split {
             Split::Template(plan) => plan.split(line, |field, start, end| record.set(field, start, end))?,
             Split::Json(keys) => keys
@@ -108,8 +119,8 @@ impl<'f> AccessParser<'f> {
             .get(Field::Status)
             .and_then(parse_status)
             .ok_or(Mismatch { offset: 0, reason: "no valid $status" })?;
-        record.time = self.stamp(&record);
-        Ok(record)
+        record.time = self.stamp(record);
+        Ok(())
     }
 
     fn stamp(&mut self, record: &AccessRecord<'_>) -> Option<Stamp> {

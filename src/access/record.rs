@@ -24,6 +24,11 @@ impl<'a> AccessRecord<'a> {
         AccessRecord { line, spans: [(0, 0); FIELD_COUNT], escape, status: 0, time: None }
     }
 
+    /// The line the record splits (without its `\r`).
+    pub(crate) fn line(&self) -> &'a [u8] {
+        self.line
+    }
+
     /// Records that `field` spans `start..end` of the line.
     pub(crate) fn set(&mut self, field: Field, start: usize, end: usize) {
         // Lines longer than 4 GiB cannot be split; their fields read as absent.

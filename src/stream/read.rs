@@ -206,7 +206,7 @@ impl Router {
         window: &TimeWindow,
     ) {
         let (candidates, malformed) = (self.summary.candidates.len(), self.summary.malformed);
-        self.summary.add(index, l.body, parsed, window);
+        self.summary.add(index, l.body, parsed.as_ref(), window);
         // Line numbers are the stream's physical lines, and the source goes with the request.
         for c in &mut self.summary.candidates[candidates..] {
             c.line = l.line;
