@@ -127,6 +127,11 @@ const UUID_LEN: usize = 36;
 /// segments is copied into it whole.
 pub fn template(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
+    // Most failing paths are short words (`/index.php`, `/cart/add`): without a digit, only a
+    // segment as long as a UUID could be an id, so such a path is turned away in one scan.
+    if bytes.len() < UUID_LEN && !bytes.iter().any(u8::is_ascii_digit) {
+        return None;
+    }
     let mut out: Option<String> = None;
     // `path[..copied]` is in `out`, as it is or as placeholders.
     let mut copied = 0;
@@ -256,6 +261,16 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(template(path).as_deref(), Some(want), "{path}");
+        }
+    }
+
+    #[test]
+    fn words_stay_as_they_are() {
+        // Shorter than a UUID and without a digit, and a segment of a UUID's length that is not one.
+        for path in
+            ["/", "", "/index.php", "/cart/add", "/blog/hello-world", "/abcdefab-abcd-abcd-abcd-abcdefabcdeg"]
+        {
+            assert_eq!(template(path), None, "{path}");
         }
     }
 
