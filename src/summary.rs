@@ -179,12 +179,13 @@ impl AccessSummary {
             self.first = Some(self.first.map_or(stamp.utc, |f| f.min(stamp.utc)));
             self.last = Some(self.last.map_or(stamp.utc, |l| l.max(stamp.utc)));
         }
-        if let Some(rt) = record.get(Field::RequestTime).and_then(parse_seconds) {
+        let request_time = record.request_time();
+        if let Some(rt) = request_time {
             self.request_latency.add(rt);
         }
         let failed_attempt = self.add_attempts(record);
         if is_failure_status(status) || failed_attempt {
-            self.candidates.push(candidate(input, self.lines, record));
+            self.candidates.push(candidate(input, self.lines, record, request_time));
         }
     }
 
@@ -325,7 +326,8 @@ pub fn is_failure_status(status: u16) -> bool {
     status >= 500 || status == 9
 }
 
-fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
+/// The candidate of a failed request, whose `$request_time` the summary has read already.
+fn candidate(input: usize, line: u64, r: &AccessRecord<'_>, request_time: Option<f64>) -> Candidate {
     let (client, host) = (r.client(), r.host());
     let request = r.get(Field::Request);
     // `METHOD URI` for formats that log `$request_method` and `$request_uri` but not `$request`
@@ -386,7 +388,7 @@ fn candidate(input: usize, line: u64, r: &AccessRecord<'_>) -> Candidate {
         offset: r.time.map_or(0, |t| t.offset),
         status: r.status,
         connection: r.connection(),
-        request_time: r.request_time(),
+        request_time,
         text: text.finish(),
         source: None,
     }

@@ -148,16 +148,20 @@ struct Step {
     end: End,
 }
 
+/// Where a variable ends. The usual end, a literal whose first byte the index holds, is a
+/// variant of its own: the split of every line tests it first, with nothing else to decode.
 enum End {
+    /// At the first byte of `class` followed by `rest`, the rest of a literal of `len` bytes
+    /// (skipping attempt-list separators when `list`).
+    Indexed { class: usize, rest: Rest, len: usize, list: bool },
+    /// At the first `literal` (skipping attempt-list separators when `list`), found by a search:
+    /// its first byte is not indexed.
+    Searched { literal: Box<Literal>, list: bool },
+    /// Another variable follows at once, and a literal later: this one is empty.
+    Empty,
     /// No literal follows in the format: the variable takes the rest of the line (and the
     /// variables after it are empty).
     Line,
-    /// Another variable follows at once, and a literal later: this one is empty.
-    Empty,
-    /// At the first `literal` (skipping attempt-list separators when `list`), found by the
-    /// index when its first byte is indexed (`class`: then `rest` is the literal after that
-    /// byte), by a search otherwise.
-    Literal { class: Option<usize>, rest: Rest, len: usize, list: bool, literal: Box<Literal> },
 }
 
 impl Plan {
@@ -187,13 +191,19 @@ impl Plan {
                 };
                 let later_literal = segments[i + 1..].iter().any(|s| matches!(s, Segment::Literal(_)));
                 let end = match (literal_after(i), later_literal) {
-                    (Some(l), _) => End::Literal {
-                        class: l.text.first().and_then(|&b| needles.class(b)),
-                        list: field.is_some_and(|f| f.is_attempt_list()) && l.text.first() == Some(&b' '),
-                        rest: Rest::new(l.text.get(1..).unwrap_or_default()),
-                        len: l.text.len(),
-                        literal: l.clone(),
-                    },
+                    (Some(l), _) => {
+                        let list =
+                            field.is_some_and(|f| f.is_attempt_list()) && l.text.first() == Some(&b' ');
+                        match l.text.first().and_then(|&b| needles.class(b)) {
+                            Some(class) => End::Indexed {
+                                class,
+                                rest: Rest::new(l.text.get(1..).unwrap_or_default()),
+                                len: l.text.len(),
+                                list,
+                            },
+                            None => End::Searched { literal: l.clone(), list },
+                        }
+                    }
                     (None, true) => End::Empty,
                     (None, false) => End::Line,
                 };
@@ -212,19 +222,12 @@ impl Plan {
         let mut index = Index::new(line, &self.needles);
         let mut pos = self.lead.len();
         for step in &self.steps {
+            let ends_before = || Mismatch { offset: pos, reason: "line ends before the format does" };
             let (end, next) = match &step.end {
-                End::Line => (line.len(), line.len()),
-                End::Empty => (pos, pos),
-                End::Literal { class, rest, len, list, literal } => {
+                End::Indexed { class, rest, len, list } => {
                     let mut from = pos;
                     let at = loop {
-                        let found = match class {
-                            Some(class) => index.find(*class, rest, from),
-                            None => literal.find(&line[from..]).map(|at| from + at),
-                        };
-                        let Some(at) = found else {
-                            return Err(Mismatch { offset: pos, reason: "line ends before the format does" });
-                        };
+                        let at = index.find(*class, rest, from).ok_or_else(ends_before)?;
                         if !*list || !inside_attempt_list(line, at) {
                             break at;
                         }
@@ -232,6 +235,17 @@ impl Plan {
                     };
                     (at, at + len)
                 }
+                End::Searched { literal, list } => {
+                    let search =
+                        |from: usize| literal.find(&line[from..]).map(|at| from + at).ok_or_else(ends_before);
+                    let mut at = search(pos)?;
+                    while *list && inside_attempt_list(line, at) {
+                        at = search(at + 1)?;
+                    }
+                    (at, at + literal.text.len())
+                }
+                End::Empty => (pos, pos),
+                End::Line => (line.len(), line.len()),
             };
             if let Some(field) = step.field {
                 value(field, pos, end);
