@@ -100,11 +100,19 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
     parts.into_iter().fold(ErrorChunk { records, ..ErrorChunk::default() }, ErrorChunk::append)
 }
 
+/// Fewer bytes than an upstream error record takes in nginx's layout (header, message, client,
+/// server, request, upstream, host), so that a piece's records, counted from its length, are
+/// never more than the room made for them: an incident's log is mostly such records, and
+/// growing the vector on the way copied each of them again. The room a piece of other lines does
+/// not use is never written, so its pages are never touched.
+const RECORD_BYTES: usize = 200;
+
 /// Reads one piece in order: a line that starts a record closes the one before; a non-empty
 /// line that does not continues it (FastCGI stderr relays the application's newlines). The
 /// records' text is whole once `keeper` is dropped, at the end.
 fn read_chunk(index: usize, buf: &[u8], keeper: Keeper) -> ErrorChunk {
-    let mut out = ErrorChunk::default();
+    let mut out =
+        ErrorChunk { records: Vec::with_capacity(buf.len() / RECORD_BYTES), ..ErrorChunk::default() };
     let mut piece = Piece { keeper, causes: Causes::new(), clock: StampCache::default() };
     // The record being read: byte range and the number of its first line.
     let mut open: Option<(usize, usize, u64)> = None;
