@@ -34,6 +34,19 @@ pub fn parse_u64(text: &[u8]) -> Option<u64> {
     })
 }
 
+/// The number `text` starts with, and how many digits it has: for a number whose end is found
+/// by reading it (an error-log header's `*CID`), in one pass. `None` for no digits or more than
+/// a `u64` holds, as [`parse_u64`] reads the digits.
+pub fn leading_u64(text: &[u8]) -> (Option<u64>, usize) {
+    let mut value = Some(0u64);
+    let mut digits = 0;
+    for &b in text.iter().take_while(|b| b.is_ascii_digit()) {
+        value = value.and_then(|v| v.checked_mul(10)?.checked_add(u64::from(b - b'0')));
+        digits += 1;
+    }
+    (value.filter(|_| digits > 0), digits)
+}
+
 /// An HTTP status: exactly three digits (nginx writes `009` for HTTP/0.9 fallbacks).
 pub fn parse_status(text: &[u8]) -> Option<u16> {
     match text {
@@ -47,6 +60,17 @@ pub fn parse_status(text: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leading_numbers_read_as_parse_u64_reads_their_digits() {
+        for text in
+            [&b""[..], b"x", b"0", b"48213 x", b"007,", b"18446744073709551615", b"18446744073709551616 "]
+        {
+            let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+            assert_eq!(leading_u64(text), (parse_u64(&text[..digits]), digits), "{text:?}");
+        }
+        assert_eq!(leading_u64(&[b'9'; 4096]), (None, 4096));
+    }
 
     #[test]
     fn numbers() {

@@ -9,7 +9,7 @@
 
 use super::cause::Cause;
 use super::text::{Keeper, Kept, FIELDS};
-use crate::number::parse_u64;
+use crate::number::{leading_u64, parse_u64};
 use crate::swar::bytes_equal;
 use crate::time::parse_error_log_time;
 
@@ -81,7 +81,9 @@ pub fn parse_line(raw: &[u8]) -> Option<ErrorLine<'_>> {
 }
 
 /// [`parse_line`], reading the time of the header (its first 19 bytes) with `time`, for
-/// readers that remember the last one.
+/// readers that remember the last one. Inlined, so that the record is built where the reader
+/// keeps it rather than copied there.
+#[inline]
 pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i64>) -> Option<ErrorLine<'_>> {
     let line = raw.strip_suffix(b"\r").unwrap_or(raw);
     if !starts_record(line) {
@@ -98,8 +100,8 @@ pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i6
     let mut rest = rest[colon + 1..].strip_prefix(b" ").unwrap_or(&rest[colon + 1..]);
     let mut cid = None;
     if let Some(after) = rest.strip_prefix(b"*") {
-        let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
-        cid = parse_u64(&after[..digits]);
+        let digits;
+        (cid, digits) = leading_u64(after);
         rest = after[digits..].strip_prefix(b" ").unwrap_or(&after[digits..]);
     }
     let mut record = ErrorLine {
@@ -200,19 +202,20 @@ fn parse_context<'a>(text: &'a [u8], record: &mut ErrorLine<'a>) {
 
 /// The key `text` starts with. The keys differ in their first byte, or in their second
 /// (`server`, `subrequest`) or third (`request`, `referrer`), so one key is compared, in
-/// place: this runs at every field and every comma of a value.
+/// place: this runs at every field and every comma of a value. Each arm compares its own key,
+/// whose length and bytes are then constants of the compare rather than read from the table.
 fn key_at(text: &[u8]) -> Option<usize> {
-    let k = match *text.first()? {
-        b'c' => 0,
-        b's' if text.get(1) == Some(&b'e') => 1,
-        b's' => 3,
-        b'r' if text.get(2) == Some(&b'q') => 2,
-        b'r' => REFERRER,
-        b'u' => 4,
-        b'h' => 5,
-        _ => return None,
-    };
-    starts_with(text, KEYS[k].0).then_some(k)
+    let key = |k: usize| starts_with(text, KEYS[k].0).then_some(k);
+    match *text.first()? {
+        b'c' => key(0),
+        b's' if text.get(1) == Some(&b'e') => key(1),
+        b's' => key(3),
+        b'r' if text.get(2) == Some(&b'q') => key(2),
+        b'r' => key(REFERRER),
+        b'u' => key(4),
+        b'h' => key(5),
+        _ => None,
+    }
 }
 
 /// `text.starts_with(prefix)` for the short texts nginx writes in a fixed form (context keys,
