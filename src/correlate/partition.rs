@@ -61,10 +61,11 @@ impl<'c> JoinKey<'c> {
     }
 }
 
-/// A [`JoinKey`] with the hash it is looked up by. Requests with equal keys have the same
-/// connection, or the same [`request_hash_of`] (taken over their client and a part of their
-/// request line), so that stands for the key's hash and the key's bytes are not hashed again;
-/// only a request with neither has its key hashed.
+/// A [`JoinKey`] with the hash it is looked up by. Requests without a connection and with
+/// equal keys have the same [`request_hash_of`] (taken over their client and a part of their
+/// request line), so that stands for the key's hash and the key's bytes are not hashed again.
+/// Any other key is hashed whole: a connection's requests share its number, and one connection
+/// (HTTP/2) can carry thousands of them, which must not all hash alike.
 ///
 /// [`request_hash_of`]: super::index::request_hash_of
 struct Hashed<'c>(u64, JoinKey<'c>);
@@ -73,9 +74,8 @@ impl<'c> Hashed<'c> {
     fn of(c: &'c Candidate, hash: Option<u64>) -> Hashed<'c> {
         let key = JoinKey::of(c);
         match (c.connection, hash) {
-            (Some(cid), _) => Hashed(cid, key),
             (None, Some(hash)) => Hashed(hash, key),
-            (None, None) => Hashed(rustc_hash::FxBuildHasher.hash_one(&key), key),
+            _ => Hashed(rustc_hash::FxBuildHasher.hash_one(&key), key),
         }
     }
 }
@@ -186,6 +186,17 @@ mod tests {
         assert_eq!(hashes[0], hashes[1]);
         assert_eq!(hashes[3], None);
         assert_eq!(waiting(&candidates, &hashes), [1, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_connections_requests_queue_by_request_line() {
+        let candidates: Vec<Candidate> = (0..64)
+            .map(|k| request(10, Some(7), "10.0.0.1", &format!("GET /item/{} HTTP/2.0", k % 32)))
+            .collect();
+        let hashes: Vec<Option<u64>> = candidates.iter().map(super::super::index::request_hash_of).collect();
+        assert!(hashes.iter().all(Option::is_none));
+        let want: Vec<usize> = (0..64).map(|k| usize::from(k < 32)).collect();
+        assert_eq!(waiting(&candidates, &hashes), want);
     }
 
     /// The partitions of `candidates` that have a request.
