@@ -81,9 +81,7 @@ pub fn parse_line(raw: &[u8]) -> Option<ErrorLine<'_>> {
 }
 
 /// [`parse_line`], reading the time of the header (its first 19 bytes) with `time`, for
-/// readers that remember the last one. Inlined, so that the record is built where the reader
-/// keeps it rather than copied there.
-#[inline]
+/// readers that remember the last one.
 pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i64>) -> Option<ErrorLine<'_>> {
     let line = raw.strip_suffix(b"\r").unwrap_or(raw);
     if !starts_record(line) {
