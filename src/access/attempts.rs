@@ -49,14 +49,7 @@ impl<'a> Iterator for Entries<'a> {
 /// lists, so eight bytes are tested at a time in a register: a `memchr` call's set-up costs more
 /// than the whole scan here, and a byte loop several times as much.
 fn find_space(text: &[u8]) -> Option<usize> {
-    let (words, tail) = text.as_chunks::<8>();
-    for (at, word) in words.iter().enumerate() {
-        let spaces = crate::swar::bytes_equal(u64::from_le_bytes(*word), b' ');
-        if spaces != 0 {
-            return Some(at * 8 + spaces.trailing_zeros() as usize / 8);
-        }
-    }
-    tail.iter().position(|&b| b == b' ').map(|i| words.len() * 8 + i)
+    crate::swar::find_byte(text, b' ', usize::MAX)
 }
 
 fn trim(text: &[u8]) -> &[u8] {

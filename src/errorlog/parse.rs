@@ -10,7 +10,7 @@
 use super::cause::Cause;
 use super::text::{Keeper, Kept, FIELDS};
 use crate::number::{leading_u64, parse_u64};
-use crate::swar::bytes_equal;
+use crate::swar::word_le;
 use crate::time::parse_error_log_time;
 
 /// Severity of an error-log line.
@@ -129,22 +129,11 @@ fn context_start(message: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b',', message).find(|&comma| starts_with(&message[comma + 1..], b" client: "))
 }
 
-/// The first `byte` in `text`. The spans an error line is cut at (a level, a pid, a context
-/// value, a peer) are mostly shorter than a few words, where a `memchr` call's set-up costs more
-/// than the scan: their first words are read eight bytes at a time in place, anything longer
-/// by `memchr`.
+/// The first `byte` in `text`: the spans an error line is cut at (a level, a pid, a context
+/// value, a peer) are read in place for their first 32 bytes (see [`crate::swar::find_byte`]).
 #[inline]
 fn find_byte(text: &[u8], byte: u8) -> Option<usize> {
-    const IN_PLACE: usize = 32;
-    let mut at = 0;
-    while let Some(chunk) = text.get(at..at + 8).filter(|_| at < IN_PLACE) {
-        let found = bytes_equal(word_le(chunk), byte);
-        if found != 0 {
-            return Some(at + found.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    memchr::memchr(byte, &text[at..]).map(|i| at + i)
+    crate::swar::find_byte(text, byte, 32)
 }
 
 /// Context keys in the order nginx writes them; quoted ones carry `"..."`. No key starts with
@@ -235,14 +224,6 @@ pub(crate) fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
         at += 8;
     }
     word_le(&head[n - 8..]) == word_le(&prefix[n - 8..])
-}
-
-/// The first 8 bytes of `chunk` (which has them), little-endian: the first byte lowest.
-#[inline]
-fn word_le(chunk: &[u8]) -> u64 {
-    let mut bytes = [0; 8];
-    bytes.copy_from_slice(&chunk[..8]);
-    u64::from_le_bytes(bytes)
 }
 
 /// The peer part of an error line's `upstream: "http://10.0.1.11:8080/x"` value: the same
@@ -492,23 +473,6 @@ mod tests {
                 changed[cut] ^= 0x20;
                 assert_eq!(key_at(&changed), None, "{:?}", String::from_utf8_lossy(&changed));
             }
-        }
-    }
-
-    #[test]
-    fn find_byte_is_memchr() {
-        for len in 0..150 {
-            let mut text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            assert_eq!(find_byte(&text, b','), None, "{len}");
-            for at in (0..len).rev() {
-                text[at] = b',';
-                assert_eq!(find_byte(&text, b','), memchr::memchr(b',', &text), "{len} {at}");
-                // A byte one above or below is not it (the borrow of the word compare).
-                text[at] = b'-';
-                assert_eq!(find_byte(&text, b','), memchr::memchr(b',', &text), "{len} {at}");
-                text[at] = b'+';
-            }
-            assert_eq!(find_byte(&text, b','), None, "{len}");
         }
     }
 
