@@ -30,7 +30,7 @@ use crate::pipeline::Analysis;
 /// Rows per Parquet row group. The failures are written as they are joined, so a row group is
 /// what is held before it is written; row groups of a fixed size make the file the same
 /// whether the run was read whole or in segments.
-const ROW_GROUP: usize = 65_536;
+const ROW_GROUP: usize = 16_384;
 
 /// The file formats polars writes for `ngx502 export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -425,6 +425,45 @@ mod tests {
         assert_eq!(day_of(Some(86_399)), "date=1970-01-01");
         assert_eq!(day_of(Some(86_400)), "date=1970-01-02");
         assert_eq!(day_of(None), "date=__HIVE_DEFAULT_PARTITION__");
+    }
+
+    /// A Parquet table of `rows` rows written in batches of the given sizes, as the file's bytes.
+    fn parquet_in_batches(rows: usize, batches: &[usize]) -> Vec<u8> {
+        let frame = |from: usize, to: usize| {
+            let n: Vec<i64> = (from as i64..to as i64).collect();
+            let text: Vec<String> = (from..to).map(|i| format!("GET /item/{}", i % 977)).collect();
+            DataFrame::new(to - from, vec![Column::new("n".into(), n), Column::new("text".into(), text)])
+                .unwrap()
+        };
+        let schema = frame(0, 0).schema().as_ref().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let out: Box<dyn Write + Send> = Box::new(std::fs::File::create(&path).unwrap());
+        let mut encoder = Encoder::open(Encoding::Parquet, out, &schema).unwrap();
+        let mut at = 0;
+        for &size in batches.iter().cycle() {
+            let to = (at + size).min(rows);
+            encoder.write(frame(at, to)).unwrap();
+            at = to;
+            if at == rows {
+                break;
+            }
+        }
+        encoder.finish().unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn parquet_files_do_not_depend_on_how_rows_were_batched() {
+        // Two full row groups and part of a third: batches cross each boundary differently.
+        let rows = 2 * ROW_GROUP + 1_000;
+        let whole = parquet_in_batches(rows, &[rows]);
+        for batches in [&[1_000][..], &[7, 5_000, 12_001], &[ROW_GROUP - 1, 2]] {
+            assert!(parquet_in_batches(rows, batches) == whole, "batches of {batches:?}");
+        }
+        let read = ParquetReader::new(std::io::Cursor::new(whole)).finish().unwrap();
+        assert_eq!(read.height(), rows);
+        assert_eq!(read.column("n").unwrap().i64().unwrap().get(rows - 1), Some(rows as i64 - 1));
     }
 
     #[test]
