@@ -100,8 +100,9 @@ impl Kernel {
     }
 }
 
-/// Windows one [`Needles::classify`] call classifies at most.
-const BATCH: usize = 4;
+/// Windows one [`Needles::classify`] call classifies at most: lines of up to 512 bytes, most
+/// lines, are classified in one call.
+const BATCH: usize = 8;
 
 /// The masks of up to [`BATCH`] consecutive windows.
 type Masks = [[u64; CLASSES]; BATCH];
@@ -198,9 +199,6 @@ mod x86 {
 pub struct Index<'a> {
     line: &'a [u8],
     needles: &'a Needles,
-    /// Which window `masks` describes (`usize::MAX`: none yet).
-    window: usize,
-    masks: [u64; CLASSES],
     /// The windows classified so far: `count` of them from window `first` on.
     first: usize,
     count: usize,
@@ -209,68 +207,64 @@ pub struct Index<'a> {
 
 impl<'a> Index<'a> {
     pub fn new(line: &'a [u8], needles: &'a Needles) -> Index<'a> {
-        Index {
-            line,
-            needles,
-            window: usize::MAX,
-            masks: [0; CLASSES],
-            first: 0,
-            count: 0,
-            batch: [[0; CLASSES]; BATCH],
-        }
+        Index { line, needles, first: 0, count: 0, batch: [[0; CLASSES]; BATCH] }
     }
 
-    /// The first position at or after `from` holding the byte of `class`.
-    #[inline]
+    /// The first position at or after `from` holding the byte of `class`. The masks are read
+    /// where the batch holds them: the walk asks for one class at a time, so copying a window's
+    /// masks out cost more than the one mask it reads.
+    #[inline(always)]
     pub fn next(&mut self, class: usize, from: usize) -> Option<usize> {
-        if from >= self.line.len() {
-            return None;
-        }
         let mut window = from / WINDOW;
-        if window != self.window {
-            self.load(window);
-        }
-        let mut mask = self.masks[class] & (!0u64 << (from % WINDOW));
+        let mut above = !0u64 << (from % WINDOW);
         loop {
+            if window * WINDOW >= self.line.len() {
+                return None;
+            }
+            // Bits past the end of the line are never set, so a window is searched whole.
+            let mask = self.mask(window, class) & above;
             if mask != 0 {
                 return Some(window * WINDOW + mask.trailing_zeros() as usize);
             }
             window += 1;
-            if window * WINDOW >= self.line.len() {
-                return None;
-            }
-            self.load(window);
-            mask = self.masks[class];
+            above = !0;
         }
     }
 
-    /// The first position at or after `from` where a needle of `class` is followed by `rest`:
-    /// a literal found by its first byte.
-    #[inline]
-    pub fn find(&mut self, class: usize, rest: &Rest, from: usize) -> Option<usize> {
+    /// The first position at or after `from` holding the byte of `class` where `follows(line,
+    /// position)` holds: a literal found by its first byte. Inlined into the walk: as a call it
+    /// cost a frame per variable.
+    #[inline(always)]
+    pub fn find(
+        &mut self,
+        class: usize,
+        from: usize,
+        follows: impl Fn(&[u8], usize) -> bool,
+    ) -> Option<usize> {
         let mut from = from;
         loop {
             let at = self.next(class, from)?;
-            if rest.starts(&self.line[at + 1..]) {
+            if follows(self.line, at) {
                 return Some(at);
             }
             from = at + 1;
         }
     }
 
-    /// Makes window `window` the current one, classifying it (and the ones after it) when the
+    /// The mask of `class` in window `window`, classifying it (and the ones after it) when the
     /// batch classified so far does not hold it.
     #[inline]
-    fn load(&mut self, window: usize) {
+    fn mask(&mut self, window: usize, class: usize) -> u64 {
         let mut at = window.wrapping_sub(self.first);
         if at >= self.count {
             self.classify_from(window);
             at = 0;
         }
-        self.window = window;
-        self.masks = self.batch.get(at).copied().unwrap_or_default();
+        // The masks keep the indices in range; the compiler cannot tell.
+        self.batch[at % BATCH][class % CLASSES]
     }
 
+    #[cold]
     #[inline(never)]
     fn classify_from(&mut self, window: usize) {
         self.count = self.needles.classify(self.line, window, &mut self.batch);
@@ -296,12 +290,28 @@ impl Rest {
         Rest { word: u64::from_le_bytes(word), mask, bytes: bytes.into() }
     }
 
-    /// Whether `text` starts with these bytes.
-    #[inline]
-    pub fn starts(&self, text: &[u8]) -> bool {
-        match text.first_chunk::<8>() {
-            Some(head) if self.bytes.len() <= 8 => u64::from_le_bytes(*head) & self.mask == self.word,
-            _ => starts_with(text, &self.bytes),
+    /// Whether the rest is at most eight bytes, which [`follows_short`](Self::follows_short)
+    /// compares in one load.
+    pub fn is_short(&self) -> bool {
+        self.bytes.len() <= 8
+    }
+
+    /// Whether these bytes follow position `at` of `line` (`at` inside the line).
+    pub fn follows(&self, line: &[u8], at: usize) -> bool {
+        if self.is_short() {
+            self.follows_short(line, at)
+        } else {
+            starts_with(line.get(at + 1..).unwrap_or_default(), &self.bytes)
+        }
+    }
+
+    /// [`follows`](Self::follows) for a short rest: one load of the eight bytes after `at` when
+    /// the line holds them, else a compare.
+    #[inline(always)]
+    pub fn follows_short(&self, line: &[u8], at: usize) -> bool {
+        match line.get(at + 1..).and_then(<[u8]>::first_chunk::<8>) {
+            Some(&head) => u64::from_le_bytes(head) & self.mask == self.word,
+            None => starts_with(line.get(at + 1..).unwrap_or_default(), &self.bytes),
         }
     }
 }
@@ -346,7 +356,9 @@ mod tests {
         let rests: [&[u8]; 7] = [b"", b"a", b"ab", b" host=\"", b"\" us=\"", b"12345678", b"123456789"];
         for text in texts {
             for rest in rests {
-                assert_eq!(Rest::new(rest).starts(text), text.starts_with(rest), "{text:?} {rest:?}");
+                let mut line = b"x".to_vec();
+                line.extend_from_slice(text);
+                assert_eq!(Rest::new(rest).follows(&line, 0), text.starts_with(rest), "{text:?} {rest:?}");
             }
         }
     }

@@ -110,6 +110,9 @@ impl<'f> AccessParser<'f> {
     pub fn fill<'a>(&mut self, record: &mut AccessRecord<'a>) -> Result<(), Mismatch> {
         let line = record.line();
         match &mut self.split {
+            Split::Template(plan) if u32::try_from(line.len()).is_ok() => {
+                plan.split(line, |field, start, end| record.set_fitting(field, start, end))?
+            }
             Split::Template(plan) => plan.split(line, |field, start, end| record.set(field, start, end))?,
             Split::Json(keys) => keys
                 .split(line, |field, value| record.set_slice(field, value))
@@ -151,6 +154,10 @@ struct Step {
 /// Where a variable ends. The usual end, a literal whose first byte the index holds, is a
 /// variant of its own: the split of every line tests it first, with nothing else to decode.
 enum End {
+    /// At the first byte of `class` followed by `rest`, the rest of a literal of `len` bytes
+    /// that [`Rest::follows_short`] compares in one load, in a variable that is not an attempt
+    /// list: the usual end, found with the fewest tests.
+    Short { class: usize, rest: Rest, len: usize },
     /// At the first byte of `class` followed by `rest`, the rest of a literal of `len` bytes
     /// (skipping attempt-list separators when `list`).
     Indexed { class: usize, rest: Rest, len: usize, list: bool },
@@ -195,12 +202,15 @@ impl Plan {
                         let list =
                             field.is_some_and(|f| f.is_attempt_list()) && l.text.first() == Some(&b' ');
                         match l.text.first().and_then(|&b| needles.class(b)) {
-                            Some(class) => End::Indexed {
-                                class,
-                                rest: Rest::new(l.text.get(1..).unwrap_or_default()),
-                                len: l.text.len(),
-                                list,
-                            },
+                            Some(class) => {
+                                let rest = Rest::new(l.text.get(1..).unwrap_or_default());
+                                let len = l.text.len();
+                                if rest.is_short() && !list {
+                                    End::Short { class, rest, len }
+                                } else {
+                                    End::Indexed { class, rest, len, list }
+                                }
+                            }
                             None => End::Searched { literal: l.clone(), list },
                         }
                     }
@@ -222,30 +232,15 @@ impl Plan {
         let mut index = Index::new(line, &self.needles);
         let mut pos = self.lead.len();
         for step in &self.steps {
-            let ends_before = || Mismatch { offset: pos, reason: "line ends before the format does" };
-            let (end, next) = match &step.end {
-                End::Indexed { class, rest, len, list } => {
-                    let mut from = pos;
-                    let at = loop {
-                        let at = index.find(*class, rest, from).ok_or_else(ends_before)?;
-                        if !*list || !inside_attempt_list(line, at) {
-                            break at;
-                        }
-                        from = at + 1;
-                    };
-                    (at, at + len)
-                }
-                End::Searched { literal, list } => {
-                    let search =
-                        |from: usize| literal.find(&line[from..]).map(|at| from + at).ok_or_else(ends_before);
-                    let mut at = search(pos)?;
-                    while *list && inside_attempt_list(line, at) {
-                        at = search(at + 1)?;
-                    }
-                    (at, at + literal.text.len())
-                }
-                End::Empty => (pos, pos),
-                End::Line => (line.len(), line.len()),
+            // The usual end is tested first, and the others are found out of line: with them
+            // all in the loop, its state no longer fit the registers.
+            let (end, next) = if let End::Short { class, rest, len } = &step.end {
+                let at = index
+                    .find(*class, pos, |line, at| rest.follows_short(line, at))
+                    .ok_or(Mismatch { offset: pos, reason: ENDS_BEFORE })?;
+                (at, at + len)
+            } else {
+                step.end.find(&mut index, line, pos)?
             };
             if let Some(field) = step.field {
                 value(field, pos, end);
@@ -257,6 +252,45 @@ impl Plan {
         } else {
             Err(Mismatch { offset: pos, reason: "text after the end of the format" })
         }
+    }
+}
+
+/// Why a line whose last variable found no end did not match.
+const ENDS_BEFORE: &str = "line ends before the format does";
+
+impl End {
+    /// Where the variable starting at `pos` ends, and where the next one starts.
+    #[inline(never)]
+    fn find(&self, index: &mut Index<'_>, line: &[u8], pos: usize) -> Result<(usize, usize), Mismatch> {
+        let ends_before = || Mismatch { offset: pos, reason: ENDS_BEFORE };
+        Ok(match self {
+            End::Short { class, rest, len } | End::Indexed { class, rest, len, list: false } => {
+                let at =
+                    index.find(*class, pos, |line, at| rest.follows(line, at)).ok_or_else(ends_before)?;
+                (at, at + len)
+            }
+            End::Indexed { class, rest, len, list: true } => {
+                let find = |index: &mut Index<'_>, from| {
+                    index.find(*class, from, |line, at| rest.follows(line, at)).ok_or_else(ends_before)
+                };
+                let mut at = find(index, pos)?;
+                while inside_attempt_list(line, at) {
+                    at = find(index, at + 1)?;
+                }
+                (at, at + len)
+            }
+            End::Searched { literal, list } => {
+                let search =
+                    |from: usize| literal.find(&line[from..]).map(|at| from + at).ok_or_else(ends_before);
+                let mut at = search(pos)?;
+                while *list && inside_attempt_list(line, at) {
+                    at = search(at + 1)?;
+                }
+                (at, at + literal.text.len())
+            }
+            End::Empty => (pos, pos),
+            End::Line => (line.len(), line.len()),
+        })
     }
 }
 

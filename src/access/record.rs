@@ -37,6 +37,13 @@ impl<'a> AccessRecord<'a> {
         }
     }
 
+    /// [`set`](Self::set) for a line shorter than 4 GiB, whose offsets all fit the spans: the
+    /// check per field is left out of the split of every line.
+    pub(crate) fn set_fitting(&mut self, field: Field, start: usize, end: usize) {
+        debug_assert!(u32::try_from(end).is_ok() && start <= end);
+        self.spans[field as usize] = (start as u32, end as u32);
+    }
+
     /// Records `field` from a slice that must lie inside the line.
     pub(crate) fn set_slice(&mut self, field: Field, value: &'a [u8]) {
         let start = value.as_ptr() as usize - self.line.as_ptr() as usize;
