@@ -433,6 +433,31 @@ mod tests {
     }
 
     #[test]
+    fn the_usual_end_is_a_step_of_its_own() {
+        let template = r#"$status "$request" upstream_addr_is=$upstream_addr with_a_long_tail $request_time"#;
+        let format = LogFormat::compile("t", template, Escape::Default).unwrap();
+        let kinds: Vec<&str> = Plan::new(&format)
+            .steps
+            .iter()
+            .map(|step| match step.end {
+                End::Short { .. } => "short",
+                End::Indexed { list: false, .. } => "long",
+                End::Indexed { list: true, .. } => "list",
+                End::Searched { .. } => "searched",
+                End::Empty => "empty",
+                End::Line => "line",
+            })
+            .collect();
+        assert_eq!(kinds, ["short", "long", "list", "line"]);
+        let f = AccessFormat::Template(format);
+        let r = AccessParser::new(&f)
+            .parse(br#"502 "GET / HTTP/1.1" upstream_addr_is=10.0.0.1:80, 10.0.0.2:80 with_a_long_tail 0.5"#)
+            .unwrap();
+        assert_eq!(s(r.get(Field::UpstreamAddr)), Some("10.0.0.1:80, 10.0.0.2:80".into()));
+        assert_eq!(r.request_time(), Some(0.5));
+    }
+
+    #[test]
     fn mismatches_say_where() {
         let f = parser_for("combined");
         let mut p = AccessParser::new(&f);

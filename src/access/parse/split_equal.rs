@@ -6,8 +6,9 @@ use proptest::prelude::*;
 use std::sync::LazyLock;
 
 /// Every built-in template format, and formats that take the other paths of the index: more
-/// delimiter bytes than it classifies, a literal longer than four bytes, adjacent variables, a
-/// list at the end, a leading literal.
+/// delimiter bytes than it classifies, a literal longer than four bytes, one longer than the
+/// nine compared in one load (also after an attempt list), adjacent variables, a list at the end,
+/// a leading literal.
 static FORMATS: LazyLock<Vec<LogFormat>> = LazyLock::new(|| {
     let custom = [
         "$status|$request_time;$remote_addr,$host:$upstream_addr~$connection!$request",
@@ -16,6 +17,7 @@ static FORMATS: LazyLock<Vec<LogFormat>> = LazyLock::new(|| {
         "[$time_local] $status \"$request\" $upstream_status $upstream_addr",
         "\"$status\" $upstream_response_time\" $upstream_addr \"$request_time\"",
         "$status $host$remote_addr$upstream_status",
+        "$status \"$request\" upstream_addr_is=$upstream_addr with_a_long_tail $request_time",
     ];
     PRESETS
         .iter()
@@ -57,6 +59,8 @@ fn piece() -> impl Strategy<Value = Vec<u8>> {
             b"~",
             b"<<sep>>",
             b"<<se",
+            b" with_a_long_tail ",
+            b" with_a_long",
             b"GET / HTTP/1.1",
             b"14/May/2024:10:22:31 +0200",
         ])
