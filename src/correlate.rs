@@ -18,9 +18,11 @@ use crate::access::attempts::{attempt_status, entries};
 use crate::errorlog::{Cause, ErrorRecord, Role};
 use crate::summary::Candidate;
 
+pub use evidence::Evidence;
 use index::ErrorIndex;
 use names::Names;
 
+mod evidence;
 mod group;
 mod index;
 mod names;
@@ -78,7 +80,7 @@ pub struct Event {
     attempts: Attempts,
     /// Indexes into the error records, in log order: `u32`, as no error log that fits in
     /// memory has 4 G lines (their records alone would take 400 GB).
-    evidence: Box<[u32]>,
+    evidence: Evidence,
     pub join: JoinMethod,
 }
 
@@ -89,7 +91,7 @@ impl Event {
         request: Candidate,
         cause: Cause,
         attempts: Attempts,
-        evidence: Box<[u32]>,
+        evidence: Evidence,
         join: JoinMethod,
     ) -> Event {
         Event { request, cause, attempts, evidence, join }
@@ -113,13 +115,13 @@ impl Event {
 
     /// Whether any error line explains the request.
     pub fn has_evidence(&self) -> bool {
-        !self.evidence.is_empty()
+        !self.evidence.as_slice().is_empty()
     }
 
     /// The error lines that explain the request, as indexes into the error records, in log
     /// order.
     pub fn evidence(&self) -> impl DoubleEndedIterator<Item = usize> + ExactSizeIterator + Clone + '_ {
-        self.evidence.iter().map(|&i| i as usize)
+        self.evidence.as_slice().iter().map(|&i| i as usize)
     }
 }
 
@@ -206,7 +208,7 @@ fn with_last<T>(items: impl Iterator<Item = T>) -> impl Iterator<Item = (bool, T
 }
 
 /// The error lines a request claimed (as [`Event`] holds them), and how they were found.
-type Claim = (Box<[u32]>, JoinMethod);
+type Claim = (Evidence, JoinMethod);
 
 /// Joins `candidates` (from every access input) with `errors` (from every error input).
 /// `forced_offset` is the error logs' zone when the user gave it (`--error-log-offset`);
@@ -243,7 +245,7 @@ pub fn correlate(
                 .map(|&at| {
                     let c = &candidates[at];
                     let method = index.claim(c, hashes[at], waiting[at], &mut pool, &mut lines);
-                    (at, (Box::from(&lines[..]), method))
+                    (at, (Evidence::from(&lines[..]), method))
                 })
                 .collect()
         })
@@ -254,7 +256,7 @@ pub fn correlate(
     let unmatched = (0..errors.len()).filter(|i| !index.used(*i) && terminal(i)).collect();
     drop((index, waiting, hashes, partitions));
     let mut claims: Vec<Claim> = Vec::new();
-    claims.resize_with(candidates.len(), || (Box::default(), JoinMethod::None));
+    claims.resize_with(candidates.len(), || (Evidence::default(), JoinMethod::None));
     for (at, claim) in served.into_iter().flatten() {
         claims[at] = claim;
     }
@@ -324,7 +326,7 @@ fn in_time_order(candidates: &mut [Candidate]) {
 
 fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], names: &mut Names) -> Event {
     let mut terminals =
-        evidence.iter().map(|&i| &errors[i as usize]).filter(|r| r.cause.role() == Role::Terminal);
+        evidence.as_slice().iter().map(|&i| &errors[i as usize]).filter(|r| r.cause.role() == Role::Terminal);
     let attempts = attempts_of(&c, terminals.clone(), names);
     let last_attempt = attempts.as_slice().last();
     let last_line = terminals.next_back();
@@ -337,7 +339,7 @@ fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], names
             _ => Cause::Unattributed,
         },
     };
-    let join = if evidence.is_empty() { JoinMethod::None } else { join };
+    let join = if evidence.as_slice().is_empty() { JoinMethod::None } else { join };
     Event::new(c, cause, attempts, evidence, join)
 }
 
@@ -446,7 +448,7 @@ mod tests {
                 at(Some(0), 0, 0, 502),
                 Cause::Unattributed,
                 attempts,
-                Box::default(),
+                Evidence::default(),
                 JoinMethod::None,
             )
         };

@@ -172,7 +172,7 @@ impl Upstreams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::{Attempt, JoinMethod};
+    use crate::correlate::{Attempt, Evidence, JoinMethod};
     use crate::summary::{Candidate, CandidateText};
 
     fn event(status: u16, attempts: &[(&str, Option<u16>, Option<Cause>)]) -> Event {
@@ -191,7 +191,7 @@ mod tests {
             .iter()
             .map(|&(name, status, cause)| Attempt { upstream: Some(name.as_bytes().into()), status, cause })
             .collect();
-        Event::new(request, Cause::ConnectRefused, attempts, Box::default(), JoinMethod::None)
+        Event::new(request, Cause::ConnectRefused, attempts, Evidence::default(), JoinMethod::None)
     }
 
     #[test]
