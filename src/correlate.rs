@@ -142,14 +142,20 @@ impl Attempts {
     }
 }
 
+impl Attempts {
+    /// The attempts gathered in `all`, which is left empty: boxed at their exact number (a box
+    /// grown while they are read would be shrunk again, a second allocation per request).
+    pub fn take_from(all: &mut Vec<Attempt>) -> Attempts {
+        match all.len() {
+            1 => Attempts::One(all.remove(0)),
+            _ => Attempts::Many(all.drain(..).collect()),
+        }
+    }
+}
+
 impl FromIterator<Attempt> for Attempts {
     fn from_iter<I: IntoIterator<Item = Attempt>>(attempts: I) -> Attempts {
-        let mut attempts = attempts.into_iter();
-        let Some(first) = attempts.next() else { return Attempts::Many(Box::default()) };
-        match attempts.next() {
-            None => Attempts::One(first),
-            Some(second) => Attempts::Many([first, second].into_iter().chain(attempts).collect()),
-        }
+        Attempts::take_from(&mut attempts.into_iter().collect())
     }
 }
 
@@ -289,7 +295,7 @@ fn diagnose_all(
                 .par_drain(from..)
                 .rev()
                 .zip(claims.par_drain(from..).rev())
-                .map_init(Names::default, |names, (c, claim)| diagnose(c, claim, errors, names)),
+                .map_init(Scratch::default, |scratch, (c, claim)| diagnose(c, claim, errors, scratch)),
         );
         candidates.shrink_to_fit();
         claims.shrink_to_fit();
@@ -324,10 +330,19 @@ fn in_time_order(candidates: &mut [Candidate]) {
     }
 }
 
-fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], names: &mut Names) -> Event {
+/// What making events reuses from one to the next: the upstream names handed out, and room to
+/// gather a request's attempts in.
+#[derive(Default)]
+struct Scratch {
+    names: Names,
+    attempts: Vec<Attempt>,
+}
+
+fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], scratch: &mut Scratch) -> Event {
     let mut terminals =
         evidence.as_slice().iter().map(|&i| &errors[i as usize]).filter(|r| r.cause.role() == Role::Terminal);
-    let attempts = attempts_of(&c, terminals.clone(), names);
+    attempts_of(&c, terminals.clone(), &mut scratch.names, &mut scratch.attempts);
+    let attempts = Attempts::take_from(&mut scratch.attempts);
     let last_attempt = attempts.as_slice().last();
     let last_line = terminals.next_back();
     // The last attempt decides the client's status, so its failure is the cause.
@@ -343,41 +358,40 @@ fn diagnose(c: Candidate, (evidence, join): Claim, errors: &[ErrorRecord], names
     Event::new(c, cause, attempts, evidence, join)
 }
 
-/// The attempts of a request: from `$upstream_addr`/`$upstream_status` when logged (error lines
-/// assigned to failed attempts in order, by peer), else one attempt per terminal error line.
+/// The attempts of a request, in order, into `attempts`: from `$upstream_addr`/`$upstream_status`
+/// when logged (error lines assigned to failed attempts in order, by peer), else one attempt per
+/// terminal error line.
 fn attempts_of<'e>(
     c: &Candidate,
     terminals: impl Iterator<Item = &'e ErrorRecord>,
     names: &mut Names,
-) -> Attempts {
+    attempts: &mut Vec<Attempt>,
+) {
     let Some(addrs) = c.upstream_addr() else {
-        return terminals
-            .map(|r| Attempt {
-                upstream: r.peer().map(|p| names.get(p)),
-                status: r.cause.info().status,
-                cause: Some(r.cause),
-            })
-            .collect();
+        attempts.extend(terminals.map(|r| Attempt {
+            upstream: r.peer().map(|p| names.get(p)),
+            status: r.cause.info().status,
+            cause: Some(r.cause),
+        }));
+        return;
     };
     let mut statuses = c.upstream_status().map(entries);
     let mut lines = terminals.peekable();
-    with_last(entries(addrs))
-        .map(|(last, addr)| {
-            let status = statuses.as_mut().and_then(Iterator::next).and_then(attempt_status);
-            // The last attempt decides the client's status even when nginx logged the
-            // upstream's as 200 (a `009`: the backend did not speak HTTP).
-            let failed = status.is_none_or(|s| s >= 500) || last;
-            let cause = if failed {
-                match lines.peek() {
-                    Some(r) if r.peer().is_none_or(|p| p == addr) => lines.next().map(|r| r.cause),
-                    _ => status.filter(|s| *s >= 500).map(Cause::upstream_returned),
-                }
-            } else {
-                None
-            };
-            Attempt { upstream: Some(names.get(addr)), status, cause }
-        })
-        .collect()
+    attempts.extend(with_last(entries(addrs)).map(|(last, addr)| {
+        let status = statuses.as_mut().and_then(Iterator::next).and_then(attempt_status);
+        // The last attempt decides the client's status even when nginx logged the
+        // upstream's as 200 (a `009`: the backend did not speak HTTP).
+        let failed = status.is_none_or(|s| s >= 500) || last;
+        let cause = if failed {
+            match lines.peek() {
+                Some(r) if r.peer().is_none_or(|p| p == addr) => lines.next().map(|r| r.cause),
+                _ => status.filter(|s| *s >= 500).map(Cause::upstream_returned),
+            }
+        } else {
+            None
+        };
+        Attempt { upstream: Some(names.get(addr)), status, cause }
+    }));
 }
 
 #[cfg(test)]
@@ -462,6 +476,19 @@ mod tests {
         let none = event(Vec::new());
         assert!(none.attempts().is_empty());
         assert_eq!(none.upstream(), None);
+    }
+
+    #[test]
+    fn attempts_are_taken_from_the_scratch_list_which_is_left_empty() {
+        let attempt = |name: &str| Attempt { upstream: Some(name.as_bytes().into()), status: None, cause: None };
+        let mut all = vec![attempt("a:80"), attempt("b:80"), attempt("c:80")];
+        let many = Attempts::take_from(&mut all);
+        assert!(matches!(&many, Attempts::Many(all) if all.len() == 3));
+        assert_eq!(many.as_slice(), [attempt("a:80"), attempt("b:80"), attempt("c:80")]);
+        assert!(all.is_empty() && all.capacity() >= 3, "the room is kept for the next request");
+        all.push(attempt("d:80"));
+        assert!(matches!(Attempts::take_from(&mut all), Attempts::One(only) if only == attempt("d:80")));
+        assert!(Attempts::take_from(&mut all).as_slice().is_empty());
     }
 
     /// The per-failure cost of the join: an event holds its request and its diagnosis, the
