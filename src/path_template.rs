@@ -98,12 +98,16 @@ pub struct PathKey<'a> {
 }
 
 impl<'a> PathKey<'a> {
-    /// The key of `path` (raw bytes, without the query string).
-    pub fn new(path: &'a [u8], templates: bool) -> PathKey<'a> {
+    /// The key of `path` (raw bytes, without the query string). A template is written into
+    /// `scratch`, which the key then borrows: kept from one failure to the next, it spares an
+    /// allocation per failure whose path has an id, and only a key seen for the first time is
+    /// copied (by [`PathTally::add_key`]).
+    pub fn new(path: &'a [u8], templates: bool, scratch: &'a mut String) -> PathKey<'a> {
         let raw = lossless_cow(path);
-        match if templates { template(&raw) } else { None } {
-            Some(key) => PathKey { key: Cow::Owned(key), example: Some(raw) },
-            None => PathKey { key: raw, example: None },
+        if templates && template_into(&raw, scratch) {
+            PathKey { key: Cow::Borrowed(scratch.as_str()), example: Some(raw) }
+        } else {
+            PathKey { key: raw, example: None }
         }
     }
 
@@ -126,13 +130,21 @@ const UUID_LEN: usize = 36;
 /// further. The template is one string, begun at the first id segment, and the text between id
 /// segments is copied into it whole.
 pub fn template(path: &str) -> Option<String> {
+    let mut out = String::new();
+    template_into(path, &mut out).then_some(out)
+}
+
+/// [`template`] written into `out` (emptied first): whether `path` has an id segment, and so
+/// `out` its template.
+pub fn template_into(path: &str, out: &mut String) -> bool {
+    out.clear();
     let bytes = path.as_bytes();
     // Most failing paths are short words (`/index.php`, `/cart/add`): without a digit, only a
     // segment as long as a UUID could be an id, so such a path is turned away in one scan.
     if bytes.len() < UUID_LEN && !bytes.iter().any(u8::is_ascii_digit) {
-        return None;
+        return false;
     }
-    let mut out: Option<String> = None;
+    let mut templated = false;
     // `path[..copied]` is in `out`, as it is or as placeholders.
     let mut copied = 0;
     let mut start = 0;
@@ -147,7 +159,7 @@ pub fn template(path: &str) -> Option<String> {
         if digit || end - start >= UUID_LEN {
             let (stem, extension) = split_extension(&path[start..end]);
             if let Some(placeholder) = placeholder(stem) {
-                let out = out.get_or_insert_with(|| String::with_capacity(path.len()));
+                templated = true;
                 out.push_str(&path[copied..start]);
                 out.push_str(placeholder);
                 out.push_str(extension);
@@ -156,10 +168,10 @@ pub fn template(path: &str) -> Option<String> {
         }
         start = end + 1;
     }
-    if let Some(out) = out.as_mut() {
+    if templated {
         out.push_str(&path[copied..]);
     }
-    out
+    templated
 }
 
 /// `report.json` → (`report`, `.json`): an extension is 1 to 5 alphanumerics after the last dot.
@@ -301,6 +313,17 @@ mod tests {
     }
 
     #[test]
+    fn a_template_is_written_over_what_the_buffer_held() {
+        let mut out = String::from("/left/over/from/before");
+        assert!(template_into("/orders/1041", &mut out));
+        assert_eq!(out, "/orders/{id}");
+        assert!(!template_into("/about", &mut out));
+        assert!(out.is_empty());
+        assert!(template_into("/u/7/a", &mut out));
+        assert_eq!(out, "/u/{id}/a");
+    }
+
+    #[test]
     fn extensions_and_empty_segments() {
         let cases = [
             ("/orders//1041/", Some("/orders//{id}/")),
@@ -319,26 +342,27 @@ mod tests {
 
     #[test]
     fn keys_borrow_valid_paths_and_escape_invalid_bytes() {
-        let key = PathKey::new(b"/static/app.js", true);
+        let (mut zero, mut one, mut two, mut three) = (String::new(), String::new(), String::new(), String::new());
+        let key = PathKey::new(b"/static/app.js", true, &mut zero);
         assert!(matches!(key.key, Cow::Borrowed("/static/app.js")));
         assert_eq!(key.example, None);
 
-        let key = PathKey::new(b"/orders/1041", true);
+        let key = PathKey::new(b"/orders/1041", true, &mut one);
         assert_eq!((&*key.key, key.example.as_deref()), ("/orders/{id}", Some("/orders/1041")));
         assert!(matches!(key.example, Some(Cow::Borrowed(_))));
 
-        let key = PathKey::new(b"/orders/1041/\xff", true);
+        let key = PathKey::new(b"/orders/1041/\xff", true, &mut two);
         assert_eq!((&*key.key, key.example.as_deref()), ("/orders/{id}/\\xFF", Some("/orders/1041/\\xFF")));
 
-        let key = PathKey::new(b"/orders/1041", false);
+        let key = PathKey::new(b"/orders/1041", false, &mut three);
         assert_eq!((&*key.key, key.example.as_deref()), ("/orders/1041", None));
     }
 
     #[test]
     fn tally_copies_each_key_once_and_keeps_two_examples() {
-        let mut tally = PathTally::default();
+        let (mut tally, mut scratch) = (PathTally::default(), String::new());
         for path in [&b"/orders/1"[..], b"/orders/2", b"/orders/1", b"/orders/3", b"/about"] {
-            tally.add_key(&PathKey::new(path, true), Cause::ConnectRefused);
+            tally.add_key(&PathKey::new(path, true, &mut scratch), Cause::ConnectRefused);
         }
         let rows = tally.top(10);
         let summary: Vec<_> = rows.iter().map(|r| (r.path.as_str(), r.count, r.examples.clone())).collect();
@@ -353,7 +377,7 @@ mod tests {
 
     #[test]
     fn each_cause_top_paths_come_from_the_same_counts() {
-        let mut tally = PathTally::default();
+        let (mut tally, mut scratch) = (PathTally::default(), String::new());
         let (refused, timeout) = (Cause::ConnectRefused, Cause::ReadTimeout);
         for (path, cause) in [
             (&b"/b"[..], refused),
@@ -363,7 +387,7 @@ mod tests {
             (b"/orders/3", timeout),
             (b"/c", timeout),
         ] {
-            tally.add_key(&PathKey::new(path, true), cause);
+            tally.add_key(&PathKey::new(path, true, &mut scratch), cause);
         }
         let count = |path: &str, n| (path.to_owned(), n);
         assert_eq!(tally.top_of(refused, 2), [count("/a", 1), count("/b", 1)]);

@@ -114,6 +114,8 @@ pub struct Failures {
     pub claimed: u64,
     pub context_claimed: u64,
     pub unclaimed: BTreeMap<Cause, Unclaimed>,
+    /// Room for each failure's path template (see [`PathKey::new`]).
+    template: String,
 }
 
 impl Failures {
@@ -129,6 +131,7 @@ impl Failures {
             claimed: 0,
             context_claimed: 0,
             unclaimed: BTreeMap::new(),
+            template: String::new(),
         }
     }
 
@@ -144,12 +147,16 @@ impl Failures {
         }
         self.client += 1;
         // Templating a path costs more than counting it: made once for the paths and the findings.
-        let path = PathKey::new(e.request.request().map_or(&b"-"[..], request_path), cx.limits.templates);
+        let mut template = std::mem::take(&mut self.template);
+        let path =
+            PathKey::new(e.request.request().map_or(&b"-"[..], request_path), cx.limits.templates, &mut template);
         self.paths.add_key(&path, e.cause);
         if let Some(t) = e.request.time {
             self.buckets.add(t, e.cause, e.upstream());
         }
         self.causes.entry(e.cause).or_default().add(e, &path, cx);
+        drop(path);
+        self.template = template;
     }
 
     /// Folds a terminal error line no request claimed; `offset` is the error log's zone.
