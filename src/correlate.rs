@@ -480,7 +480,8 @@ mod tests {
 
     #[test]
     fn attempts_are_taken_from_the_scratch_list_which_is_left_empty() {
-        let attempt = |name: &str| Attempt { upstream: Some(name.as_bytes().into()), status: None, cause: None };
+        let attempt =
+            |name: &str| Attempt { upstream: Some(name.as_bytes().into()), status: None, cause: None };
         let mut all = vec![attempt("a:80"), attempt("b:80"), attempt("c:80")];
         let many = Attempts::take_from(&mut all);
         assert!(matches!(&many, Attempts::Many(all) if all.len() == 3));

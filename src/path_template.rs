@@ -342,7 +342,8 @@ mod tests {
 
     #[test]
     fn keys_borrow_valid_paths_and_escape_invalid_bytes() {
-        let (mut zero, mut one, mut two, mut three) = (String::new(), String::new(), String::new(), String::new());
+        let (mut zero, mut one, mut two, mut three) =
+            (String::new(), String::new(), String::new(), String::new());
         let key = PathKey::new(b"/static/app.js", true, &mut zero);
         assert!(matches!(key.key, Cow::Borrowed("/static/app.js")));
         assert_eq!(key.example, None);

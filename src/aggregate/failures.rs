@@ -148,8 +148,11 @@ impl Failures {
         self.client += 1;
         // Templating a path costs more than counting it: made once for the paths and the findings.
         let mut template = std::mem::take(&mut self.template);
-        let path =
-            PathKey::new(e.request.request().map_or(&b"-"[..], request_path), cx.limits.templates, &mut template);
+        let path = PathKey::new(
+            e.request.request().map_or(&b"-"[..], request_path),
+            cx.limits.templates,
+            &mut template,
+        );
         self.paths.add_key(&path, e.cause);
         if let Some(t) = e.request.time {
             self.buckets.add(t, e.cause, e.upstream());

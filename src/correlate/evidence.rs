@@ -27,7 +27,9 @@ impl Evidence {
     pub fn as_slice(&self) -> &[u32] {
         match self {
             // A second line is only ever held after a first.
-            Evidence::Inline(lines) => &lines[..usize::from(lines[0] != NONE) + usize::from(lines[1] != NONE)],
+            Evidence::Inline(lines) => {
+                &lines[..usize::from(lines[0] != NONE) + usize::from(lines[1] != NONE)]
+            }
             Evidence::Boxed(lines) => lines,
         }
     }

@@ -273,7 +273,9 @@ impl<'e> ErrorIndex<'e> {
         claimed.clear();
         let method = self.pool(c, hash, pool);
         let pool = &pool[..];
-        let Some(time) = self.local_time(c) else { return JoinMethod::None };
+        // Nothing to claim (a request no error line explains, or one without a time): its
+        // attempt lists are not read.
+        let (false, Some(time)) = (pool.is_empty(), self.local_time(c)) else { return JoinMethod::None };
         let is_terminal = |i: u32| self.record(i).cause.role() == Role::Terminal;
         let fits = |i: u32| {
             let r = self.record(i);
@@ -413,6 +415,40 @@ mod tests {
         assert_eq!(built(ErrorIndex::new(&records, None, &[candidate(Some(7))])), (1, 0));
         assert_eq!(built(ErrorIndex::new(&records, None, &[candidate(None)])), (0, 1));
         assert_eq!(built(ErrorIndex::new(&records, None, &[candidate(Some(7)), candidate(None)])), (1, 1));
+    }
+
+    #[test]
+    fn a_request_with_no_line_in_its_window_claims_nothing() {
+        let records = [record(0, 1, "30", 7, "GET /a HTTP/1.1")];
+        let at = |time: i64| Candidate {
+            input: 0,
+            line: 0,
+            time: Some(time),
+            offset: 0,
+            status: 504,
+            connection: Some(7),
+            request_time: Some(1.0),
+            text: crate::summary::CandidateText::new(&crate::summary::TextFields {
+                request: Some(b"GET /a HTTP/1.1"),
+                upstream_addr: Some(b"10.0.0.2:80"),
+                upstream_status: Some(b"504"),
+                ..Default::default()
+            }),
+            source: None,
+        };
+        let line_time = records[0].local_time;
+        let (too_late, in_time) = (at(line_time + 60), at(line_time));
+        let index = ErrorIndex::new(&records, None, &[too_late.clone(), in_time.clone()]);
+        let (mut pool, mut claimed) = (Vec::new(), vec![9]);
+        assert_eq!(index.claim(&too_late, None, 0, &mut pool, &mut claimed), JoinMethod::None);
+        assert!(claimed.is_empty() && !index.used(0));
+        assert_eq!(index.claim(&in_time, None, 0, &mut pool, &mut claimed), JoinMethod::Connection);
+        assert_eq!(claimed, [0]);
+        assert!(index.used(0));
+        let mut untimed = in_time;
+        untimed.time = None;
+        assert_eq!(index.claim(&untimed, None, 0, &mut pool, &mut claimed), JoinMethod::None);
+        assert!(claimed.is_empty());
     }
 
     #[test]
