@@ -15,6 +15,18 @@ const MIN_SECONDS: f64 = 0.001;
 /// The highest bucket index (a latency of about 2 × 10^31 s saturates there).
 const MAX_INDEX: usize = 4000;
 
+/// How many values each thread remembers the bucket of (a power of two): room for the
+/// thousand-odd distinct millisecond latencies of a busy log, in 16 KiB.
+const SLOTS: usize = 1024;
+
+thread_local! {
+    /// The buckets of the values seen last, by a hash of their bits (see
+    /// [`Sketch::remembered_index`]). Empty slots hold the bits of a NaN, whose bucket is the
+    /// last (`f64::min` passes over a NaN).
+    static SEEN: [Cell<(u64, u16)>; SLOTS] =
+        const { [const { Cell::new((u64::MAX, MAX_INDEX as u16)) }; SLOTS] };
+}
+
 /// Counts of latencies in seconds. In JSON only the non-empty buckets are written, as
 /// `[index, count]` pairs: reports carry one sketch per upstream so `merge` stays exact, and a
 /// dense array of mostly zeros made them several times larger.
@@ -79,36 +91,46 @@ impl Sketch {
     /// [`Sketch::index`], remembered per thread for the values seen last: nginx logs
     /// milliseconds, so a log's latencies take few distinct values, and a logarithm for each
     /// one read cost more than the rest of counting it. Keyed by the value's bits, so the
-    /// bucket is the one `index` gives, exactly.
+    /// bucket is the one `index` gives, exactly. Only the look-up is inlined: a value not
+    /// remembered is rare, and its logarithm is worked out apart.
+    #[inline]
     fn remembered_index(seconds: f64) -> usize {
-        const SLOTS: usize = 256;
-        thread_local! {
-            // Empty slots hold the bits of a NaN, whose bucket is the last (`f64::min` passes
-            // over a NaN).
-            static SEEN: [Cell<(u64, u16)>; SLOTS] =
-                const { [const { Cell::new((u64::MAX, MAX_INDEX as u16)) }; SLOTS] };
-        }
         let bits = seconds.to_bits();
-        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % SLOTS;
-        SEEN.with(|seen| {
-            let (key, index) = seen[slot].get();
-            if key == bits {
-                return usize::from(index);
-            }
-            let index = Self::index(seconds);
-            // Every index fits: MAX_INDEX is below u16::MAX.
-            seen[slot].set((bits, index as u16));
-            index
-        })
+        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize;
+        match SEEN.with(|seen| seen[slot].get()) {
+            (key, index) if key == bits => usize::from(index),
+            _ => Self::remember(slot, seconds),
+        }
     }
 
+    /// Works out the bucket of a value not remembered, and remembers it in `slot`.
+    #[cold]
+    #[inline(never)]
+    fn remember(slot: usize, seconds: f64) -> usize {
+        let index = Self::index(seconds);
+        // Every index fits: MAX_INDEX is below u16::MAX.
+        SEEN.with(|seen| seen[slot].set((seconds.to_bits(), index as u16)));
+        index
+    }
+
+    /// Counts one latency. Inlined into the loop over access lines, which counts two per line:
+    /// its bucket is nearly always remembered and already there.
+    #[inline]
     pub fn add(&mut self, seconds: f64) {
         let i = Self::remembered_index(seconds);
-        if self.buckets.len() <= i {
-            self.buckets.resize(i + 1, 0);
+        match self.buckets.get_mut(i) {
+            Some(n) => *n = n.saturating_add(1),
+            None => self.add_past_end(i),
         }
-        self.buckets[i] = self.buckets[i].saturating_add(1);
         self.count = self.count.saturating_add(1);
+    }
+
+    /// Counts one value in bucket `i`, past the last bucket so far.
+    #[cold]
+    #[inline(never)]
+    fn add_past_end(&mut self, i: usize) {
+        self.buckets.resize(i + 1, 0);
+        self.buckets[i] = 1;
     }
 
     /// Adds `other`'s counts. Counts read from reports can be near `u64::MAX`: they saturate
