@@ -11,7 +11,7 @@ const NONE: u32 = u32::MAX;
 /// Indexes into the error records, in log order: up to two held in place, more in a box.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Evidence {
-    /// The first places hold the lines; an unused place holds [`NONE`].
+    /// The first places hold the lines; an unused place holds `u32::MAX`.
     Inline([u32; 2]),
     Boxed(Box<[u32]>),
 }
