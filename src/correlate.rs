@@ -140,9 +140,7 @@ impl Attempts {
             Attempts::Many(all) => all,
         }
     }
-}
 
-impl Attempts {
     /// The attempts gathered in `all`, which is left empty: boxed at their exact number (a box
     /// grown while they are read would be shrunk again, a second allocation per request).
     pub fn take_from(all: &mut Vec<Attempt>) -> Attempts {

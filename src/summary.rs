@@ -424,9 +424,10 @@ fn plain(b: u8) -> bool {
     b != b'"' && b != b'\\' && (0x20..0x7f).contains(&b)
 }
 
-/// Whether nginx writes all of `raw` as is. Every request line of the error log and of each
-/// failed request is checked, so eight bytes are tested at a time, in a register.
-fn all_plain(raw: &[u8]) -> bool {
+/// Whether nginx writes all of `raw` as is, which [`nginx_escape_into`] would copy unchanged.
+/// Every request line of the error log and of each failed request is checked, so eight bytes are
+/// tested at a time, in a register.
+pub(crate) fn all_plain(raw: &[u8]) -> bool {
     use crate::swar::{any_high, bytes_below, bytes_equal};
     let (words, tail) = raw.as_chunks::<8>();
     words.iter().all(|w| {
@@ -448,6 +449,25 @@ mod tests {
         let summary = AccessSummary::for_chunk(100 * BYTES_PER_CANDIDATE_ROOM);
         assert!(summary.candidates.capacity() >= 100);
         assert!(AccessSummary::default().candidates.capacity() == 0);
+    }
+
+    #[test]
+    fn a_line_is_all_plain_exactly_when_escaping_leaves_it_unchanged() {
+        let unchanged = |raw: &[u8]| {
+            let mut out = Vec::new();
+            nginx_escape_into(raw, &mut out);
+            out == raw
+        };
+        for b in 0..=u8::MAX {
+            // Each byte alone, and at every place of a line long enough to be read in blocks.
+            for at in [0, 7, 16, 39] {
+                let mut line = b"GET /a/b?c=d&e=f HTTP/1.1 ~!#$%&'()*+,-./:;<=>?@[]^_`{|}".to_vec();
+                line[at] = b;
+                assert_eq!(all_plain(&line), unchanged(&line), "byte {b:#x} at {at}");
+            }
+            assert_eq!(all_plain(&[b]), unchanged(&[b]), "byte {b:#x}");
+        }
+        assert!(all_plain(b""));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use super::group::Grouped;
 use super::{failed_attempts, lookback, request_key, with_last, JoinMethod, SLACK_AFTER, SLACK_BEFORE};
 use crate::errorlog::{ErrorRecord, Role};
-use crate::summary::{nginx_escape_into, Candidate};
+use crate::summary::{all_plain, nginx_escape_into, Candidate};
 
 /// How many records the index holds: the first `u32::MAX`. Reading more would take hundreds
 /// of gigabytes (each record is over 100 bytes before its text), so only hostile sizes get
@@ -117,7 +117,7 @@ impl Requests {
             };
             // A line too long for a `u32` (no error log has one) is kept escaped, as one that
             // escaping changes is.
-            let plain = u32::try_from(key.len()).ok().filter(|_| written_as_is(key));
+            let plain = u32::try_from(key.len()).ok().filter(|_| all_plain(key));
             if plain.is_none() {
                 let start = requests.text.len();
                 nginx_escape_into(key, &mut requests.text);
@@ -137,14 +137,6 @@ impl Requests {
             None => self.escaped.get(&(i as u32)).map(|&(start, end)| &self.text[start..end]),
         }
     }
-}
-
-/// Whether access logs write `raw` as it is, which [`nginx_escape_into`] would copy unchanged:
-/// no quote, backslash, or byte outside printable ASCII. Every error line's request is checked,
-/// and nearly none needs escaping: each byte is tested without an early exit, which the compiler
-/// turns into a test of many bytes at a time.
-fn written_as_is(raw: &[u8]) -> bool {
-    raw.iter().fold(true, |plain, &b| plain & (b != b'"') & (b != b'\\') & (0x20..0x7f).contains(&b))
 }
 
 pub(super) struct ErrorIndex<'e> {
@@ -449,25 +441,6 @@ mod tests {
         untimed.time = None;
         assert_eq!(index.claim(&untimed, None, 0, &mut pool, &mut claimed), JoinMethod::None);
         assert!(claimed.is_empty());
-    }
-
-    #[test]
-    fn a_line_is_written_as_is_exactly_when_escaping_leaves_it_unchanged() {
-        let unchanged = |raw: &[u8]| {
-            let mut out = Vec::new();
-            nginx_escape_into(raw, &mut out);
-            out == raw
-        };
-        for b in 0..=u8::MAX {
-            // Each byte alone, and at every place of a line long enough to be read in blocks.
-            for at in [0, 7, 16, 39] {
-                let mut line = b"GET /a/b?c=d&e=f HTTP/1.1 ~!#$%&'()*+,-./:;<=>?@[]^_`{|}".to_vec();
-                line[at] = b;
-                assert_eq!(written_as_is(&line), unchanged(&line), "byte {b:#x} at {at}");
-            }
-            assert_eq!(written_as_is(&[b]), unchanged(&[b]), "byte {b:#x}");
-        }
-        assert!(written_as_is(b""));
     }
 
     #[test]
