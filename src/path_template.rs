@@ -124,18 +124,12 @@ const MIN_TOKEN: usize = 16;
 /// 8-4-4-4-12 hex digits and their dashes.
 const UUID_LEN: usize = 36;
 
-/// The template of `path` (a path without its query string), or `None` when no segment is an id.
-/// This runs once per failure, and most paths of a report have no id at all: the path is read
+/// The template of `path` (a path without its query string) written into `out` (emptied first):
+/// whether a segment is an id, and so `out` the template. This runs once per failure, into room
+/// kept from one to the next, and most paths of a report have no id at all: the path is read
 /// once, byte by byte, and only a segment with a digit (or as long as a UUID) is looked at
 /// further. The template is one string, begun at the first id segment, and the text between id
 /// segments is copied into it whole.
-pub fn template(path: &str) -> Option<String> {
-    let mut out = String::new();
-    template_into(path, &mut out).then_some(out)
-}
-
-/// [`template`] written into `out` (emptied first): whether `path` has an id segment, and so
-/// `out` its template.
 pub fn template_into(path: &str, out: &mut String) -> bool {
     out.clear();
     let bytes = path.as_bytes();
@@ -253,6 +247,12 @@ fn is_token(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The template of `path`, or `None` when no segment is an id.
+    fn template(path: &str) -> Option<String> {
+        let mut out = String::new();
+        template_into(path, &mut out).then_some(out)
+    }
 
     #[test]
     fn ids_become_placeholders() {
