@@ -30,6 +30,7 @@ pub mod exit;
 pub mod export;
 pub mod filter;
 pub mod fleet;
+pub mod heap;
 pub mod input;
 pub mod labels;
 pub mod lines;
