@@ -135,12 +135,15 @@ impl<'m> PageRelease<'m> {
         self.0
     }
 
+    /// Where `bytes` start in the mapping, when they lie inside it.
+    pub fn offset_of(&self, bytes: &[u8]) -> Option<usize> {
+        let map = self.0?;
+        let offset = (bytes.as_ptr() as usize).checked_sub(map.as_ptr() as usize)?;
+        (offset.checked_add(bytes.len())? <= map.len()).then_some(offset)
+    }
+
     pub fn done(&self, chunk: &[u8]) {
-        let Some(map) = self.0 else { return };
-        let Some(offset) = (chunk.as_ptr() as usize).checked_sub(map.as_ptr() as usize) else { return };
-        if offset + chunk.len() > map.len() {
-            return;
-        }
+        let (Some(map), Some(offset)) = (self.0, self.offset_of(chunk)) else { return };
         // SAFETY: the mapping is a read-only shared mapping of a file: MADV_DONTNEED only drops
         // the pages from this process's page tables, and a later access (another chunk sharing
         // the boundary page) faults the same bytes back in from the page cache. No reference
