@@ -5,7 +5,8 @@
 //! once it is joined and folded. By default glibc hands freed memory at the top of a heap back
 //! to the kernel beyond 128 KB, and serves a block of more than 128 KB with a fresh `mmap`
 //! until one that size has been freed, so the next segment page-faults the same amount in
-//! again, zeroed by the kernel. At 30 % failures that was a sixth of the process's CPU time.
+//! again, zeroed by the kernel: at 30 % failures a fifth of the process's CPU time was spent in
+//! the kernel, most of it on such page faults.
 
 /// The free memory at the top of a heap kept for the next segment rather than returned: room
 /// for a few segments' records (the segments are sized to hold about 20 MB).
@@ -18,8 +19,8 @@ const KEEP_FREED: libc::c_int = 64 << 20;
 const MAP_ABOVE: libc::c_int = 32 << 20;
 
 /// Tells glibc to keep freed memory for reuse (see the module docs). The peak barely moves, as
-/// what is kept is what the segment before had in use: 1.5 GB at 30 % failures peaked at 65-75
-/// MB either way, with half the page faults. Returns whether the allocator took both settings
+/// what is kept is what the segment before had in use (a few MB more on 1.5 GB of logs at 30 %
+/// failures, with half the page faults). Returns whether the allocator took both settings
 /// (`false` off glibc, whose allocators keep memory on their own terms).
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
