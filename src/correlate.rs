@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::access::attempts::{attempt_status, entries};
+use crate::access::attempts::{attempt_status, entries, entries_with_last};
 use crate::errorlog::{Cause, ErrorRecord, Role};
 use crate::summary::Candidate;
 
@@ -193,7 +193,7 @@ fn failed_attempts(c: &Candidate) -> Option<impl Iterator<Item = (&[u8], Option<
     let (addrs, statuses) = (c.upstream_addr()?, c.upstream_status()?);
     let client_failed = crate::summary::is_failure_status(c.status);
     let mut statuses = entries(statuses).map(attempt_status);
-    Some(with_last(entries(addrs)).filter_map(move |(last, addr)| match statuses.next().flatten() {
+    Some(entries_with_last(addrs).filter_map(move |(last, addr)| match statuses.next().flatten() {
         None => Some((addr, None)),
         Some(s) if s >= 500 => Some((addr, Some(s))),
         Some(_) if last && client_failed => Some((addr, Some(c.status))),
@@ -375,7 +375,7 @@ fn attempts_of<'e>(
     };
     let mut statuses = c.upstream_status().map(entries);
     let mut lines = terminals.peekable();
-    attempts.extend(with_last(entries(addrs)).map(|(last, addr)| {
+    attempts.extend(entries_with_last(addrs).map(|(last, addr)| {
         let status = statuses.as_mut().and_then(Iterator::next).and_then(attempt_status);
         // The last attempt decides the client's status even when nginx logged the
         // upstream's as 200 (a `009`: the backend did not speak HTTP).

@@ -12,6 +12,16 @@ pub fn entries(list: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     Entries { rest: Some(list) }
 }
 
+/// The entries of an attempt list, each with whether it is the last: known once the entry is
+/// cut (nothing of the list is left), so the list is not read ahead as a peeking iterator would.
+pub fn entries_with_last(list: &[u8]) -> impl Iterator<Item = (bool, &[u8])> + Clone {
+    let mut entries = Entries { rest: Some(list) };
+    std::iter::from_fn(move || {
+        let entry = entries.next()?;
+        Some((entries.rest.is_none(), entry))
+    })
+}
+
 /// The entries of a list not yet read; an iterator of its own (not a closure) so that it is
 /// inlined into the loops that read up to three lists per access line.
 #[derive(Clone)]
@@ -127,6 +137,19 @@ mod tests {
             all(b"10.0.100.200:8080, 10.0.100.201:8080 : unix:/run/a b.sock"),
             ["10.0.100.200:8080", "10.0.100.201:8080", "unix:/run/a b.sock"]
         );
+    }
+
+    #[test]
+    fn marks_only_the_last_entry() {
+        let marked = |list: &[u8]| -> Vec<(bool, String)> {
+            entries_with_last(list).map(|(last, e)| (last, String::from_utf8_lossy(e).into_owned())).collect()
+        };
+        assert_eq!(marked(b"10.0.0.1:80"), [(true, "10.0.0.1:80".to_string())]);
+        assert_eq!(
+            marked(b"a:80, b:80 : c:80"),
+            [(false, "a:80".to_string()), (false, "b:80".to_string()), (true, "c:80".to_string())]
+        );
+        assert_eq!(marked(b""), [(true, String::new())]);
     }
 
     #[test]
