@@ -35,16 +35,21 @@ pub fn parse_u64(text: &[u8]) -> Option<u64> {
 }
 
 /// The number `text` starts with, and how many digits it has: for a number whose end is found
-/// by reading it (an error-log header's `*CID`), in one pass. `None` for no digits or more than
-/// a `u64` holds, as [`parse_u64`] reads the digits.
+/// by reading it (an error-log header's pid and `*CID`), in one pass. `None` for no digits or
+/// more than a `u64` holds, as [`parse_u64`] reads the digits.
 pub fn leading_u64(text: &[u8]) -> (Option<u64>, usize) {
-    let mut value = Some(0u64);
+    let mut value = 0u64;
     let mut digits = 0;
-    for &b in text.iter().take_while(|b| b.is_ascii_digit()) {
-        value = value.and_then(|v| v.checked_mul(10)?.checked_add(u64::from(b - b'0')));
+    while let Some(d) = text.get(digits).map(|b| b.wrapping_sub(b'0')).filter(|&d| d < 10) {
+        value = value.wrapping_mul(10).wrapping_add(u64::from(d));
         digits += 1;
     }
-    (value.filter(|_| digits > 0), digits)
+    // Nineteen digits never overflow: only longer numbers are read again, with the checks.
+    match digits {
+        0 => (None, 0),
+        1..=19 => (Some(value), digits),
+        _ => (parse_u64(&text[..digits]), digits),
+    }
 }
 
 /// An HTTP status: exactly three digits (nginx writes `009` for HTTP/0.9 fallbacks).
@@ -63,9 +68,18 @@ mod tests {
 
     #[test]
     fn leading_numbers_read_as_parse_u64_reads_their_digits() {
-        for text in
-            [&b""[..], b"x", b"0", b"48213 x", b"007,", b"18446744073709551615", b"18446744073709551616 "]
-        {
+        for text in [
+            &b""[..],
+            b"x",
+            b"0",
+            b"48213 x",
+            b"007,",
+            b"9999999999999999999#",
+            b"10000000000000000000",
+            b"18446744073709551615",
+            b"18446744073709551616 ",
+            b"99999999999999999999",
+        ] {
             let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
             assert_eq!(leading_u64(text), (parse_u64(&text[..digits]), digits), "{text:?}");
         }

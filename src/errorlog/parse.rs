@@ -9,7 +9,7 @@
 
 use super::cause::Cause;
 use super::text::{Keeper, Kept, FIELDS};
-use crate::number::{leading_u64, parse_u64};
+use crate::number::leading_u64;
 use crate::swar::word_le;
 use crate::time::parse_error_log_time;
 
@@ -92,8 +92,9 @@ pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i6
     let close = find_byte(rest, b']')?;
     let level = Level::parse(&rest[..close])?;
     let rest = rest[close + 1..].strip_prefix(b" ")?;
-    let hash = find_byte(rest, b'#')?;
-    let pid = u32::try_from(parse_u64(&rest[..hash])?).ok()?;
+    // The digits before the first `#`, all of them.
+    let (pid, hash) = leading_u64(rest);
+    let pid = u32::try_from(pid.filter(|_| rest.get(hash) == Some(&b'#'))?).ok()?;
     let colon = find_byte(&rest[hash..], b':')? + hash;
     let mut rest = rest[colon + 1..].strip_prefix(b" ").unwrap_or(&rest[colon + 1..]);
     let mut cid = None;
@@ -116,17 +117,15 @@ pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i6
         host: None,
         raw: line,
     };
-    if let Some(at) = context_start(rest) {
+    // The context fields start at the first `, client: `. Messages hold few commas (most none),
+    // so each is checked in place, cheaper than setting up a substring search per line; the
+    // same pass goes on over the values' commas.
+    let mut commas = memchr::memchr_iter(b',', rest);
+    if let Some(at) = commas.find(|&comma| starts_with(&rest[comma + 1..], b" client: ")) {
         record.message = &rest[..at];
-        parse_context(&rest[at + 2..], &mut record);
+        parse_context(rest, at + 2, commas, &mut record);
     }
     Some(record)
-}
-
-/// Where the context fields start: at the first `, client: `. Messages hold few commas (most
-/// none), so each is checked in place, cheaper than setting up a substring search per line.
-fn context_start(message: &[u8]) -> Option<usize> {
-    memchr::memchr_iter(b',', message).find(|&comma| starts_with(&message[comma + 1..], b" client: "))
 }
 
 /// The first `byte` in `text`: the spans an error line is cut at (a level, a pid, a context
@@ -151,26 +150,30 @@ const KEYS: [(&[u8], bool); 7] = [
 /// The last key: its value is not kept, so reading stops at it.
 const REFERRER: usize = KEYS.len() - 1;
 
-fn parse_context<'a>(text: &'a [u8], record: &mut ErrorLine<'a>) {
-    // The field being read: its key and where that starts. The keys come in order: a text that
-    // starts with no key ends the fields.
-    let mut field = key_at(text).map(|k| (k, 0));
-    while let Some((k, start)) = field.filter(|&(k, _)| k != REFERRER) {
-        let (key, quoted) = KEYS[k];
-        let body = start + key.len();
+/// Reads the context fields of `text` from `start`, where `client: ` is, given the commas of
+/// `text` after it.
+fn parse_context<'a>(
+    text: &'a [u8],
+    start: usize,
+    mut commas: impl Iterator<Item = usize>,
+    record: &mut ErrorLine<'a>,
+) {
+    // The field being read: its key and where its value starts. The keys come in order, and
+    // hold no comma: the commas after one are those of its value, then of the fields after it.
+    let mut field = Some((0, start + KEYS[0].0.len()));
+    while let Some((k, body)) = field.filter(|&(k, _)| k != REFERRER) {
+        let quoted = KEYS[k].1;
         // The value ends at the first `, ` before a later key (after the closing quote of a
-        // quoted value), which starts the next field. One pass over the value's commas.
-        let mut from = body;
+        // quoted value), which starts the next field.
         field = None;
         let end = loop {
-            let Some(comma) = find_byte(&text[from..], b',').map(|i| from + i) else { break text.len() };
-            from = comma + 1;
+            let Some(comma) = commas.next() else { break text.len() };
             let after = text.get(comma + 2..).filter(|_| text[comma + 1] == b' ');
             let Some(later) = after.and_then(key_at).filter(|&later| later > k) else { continue };
             if quoted && !(comma > body && text[comma - 1] == b'"') {
                 continue;
             }
-            field = Some((later, comma + 2));
+            field = Some((later, comma + 2 + KEYS[later].0.len()));
             break comma;
         };
         let value = &text[body..end];
@@ -395,6 +398,12 @@ mod tests {
         assert!(parse_line(b"PHP message: continuation").is_none());
         assert!(parse_line(b"2024/05/14 10:22:31 [bogus] 1#1: x").is_none());
         assert!(parse_line(b"2024/05/14 10:22:31 [error] x#1: x").is_none());
+        for pid in [&b""[..], b"1 2", b"12a", b"4294967296"] {
+            let line = [&b"2024/05/14 10:22:31 [error] "[..], pid, b"#1: x"].concat();
+            assert_eq!(parse_line(&line).map(|l| l.pid), None, "{pid:?}");
+        }
+        let line = b"2024/05/14 10:22:31 [error] 4294967295#1: x";
+        assert_eq!(parse_line(line).map(|l| l.pid), Some(u32::MAX));
     }
 
     #[test]
