@@ -3,6 +3,7 @@
 //! known.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -27,15 +28,13 @@ pub fn start_of(t: i64, size: i64, offset: i32) -> i64 {
 const UNNAMED: u32 = u32::MAX;
 
 /// Client-facing failures per fine bucket: by cause, and by upstream. Memory per bucket and key,
-/// not per failure (a name is held once, its counts keyed by number); any report bucket that is
-/// a multiple of the fine one is summed from them exactly.
+/// not per failure (an upstream is keyed by its number in [`super::upstreams::Upstreams`], which holds the names);
+/// any report bucket that is a multiple of the fine one is summed from them exactly.
 #[derive(Debug)]
 pub struct FineBuckets {
     size: i64,
     offset: i32,
     by_cause: FxHashMap<(i64, Cause), u64>,
-    /// Upstream names, numbered in the order they were first seen.
-    names: FxHashMap<Box<[u8]>, u32>,
     /// By bucket start and upstream number ([`UNNAMED`] for none).
     by_upstream: FxHashMap<(i64, u32), u64>,
 }
@@ -43,58 +42,26 @@ pub struct FineBuckets {
 impl FineBuckets {
     /// Buckets of `size` seconds on the clock of `offset`.
     pub fn new(size: i64, offset: i32) -> FineBuckets {
-        FineBuckets {
-            size,
-            offset,
-            by_cause: FxHashMap::default(),
-            names: FxHashMap::default(),
-            by_upstream: FxHashMap::default(),
-        }
+        FineBuckets { size, offset, by_cause: FxHashMap::default(), by_upstream: FxHashMap::default() }
     }
 
-    fn number(&mut self, name: &[u8]) -> u32 {
-        match self.names.get(name) {
-            Some(&n) => n,
-            None => {
-                let n = self.names.len() as u32;
-                self.names.insert(name.into(), n);
-                n
-            }
-        }
-    }
-
-    /// Counts a failure at `t` of `cause`, last sent to `upstream`.
-    pub fn add(&mut self, t: i64, cause: Cause, upstream: Option<&[u8]>) {
+    /// Counts a failure at `t` of `cause`, last sent to the upstream numbered `upstream`.
+    pub fn add(&mut self, t: i64, cause: Cause, upstream: Option<u32>) {
         let start = start_of(t, self.size, self.offset);
         *self.by_cause.entry((start, cause)).or_insert(0) += 1;
-        let upstream = upstream.map_or(UNNAMED, |name| self.number(name));
-        *self.by_upstream.entry((start, upstream)).or_insert(0) += 1;
+        *self.by_upstream.entry((start, upstream.unwrap_or(UNNAMED))).or_insert(0) += 1;
     }
 
-    /// Adds the counts of `other` (of the same size and offset).
-    pub fn merge(&mut self, other: FineBuckets) {
+    /// Adds the counts of `other` (of the same size and offset), whose upstream numbers are
+    /// these ones' `theirs` (as [`super::upstreams::Upstreams::merge`] gives them).
+    pub fn merge(&mut self, other: FineBuckets, theirs: &[u32]) {
         for (key, n) in other.by_cause {
             *self.by_cause.entry(key).or_insert(0) += n;
-        }
-        let mut theirs = vec![UNNAMED; other.names.len()];
-        for (name, n) in other.names {
-            if let Some(slot) = theirs.get_mut(n as usize) {
-                *slot = self.number(&name);
-            }
         }
         for ((start, upstream), n) in other.by_upstream {
             let mine = theirs.get(upstream as usize).copied().unwrap_or(UNNAMED);
             *self.by_upstream.entry((start, mine)).or_insert(0) += n;
         }
-    }
-
-    /// The names by number.
-    fn names(&self) -> Vec<&[u8]> {
-        let mut names = vec![&b""[..]; self.names.len()];
-        for (name, &n) in &self.names {
-            names[n as usize] = name;
-        }
-        names
     }
 
     /// The timeline in buckets of `bucket` seconds (a multiple of the fine size): requests and
@@ -127,15 +94,20 @@ impl FineBuckets {
 
     /// Buckets each upstream's failures like `timeline` (made by [`FineBuckets::timeline`]): a
     /// fine bucket lies in the last report bucket starting at or before it. Failures with no
-    /// upstream count for the row named [`UNKNOWN_UPSTREAM`].
-    pub fn fill_failures_over_time(&self, rows: &mut [UpstreamRow], timeline: &[Bucket]) {
+    /// upstream count for the row named [`UNKNOWN_UPSTREAM`]; `names` are the upstreams by number.
+    pub fn fill_failures_over_time(
+        &self,
+        names: &[Arc<[u8]>],
+        rows: &mut [UpstreamRow],
+        timeline: &[Bucket],
+    ) {
         let index: FxHashMap<String, usize> =
             rows.iter().enumerate().map(|(i, r)| (r.upstream.clone(), i)).collect();
         for row in rows.iter_mut() {
             row.failures_over_time = vec![0; timeline.len()];
         }
         let row_of: Vec<Option<usize>> =
-            self.names().iter().map(|name| index.get(&lossless(name)).copied()).collect();
+            names.iter().map(|name| index.get(&lossless(name)).copied()).collect();
         let unnamed = index.get(UNKNOWN_UPSTREAM).copied();
         for (&(fine, upstream), &n) in &self.by_upstream {
             let row =
@@ -149,9 +121,8 @@ impl FineBuckets {
     }
 
     /// Failures per named upstream from `start` (inclusive) to `end` (exclusive), both on the
-    /// fine buckets' boundaries.
-    pub fn upstreams_between(&self, start: i64, end: i64) -> BTreeMap<Vec<u8>, u64> {
-        let names = self.names();
+    /// fine buckets' boundaries; `names` are the upstreams by number.
+    pub fn upstreams_between(&self, names: &[Arc<[u8]>], start: i64, end: i64) -> BTreeMap<Vec<u8>, u64> {
         let mut out: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         for (&(fine, upstream), &n) in &self.by_upstream {
             // No name for [`UNNAMED`]: failures without an upstream credit none.
@@ -166,6 +137,7 @@ impl FineBuckets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::upstreams::Upstreams;
 
     const FAILURES: [(i64, Option<&[u8]>); 6] = [
         (30, Some(b"a:80")),
@@ -176,31 +148,38 @@ mod tests {
         (250, Some(b"b:80")),
     ];
 
-    fn folded(failures: &[(i64, Option<&[u8]>)]) -> FineBuckets {
-        let mut buckets = FineBuckets::new(60, 3600);
+    /// The failures folded, and the upstreams that numbered their names.
+    fn folded(failures: &[(i64, Option<&[u8]>)]) -> (FineBuckets, Upstreams) {
+        let (mut buckets, mut upstreams) = (FineBuckets::new(60, 3600), Upstreams::default());
         for &(t, upstream) in failures {
-            buckets.add(t, Cause::ConnectRefused, upstream);
+            buckets.add(t, Cause::ConnectRefused, upstream.map(|name| upstreams.number(name)));
         }
-        buckets
+        (buckets, upstreams)
     }
 
     #[test]
     fn parts_naming_upstreams_in_another_order_merge_into_the_same_counts() {
-        let whole = folded(&FAILURES);
-        let mut merged = folded(&FAILURES[..1]);
+        let (whole, whole_upstreams) = folded(&FAILURES);
+        let (mut merged, mut upstreams) = folded(&FAILURES[..1]);
         // The later part sees `b:80` first: its numbers differ from the earlier part's.
-        merged.merge(folded(&FAILURES[1..]));
+        let (later, later_upstreams) = folded(&FAILURES[1..]);
+        assert_eq!(later_upstreams.names()[0][..], *b"b:80");
+        merged.merge(later, &upstreams.merge(later_upstreams));
+        let (names, whole_names) = (upstreams.names(), whole_upstreams.names());
         for (start, end) in [(0, 300), (60, 120), (120, 240)] {
-            assert_eq!(merged.upstreams_between(start, end), whole.upstreams_between(start, end));
+            assert_eq!(
+                merged.upstreams_between(names, start, end),
+                whole.upstreams_between(whole_names, start, end)
+            );
         }
         let b = |n| (b"b:80".to_vec(), n);
-        assert_eq!(merged.upstreams_between(60, 180), BTreeMap::from([b(2)]));
+        assert_eq!(merged.upstreams_between(names, 60, 180), BTreeMap::from([b(2)]));
         let rows = || vec![UpstreamRow::new("a:80".into()), UpstreamRow::new(UNKNOWN_UPSTREAM.into())];
         let timeline = merged.timeline(&FxHashMap::default(), 120);
         assert_eq!(timeline.iter().map(|b| b.start_utc).collect::<Vec<_>>(), [0, 120, 240]);
         let (mut from_merged, mut from_whole) = (rows(), rows());
-        merged.fill_failures_over_time(&mut from_merged, &timeline);
-        whole.fill_failures_over_time(&mut from_whole, &timeline);
+        merged.fill_failures_over_time(names, &mut from_merged, &timeline);
+        whole.fill_failures_over_time(whole_names, &mut from_whole, &timeline);
         let series =
             |rows: &[UpstreamRow]| rows.iter().map(|r| r.failures_over_time.clone()).collect::<Vec<_>>();
         assert_eq!(series(&from_merged), [vec![1, 1, 0], vec![1, 0, 0]]);

@@ -42,13 +42,14 @@ pub struct CauseTally {
 }
 
 impl CauseTally {
-    fn add(&mut self, e: &Event, path: &PathKey<'_>, cx: &Context<'_>) {
+    /// Counts `e`, a client-facing failure on the upstream numbered `upstream`.
+    fn add(&mut self, e: &Event, path: &PathKey<'_>, upstream: u32, cx: &Context<'_>) {
         self.count += 1;
         *self.statuses.entry(e.request.status).or_insert(0) += 1;
         if self.evidence.len() < cx.limits.top {
             self.evidence.extend(evidence_line(cx.errors, e));
         }
-        self.findings.add(e.cause, e, path);
+        self.findings.add(e.cause, e, path, upstream);
         let placed = cx.router.is_some_and(|router| self.places.add(router, e.cause, e, cx.errors));
         if let Some(t) = e.request.request_time.filter(|_| !placed && e.cause.timed_out()) {
             self.times.add(t);
@@ -141,10 +142,9 @@ impl Failures {
         let claimed = e.evidence().filter(|&i| cx.errors[i].cause.role() == Role::Terminal).count() as u64;
         self.claimed += claimed;
         self.context_claimed += e.evidence().len() as u64 - claimed;
-        self.upstreams.add_event(e);
-        if !e.client_facing() {
+        let Some(upstream) = self.upstreams.add_event(e) else {
             return;
-        }
+        };
         self.client += 1;
         // Templating a path costs more than counting it: made once for the paths and the findings.
         let mut template = std::mem::take(&mut self.template);
@@ -155,9 +155,9 @@ impl Failures {
         );
         self.paths.add_key(&path, e.cause);
         if let Some(t) = e.request.time {
-            self.buckets.add(t, e.cause, e.upstream());
+            self.buckets.add(t, e.cause, e.upstream().map(|_| upstream));
         }
-        self.causes.entry(e.cause).or_default().add(e, &path, cx);
+        self.causes.entry(e.cause).or_default().add(e, &path, upstream, cx);
         drop(path);
         self.template = template;
     }
@@ -183,8 +183,8 @@ impl Failures {
             }
         }
         self.paths.merge(later.paths);
-        self.upstreams.merge(later.upstreams);
-        self.buckets.merge(later.buckets);
+        let theirs = self.upstreams.merge(later.upstreams);
+        self.buckets.merge(later.buckets, &theirs);
         self.joins.merge(later.joins);
         self.client += later.client;
         self.claimed += later.claimed;

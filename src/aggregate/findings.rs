@@ -45,27 +45,30 @@ fn later(kept: Option<Moment>, seen: Option<Moment>) -> Option<Moment> {
 /// An upstream's failures, and its first and last failure.
 type PerUpstream = (u64, Option<Moment>, Option<Moment>);
 
-/// Failures per upstream, named as the report writes them, and found by the name as logged: a
-/// name is checked for UTF-8 (and escaped when it is not) once, not once per failure, and names
-/// that the report writes alike share a row.
+/// Failures per upstream, named as the report writes them, and found by the upstream's number
+/// (see [`super::upstreams::Upstreams`]): a name is checked for UTF-8 (and escaped when it is
+/// not) once, not once per failure, and names that the report writes alike share a row.
 #[derive(Debug, Default)]
 struct Upstreams {
     rows: Vec<PerUpstream>,
     /// The report's name of each row.
     by_name: FxHashMap<String, usize>,
-    /// The row of each name as logged.
-    by_raw: FxHashMap<Box<[u8]>, usize>,
+    /// The row of each upstream number, when it has one.
+    by_number: Vec<Option<usize>>,
 }
 
 impl Upstreams {
-    /// The row of the upstream logged as `raw`.
-    fn row(&mut self, raw: &[u8]) -> &mut PerUpstream {
-        let known = self.by_raw.get(raw).copied();
-        let at = match known {
+    /// The row of the upstream numbered `number` and logged as `raw`.
+    fn row(&mut self, number: u32, raw: &[u8]) -> &mut PerUpstream {
+        let number = number as usize;
+        let at = match self.by_number.get(number).copied().flatten() {
             Some(at) => at,
             None => {
                 let at = self.named(lossless_cow(raw));
-                self.by_raw.insert(raw.into(), at);
+                if self.by_number.len() <= number {
+                    self.by_number.resize(number + 1, None);
+                }
+                self.by_number[number] = Some(at);
                 at
             }
         };
@@ -105,9 +108,10 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// Counts one failure of `cause`; `path` is its request's key in the top paths.
-    pub fn add(&mut self, cause: Cause, e: &Event, path: &PathKey<'_>) {
-        let entry = self.per_upstream.row(e.upstream().unwrap_or(UNKNOWN_UPSTREAM.as_bytes()));
+    /// Counts one failure of `cause`; `path` is its request's key in the top paths, `upstream`
+    /// the number of the upstream it is counted on.
+    pub fn add(&mut self, cause: Cause, e: &Event, path: &PathKey<'_>, upstream: u32) {
+        let entry = self.per_upstream.row(upstream, e.upstream().unwrap_or(UNKNOWN_UPSTREAM.as_bytes()));
         entry.0 += 1;
         entry.1 = earlier(entry.1, when(e));
         entry.2 = later(entry.2, when(e));
@@ -206,8 +210,8 @@ mod tests {
     #[test]
     fn upstreams_written_alike_share_a_row() {
         let mut upstreams = Upstreams::default();
-        for raw in [&b"a\xff"[..], b"a\\xFF", b"a\xff", b"b"] {
-            upstreams.row(raw).0 += 1;
+        for (number, raw) in [(0, &b"a\xff"[..]), (1, b"a\\xFF"), (0, b"a\xff"), (2, b"b")] {
+            upstreams.row(number, raw).0 += 1;
         }
         let mut rows: Vec<(String, u64)> = upstreams.into_rows().map(|(name, (n, _, _))| (name, n)).collect();
         rows.sort();

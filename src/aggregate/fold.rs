@@ -184,13 +184,14 @@ impl Fold {
             super::causes::unclaimed_rows(failures.unclaimed)
         };
         let top_paths = failures.paths.top(self.limits.top);
+        let names = failures.upstreams.names().to_vec();
         let mut upstreams = failures.upstreams.rows(access, &self.upstream_blocks, offset);
         let timeline = failures.buckets.timeline(&access.minutes, bucket_seconds);
-        failures.buckets.fill_failures_over_time(&mut upstreams, &timeline);
+        failures.buckets.fill_failures_over_time(&names, &mut upstreams, &timeline);
         let folded = super::build::cap_upstreams(&mut upstreams, super::build::MAX_UPSTREAM_ROWS);
         let incidents = super::incidents::detect(
             &timeline,
-            |start, end| failures.buckets.upstreams_between(start, end),
+            |start, end| failures.buckets.upstreams_between(&names, start, end),
             bucket_seconds,
             offset,
         );
