@@ -3,7 +3,7 @@
 pub mod attempts;
 pub mod field;
 pub mod format;
-mod index;
+pub(crate) mod index;
 pub mod json;
 pub mod parse;
 pub mod presets;

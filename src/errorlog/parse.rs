@@ -7,8 +7,11 @@
 //! order. A physical line that does not start with a date continues the previous record
 //! (FastCGI stderr relays the application's newlines).
 
+use std::sync::LazyLock;
+
 use super::cause::Cause;
 use super::text::{Keeper, Kept, FIELDS};
+use crate::access::index::{Index, Needles};
 use crate::number::leading_u64;
 use crate::swar::word_le;
 use crate::time::parse_error_log_time;
@@ -119,14 +122,19 @@ pub(crate) fn parse_line_timed(raw: &[u8], time: impl FnOnce(&[u8]) -> Option<i6
     };
     // The context fields start at the first `, client: `. Messages hold few commas (most none),
     // so each is checked in place, cheaper than setting up a substring search per line; the
-    // same pass goes on over the values' commas.
-    let mut commas = memchr::memchr_iter(b',', rest);
-    if let Some(at) = commas.find(|&comma| starts_with(&rest[comma + 1..], b" client: ")) {
+    // same pass goes on over the values' commas. The commas are classified 64 bytes at a time
+    // (the access parser's `Index`) and taken from their masks: a `memchr` call per comma cost
+    // its set-up for values a few words long.
+    let mut commas = Index::new(rest, &COMMAS);
+    if let Some(at) = commas.find(0, 0, |text, comma| starts_with(&text[comma + 1..], b" client: ")) {
         record.message = &rest[..at];
-        parse_context(rest, at + 2, commas, &mut record);
+        parse_context(rest, at + 2, &mut commas, &mut record);
     }
     Some(record)
 }
+
+/// The one byte the context is cut at.
+static COMMAS: LazyLock<Needles> = LazyLock::new(|| Needles::new(b","));
 
 /// The first `byte` in `text`: the spans an error line is cut at (a level, a pid, a context
 /// value, a peer) are read in place for their first 32 bytes (see [`crate::swar::find_byte`]).
@@ -150,24 +158,21 @@ const KEYS: [(&[u8], bool); 7] = [
 /// The last key: its value is not kept, so reading stops at it.
 const REFERRER: usize = KEYS.len() - 1;
 
-/// Reads the context fields of `text` from `start`, where `client: ` is, given the commas of
-/// `text` after it.
-fn parse_context<'a>(
-    text: &'a [u8],
-    start: usize,
-    mut commas: impl Iterator<Item = usize>,
-    record: &mut ErrorLine<'a>,
-) {
+/// Reads the context fields of `text` from `start`, where `client: ` is, given the index of
+/// its commas.
+fn parse_context<'a>(text: &'a [u8], start: usize, commas: &mut Index<'_>, record: &mut ErrorLine<'a>) {
     // The field being read: its key and where its value starts. The keys come in order, and
     // hold no comma: the commas after one are those of its value, then of the fields after it.
     let mut field = Some((0, start + KEYS[0].0.len()));
+    let mut from = start;
     while let Some((k, body)) = field.filter(|&(k, _)| k != REFERRER) {
         let quoted = KEYS[k].1;
         // The value ends at the first `, ` before a later key (after the closing quote of a
         // quoted value), which starts the next field.
         field = None;
         let end = loop {
-            let Some(comma) = commas.next() else { break text.len() };
+            let Some(comma) = commas.next(0, from) else { break text.len() };
+            from = comma + 1;
             let after = text.get(comma + 2..).filter(|_| text[comma + 1] == b' ');
             let Some(later) = after.and_then(key_at).filter(|&later| later > k) else { continue };
             if quoted && !(comma > body && text[comma - 1] == b'"') {
@@ -511,6 +516,33 @@ mod tests {
         ];
         for line in lines {
             assert_eq!(fields(line), fields_one_key_at_a_time(line), "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn long_records_read_as_one_key_at_a_time() {
+        // Commas at every place in a 64-byte window and on both sides of the 512 bytes the index
+        // classifies at once, in the message and in the values (nginx writes up to 2 KiB).
+        for pad in (0..130).chain(440..600).chain([1500, 2100]) {
+            let filler = |n: usize| {
+                (0..n).map(|i| if i % 37 == 5 { b',' } else { b'a' + (i % 26) as u8 }).collect::<Vec<u8>>()
+            };
+            let line = [
+                &b"2024/05/14 10:22:31 [error] 1#0: *5 "[..],
+                &filler(pad),
+                b", client: a, server: s, request: \"GET /",
+                &filler(pad),
+                b", host: \"x\" HTTP/1.1\", upstream: \"http://u/",
+                &filler(pad / 3),
+                b"\", host: \"h\"",
+            ]
+            .concat();
+            let got = fields(&line);
+            assert_eq!(got, fields_one_key_at_a_time(&line), "{pad}");
+            assert_eq!(
+                got.map(|(message, f)| (message.len(), f[0], f[5])),
+                Some((pad, Some(&b"a"[..]), Some(&b"h"[..])))
+            );
         }
     }
 
