@@ -39,7 +39,13 @@ impl ErrorChunk {
                 .take(room)
                 .map(|m| MalformedLine { line: m.line + before, ..m }),
         );
-        self.records.append(&mut next.records);
+        if self.records.is_empty() {
+            // The first records of all (a fold's start, or the reading pieces before them
+            // kept none): their vector, with the room made for the rest, is taken as it is.
+            std::mem::swap(&mut self.records, &mut next.records);
+        } else {
+            self.records.append(&mut next.records);
+        }
         self.lines += next.lines;
         self.parsed += next.parsed;
         self.malformed += next.malformed;
@@ -73,6 +79,41 @@ impl ErrorChunk {
             None => self.note_malformed(line_no, raw),
         }
     }
+
+    /// Reads one piece in order, after what `self` read (its lines numbered on from there): a
+    /// line that starts a record closes the one before; a non-empty line that does not
+    /// continues it (FastCGI stderr relays the application's newlines). The records' text is
+    /// whole once `keeper` is dropped, at the end. Room is made for the records of `rest`
+    /// bytes (the piece and what follows it), once, so that reading the pieces after it
+    /// never moves the records.
+    fn read(&mut self, index: usize, buf: &[u8], keeper: Keeper, rest: usize) {
+        self.records.reserve(rest / RECORD_BYTES);
+        let mut piece = Piece { keeper, causes: Causes::new(), clock: StampCache::default() };
+        // The record being read: byte range and the number of its first line.
+        let mut open: Option<(usize, usize, u64)> = None;
+        let mut offset = 0;
+        for line in crate::lines::lines(buf) {
+            self.lines += 1;
+            let (start, end) = (offset, offset + line.len());
+            offset = end + 1;
+            if starts_record(line) {
+                if let Some((s, e, n)) = open.take() {
+                    self.finish_record(&mut piece, index, &buf[s..e], n);
+                }
+                open = Some((start, end, self.lines));
+            } else if let Some(record) = open.as_mut().filter(|_| !line.is_empty()) {
+                record.1 = end;
+                self.parsed += 1;
+            } else if line.iter().all(u8::is_ascii_whitespace) {
+                self.filtered += 1;
+            } else {
+                self.note_malformed(self.lines, line);
+            }
+        }
+        if let Some((s, e, n)) = open {
+            self.finish_record(&mut piece, index, &buf[s..e], n);
+        }
+    }
 }
 
 /// What reading one piece of a log carries from record to record.
@@ -85,19 +126,24 @@ struct Piece<'a> {
 }
 
 /// Reads `buf` (whole lines) in about `chunks` parallel pieces cut at record starts; `release`
-/// gives each piece's pages back once it is read.
+/// gives each piece's pages back once it is read. The pieces of one split of the work, read
+/// one after another, add to the same records: only the records of later splits are moved,
+/// once, when the splits are joined.
 pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease<'_>) -> ErrorChunk {
-    let parts: Vec<ErrorChunk> = chunks_at_records(buf, chunks)
+    // One thread has nothing to balance: it reads all the pieces onto the same records.
+    let alone = if rayon::current_num_threads() == 1 { usize::MAX } else { 1 };
+    chunks_at_records(buf, chunks)
         .into_par_iter()
-        .map(|chunk| {
-            let part = read_chunk(index, chunk, Keeper::for_buffer(chunk, release.mapping()));
+        .with_min_len(alone)
+        .fold(ErrorChunk::default, |mut read, chunk| {
+            // The bytes from the piece to the end of `buf`: what the pieces this thread reads
+            // next can hold at most.
+            let rest = buf.len() - (chunk.as_ptr() as usize - buf.as_ptr() as usize);
+            read.read(index, chunk, Keeper::for_buffer(chunk, release.mapping()), rest);
             release.done(chunk);
-            part
+            read
         })
-        .collect();
-    // Records are moved once, into a vector of their final size.
-    let records = Vec::with_capacity(parts.iter().map(|p| p.records.len()).sum());
-    parts.into_iter().fold(ErrorChunk { records, ..ErrorChunk::default() }, ErrorChunk::append)
+        .reduce(ErrorChunk::default, ErrorChunk::append)
 }
 
 /// Fewer bytes than an upstream error record takes in nginx's layout (header, message, client,
@@ -106,40 +152,6 @@ pub fn read_chunks(index: usize, buf: &[u8], chunks: usize, release: PageRelease
 /// growing the vector on the way copied each of them again. The room a piece of other lines does
 /// not use is never written, so its pages are never touched.
 const RECORD_BYTES: usize = 200;
-
-/// Reads one piece in order: a line that starts a record closes the one before; a non-empty
-/// line that does not continues it (FastCGI stderr relays the application's newlines). The
-/// records' text is whole once `keeper` is dropped, at the end.
-fn read_chunk(index: usize, buf: &[u8], keeper: Keeper) -> ErrorChunk {
-    let mut out =
-        ErrorChunk { records: Vec::with_capacity(buf.len() / RECORD_BYTES), ..ErrorChunk::default() };
-    let mut piece = Piece { keeper, causes: Causes::new(), clock: StampCache::default() };
-    // The record being read: byte range and the number of its first line.
-    let mut open: Option<(usize, usize, u64)> = None;
-    let mut offset = 0;
-    for line in crate::lines::lines(buf) {
-        out.lines += 1;
-        let (start, end) = (offset, offset + line.len());
-        offset = end + 1;
-        if starts_record(line) {
-            if let Some((s, e, n)) = open.take() {
-                out.finish_record(&mut piece, index, &buf[s..e], n);
-            }
-            open = Some((start, end, out.lines));
-        } else if let Some(record) = open.as_mut().filter(|_| !line.is_empty()) {
-            record.1 = end;
-            out.parsed += 1;
-        } else if line.iter().all(u8::is_ascii_whitespace) {
-            out.filtered += 1;
-        } else {
-            out.note_malformed(out.lines, line);
-        }
-    }
-    if let Some((s, e, n)) = open {
-        out.finish_record(&mut piece, index, &buf[s..e], n);
-    }
-    out
-}
 
 /// Splits `buf` into about `n` pieces; every piece but the first starts at a line that starts a
 /// record, so the lines between two record starts (a record and its continuation lines, or
@@ -213,26 +225,43 @@ mod tests {
         assert!(chunks_at_records(b"", 4).is_empty());
     }
 
+    /// `buf` read as one piece.
+    fn read_alone(buf: &[u8]) -> ErrorChunk {
+        let mut read = ErrorChunk::default();
+        read.read(0, buf, Keeper::default(), buf.len());
+        read
+    }
+
     #[test]
     fn any_cut_reads_like_one_pass() {
-        let whole = read_chunk(0, LOG, Keeper::default());
+        let whole = read_alone(LOG);
         assert_eq!((whole.lines, whole.parsed, whole.malformed, whole.filtered), (8, 5, 1, 2));
         let lines: Vec<u64> = whole.records.iter().map(|r| r.line).collect();
         assert_eq!(lines, [2, 3, 7]);
-        for n in 1..12 {
-            let merged = chunks_at_records(LOG, n)
-                .into_iter()
-                .map(|c| read_chunk(0, c, Keeper::default()))
-                .fold(ErrorChunk::default(), ErrorChunk::append);
+        let same = |merged: &ErrorChunk, how: &str| {
             assert_eq!(
                 (merged.lines, merged.parsed, merged.malformed, merged.filtered),
-                (whole.lines, whole.parsed, whole.malformed, whole.filtered)
+                (whole.lines, whole.parsed, whole.malformed, whole.filtered),
+                "{how}"
             );
             let got: Vec<(u64, &[u8])> = merged.records.iter().map(|r| (r.line, r.raw())).collect();
             let want: Vec<(u64, &[u8])> = whole.records.iter().map(|r| (r.line, r.raw())).collect();
-            assert_eq!(got, want, "{n} chunks");
+            assert_eq!(got, want, "{how}");
             let examples = |c: &ErrorChunk| c.malformed_examples.iter().map(|m| m.line).collect::<Vec<_>>();
-            assert_eq!(examples(&merged), examples(&whole));
+            assert_eq!(examples(merged), examples(&whole), "{how}");
+        };
+        for n in 1..12 {
+            let pieces = chunks_at_records(LOG, n);
+            // Read one after another into the same records, as one thread does.
+            let mut onto = ErrorChunk::default();
+            for piece in &pieces {
+                onto.read(0, piece, Keeper::default(), piece.len());
+            }
+            same(&onto, &format!("{n} pieces read on"));
+            // Read apart and joined, as the records of different threads are.
+            let joined = pieces.iter().map(|c| read_alone(c)).fold(ErrorChunk::default(), ErrorChunk::append);
+            same(&joined, &format!("{n} pieces joined"));
+            same(&read_chunks(0, LOG, n, PageRelease::default()), &format!("{n} pieces in parallel"));
         }
     }
 }
