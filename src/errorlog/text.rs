@@ -51,6 +51,11 @@ impl Span {
     /// In the first span: the fields are not spans but a [`FarSpans`] table in the arena.
     const FAR: Span = Span { start: u16::MAX, len: u16::MAX };
 
+    /// The span of a place known to fit (both below `u16::MAX`).
+    fn within(start: usize, len: usize) -> Span {
+        Span { start: start as u16, len: len as u16 }
+    }
+
     fn near(place: Option<(usize, usize)>) -> Option<Span> {
         let Some((start, len)) = place else { return Some(Span::NONE) };
         match (u16::try_from(start), u16::try_from(len)) {
@@ -206,20 +211,15 @@ impl Keeper {
             Some(Some(at)) => {
                 let bytes: usize = fields.iter().flatten().map(|f| f.len()).sum();
                 self.make_room(bytes + FarSpans::BYTES, Some((at, raw.len())));
+                let raw_start = at - self.text.base;
                 let base = self.arena.len();
-                let mut places = [None; FIELDS];
-                for (i, f) in fields.iter().enumerate() {
-                    let Some(f) = f else { continue };
-                    // A field equal to the one before it shares its bytes: fields come in an
-                    // order that puts the ones often equal side by side (the server's name,
-                    // then the `Host` header), so one compare a field finds them.
-                    let earlier = i.checked_sub(1).filter(|&j| fields[j] == Some(f)).and_then(|j| places[j]);
-                    places[i] = earlier.or_else(|| {
-                        self.arena.extend_from_slice(f);
-                        Some((self.arena.len() - f.len() - base, f.len()))
-                    });
+                let places = self.copy_fields(fields, bytes);
+                if bytes < usize::from(u16::MAX) {
+                    // Every place lies within `bytes`: all fit in 16-bit spans.
+                    let spans = places.map(|p| p.map_or(Span::NONE, |(start, len)| Span::within(start, len)));
+                    return self.kept(raw_start, raw.len(), base, spans);
                 }
-                (at - self.text.base, base, places)
+                (raw_start, base, places)
             }
             // Never in practice: a mapped keeper is only given slices of its mapping.
             Some(None) => return Keeper::new(None, 0, raw.len()).keep(raw, fields),
@@ -242,11 +242,42 @@ impl Keeper {
                 (table, spans)
             }
         };
+        self.kept(raw_start, raw.len(), fields, spans)
+    }
+
+    /// Copies the `fields` (`bytes` long together) into the arena, in one reservation, and
+    /// gives their places from the arena's length before the copy. A field equal to the one
+    /// before it shares its bytes: fields come in an order that puts the ones often equal side
+    /// by side (the server's name, then the `Host` header), so one compare a field finds them.
+    fn copy_fields(
+        &mut self,
+        fields: [Option<&[u8]>; FIELDS],
+        bytes: usize,
+    ) -> [Option<(usize, usize)>; FIELDS] {
+        self.arena.reserve(bytes);
+        let mut places = [None; FIELDS];
+        let mut end = 0;
+        let mut before = None;
+        for (place, f) in places.iter_mut().zip(fields) {
+            if let Some(f) = f {
+                if before != Some(f) {
+                    self.arena.extend_from_slice(f);
+                    end += f.len();
+                }
+                *place = Some((end - f.len(), f.len()));
+            }
+            before = f;
+        }
+        places
+    }
+
+    /// The record kept at `raw_start` (`raw_len` long), its fields at `fields` in the arena.
+    fn kept(&self, raw_start: usize, raw_len: usize, fields: usize, spans: [Span; FIELDS]) -> Kept {
         // Within the limit after `make_room`, so below `u32::MAX`.
         Kept {
             text: Arc::clone(&self.text),
             raw_start: raw_start as u32,
-            raw_len: raw.len() as u32,
+            raw_len: raw_len as u32,
             fields: fields as u32,
             spans,
         }
@@ -335,6 +366,27 @@ mod tests {
         assert_eq!(far.spans[0], Span::FAR);
         assert_eq!((far.raw(), far.field(0)), (&buf[..], None));
         assert_eq!((far.field(1), far.field(4)), (Some(&b"10.0.0.1"[..]), Some(&buf[..70_000])));
+    }
+
+    #[test]
+    fn mapped_fields_are_near_while_their_copies_fit_16_bits() {
+        let text = [&b"a "[..], &[b'x'; 40_000], b" ", &[b'y'; 30_000]].concat();
+        let mut writable = memmap2::MmapMut::map_anon(text.len()).unwrap();
+        writable.copy_from_slice(&text);
+        let map = Arc::new(writable.make_read_only().unwrap());
+        let mut keeper = Keeper::for_buffer(&map, Some(&map));
+        let (a, x, y) = (&map[..1], &map[2..40_002], &map[40_003..]);
+        // 80,001 bytes given, 40,001 copied: the shared field keeps them near.
+        let shared = keeper.keep(&map, [Some(a), None, Some(x), Some(x), None]);
+        // Equal fields apart are each copied: the last field starts past 16 bits.
+        let far = keeper.keep(&map, [Some(x), Some(a), Some(x), Some(y), None]);
+        drop(keeper);
+        assert_ne!(shared.spans[0], Span::FAR);
+        assert_eq!(far.spans[0], Span::FAR);
+        let fields: Vec<_> = (0..FIELDS).map(|i| shared.field(i)).collect();
+        assert_eq!(fields, [Some(a), None, Some(x), Some(x), None]);
+        let fields: Vec<_> = (0..FIELDS).map(|i| far.field(i)).collect();
+        assert_eq!(fields, [Some(x), Some(a), Some(x), Some(y), None]);
     }
 
     #[test]
