@@ -238,7 +238,7 @@ pub fn correlate(
     let hashes: Vec<Option<u64>> = candidates.iter().map(index::request_hash_of).collect();
     let waiting = partition::waiting(&candidates, &hashes);
     let index = ErrorIndex::new(errors, forced_offset, &candidates);
-    let partitions = partition::partitions(&candidates, &hashes);
+    let partitions = partition::partitions(&candidates, &hashes, rayon::current_num_threads());
     let parts: Vec<&[usize]> = partitions.runs().filter(|part| !part.is_empty()).collect();
     let served: Vec<Vec<(usize, Claim)>> = parts
         .into_par_iter()
