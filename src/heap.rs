@@ -7,6 +7,16 @@
 //! until one that size has been freed, so the next segment page-faults the same amount in
 //! again, zeroed by the kernel: at 30 % failures a fifth of the process's CPU time was spent in
 //! the kernel, most of it on such page faults.
+//!
+//! Most of the faults left were the heaps' pages touched for the first time, 4 KB each. Linux
+//! distributions enable transparent huge pages on request (`madvise`), and glibc makes that
+//! request for its heaps only when its `glibc.malloc.hugetlb` tunable says so, which it reads
+//! from the environment at start-up alone. [`restart_with_huge_pages`] therefore starts the
+//! process again with the tunable set: at 30 % failures the run then takes 2,200 page faults
+//! instead of 6,900, and 7 to 10 % less CPU time, for one more `exec` (about 2 ms).
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+use std::ffi::{OsStr, OsString};
 
 /// The free memory at the top of a heap kept for the next segment rather than returned: about
 /// what a segment's vectors take. More kept no fewer page faults, only a higher peak (64 MB:
@@ -39,8 +49,98 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// The environment variable glibc reads its tunables from.
+const TUNABLES: &str = "GLIBC_TUNABLES";
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// What [`restart_with_huge_pages`] adds to the tunables: huge pages for the heaps, and heaps
+/// grown 16 MB at a time, so that each grows over whole huge pages (grown a page at a time, a
+/// heap never spans an aligned 2 MB, and gets none).
+const HUGE_PAGES: &str = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=16777216";
+
+/// Starts this process again (same program, arguments and process id) with glibc asked to back
+/// its heaps with transparent huge pages (see the module docs), when that helps and was not
+/// decided already: on glibc, with the kernel's huge pages enabled on request, and with no
+/// `glibc.malloc.hugetlb` in `GLIBC_TUNABLES` (which also keeps the new process from
+/// restarting again; `GLIBC_TUNABLES=glibc.malloc.hugetlb=0` turns the restart off). Returns
+/// when the process is not restarted, or could not be (the program's file gone, say): the run
+/// then goes on as it is. Call it first, before any thread starts or any input is opened.
+pub fn restart_with_huge_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+
+        let tunables = std::env::var_os(TUNABLES);
+        let enabled = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+        if !enabled.is_ok_and(|mode| on_request(&mode)) || decided(tunables.as_deref()) {
+            return;
+        }
+        let Ok(program) = std::env::current_exe() else { return };
+        let mut args = std::env::args_os();
+        let mut again = std::process::Command::new(program);
+        if let Some(name) = args.next() {
+            again.arg0(name);
+        }
+        // `exec` returns only when it failed.
+        let _ = again.args(args).env(TUNABLES, with_huge_pages(tunables.as_deref())).exec();
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// Whether the kernel's transparent huge page mode (the contents of
+/// `/sys/kernel/mm/transparent_hugepage/enabled`, the chosen one in brackets) gives them only
+/// to memory that asks.
+fn on_request(mode: &str) -> bool {
+    mode.contains("[madvise]")
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// Whether `GLIBC_TUNABLES` already says whether the heaps use huge pages.
+fn decided(tunables: Option<&OsStr>) -> bool {
+    tunables.is_some_and(|t| memchr::memmem::find(t.as_encoded_bytes(), b"glibc.malloc.hugetlb").is_some())
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// `GLIBC_TUNABLES` with [`HUGE_PAGES`] added to what the user set.
+fn with_huge_pages(tunables: Option<&OsStr>) -> OsString {
+    let mut all = OsString::new();
+    if let Some(set) = tunables.filter(|t| !t.is_empty()) {
+        all.push(set);
+        all.push(":");
+    }
+    all.push(HUGE_PAGES);
+    all
+}
+
 #[cfg(test)]
 mod tests {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    use std::ffi::OsStr;
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn huge_pages_are_asked_for_only_where_the_kernel_gives_them_on_request() {
+        assert!(super::on_request("always [madvise] never\n"));
+        assert!(!super::on_request("[always] madvise never\n"));
+        assert!(!super::on_request("always madvise [never]\n"));
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_users_tunables_are_kept_and_a_decision_stands() {
+        assert_eq!(super::with_huge_pages(None), super::HUGE_PAGES);
+        assert_eq!(super::with_huge_pages(Some(OsStr::new(""))), super::HUGE_PAGES);
+        assert_eq!(
+            super::with_huge_pages(Some(OsStr::new("glibc.malloc.arena_max=2"))),
+            format!("glibc.malloc.arena_max=2:{}", super::HUGE_PAGES).as_str()
+        );
+        assert!(!super::decided(None));
+        assert!(!super::decided(Some(OsStr::new("glibc.malloc.arena_max=2"))));
+        assert!(super::decided(Some(OsStr::new("glibc.malloc.hugetlb=0"))));
+        assert!(super::decided(Some(OsStr::new(super::HUGE_PAGES))));
+    }
+
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn glibc_takes_both_settings() {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    ngx502::heap::restart_with_huge_pages();
     ngx502::heap::keep_freed_memory();
     let cli = ngx502::cli::Cli::parse();
     match ngx502::cmd::run(cli) {

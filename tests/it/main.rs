@@ -36,6 +36,7 @@ mod paste;
 mod path_templates;
 mod readers;
 mod report_formats;
+mod restart;
 mod segment_cases;
 mod segments;
 mod signatures;
