@@ -8,10 +8,10 @@
 //! again, zeroed by the kernel: at 30 % failures a fifth of the process's CPU time was spent in
 //! the kernel, most of it on such page faults.
 //!
-//! Most of the faults left were the heaps' pages touched for the first time, 4 KB each. Linux
-//! distributions enable transparent huge pages on request (`madvise`), and glibc makes that
-//! request for its heaps only when its `glibc.malloc.hugetlb` tunable says so, which it reads
-//! from the environment at start-up alone. [`restart_with_huge_pages`] therefore starts the
+//! Most of the faults left were the heaps' pages touched for the first time, 4 KB each. Many
+//! kernels give transparent huge pages on request (`madvise`, Ubuntu's default), and glibc makes
+//! that request for its heaps only when its `glibc.malloc.hugetlb` tunable says so, which it
+//! reads from the environment at start-up alone. [`restart_with_huge_pages`] therefore starts the
 //! process again with the tunable set: at 30 % failures the run then takes 2,200 page faults
 //! instead of 6,900, and 7 to 10 % less CPU time, for one more `exec` (about 2 ms).
 
