@@ -56,6 +56,24 @@ pub fn find_byte(text: &[u8], byte: u8, in_place: usize) -> Option<usize> {
     found.map(|i| at + i)
 }
 
+/// The first `a` or `b` in `text`: the end of a JSON string value (a quote, or a backslash that
+/// escapes the next byte), mostly a few bytes on. The first four words are tested in place; the
+/// rest of the text, after a long value or near the end of a line, goes to `memchr2`.
+#[inline]
+pub fn find_either(text: &[u8], a: u8, b: u8) -> Option<usize> {
+    const IN_PLACE: usize = 4;
+    let words = text.chunks_exact(8).take(IN_PLACE);
+    let read = words.len() * 8;
+    for (n, word) in words.enumerate() {
+        // The lowest flag of each is its first match (see `bytes_below`), so that of both is.
+        let found = bytes_equal(word_le(word), a) | bytes_equal(word_le(word), b);
+        if found != 0 {
+            return Some(n * 8 + found.trailing_zeros() as usize / 8);
+        }
+    }
+    memchr::memchr2(a, b, &text[read..]).map(|i| read + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +96,37 @@ mod tests {
             }
         }
         assert_eq!(find_byte("\u{a0}é ".as_bytes(), b' ', usize::MAX), Some(4));
+    }
+
+    #[test]
+    fn find_either_is_memchr2() {
+        for len in 0..100 {
+            let mut text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert_eq!(find_either(&text, b'"', b'\\'), None, "{len}");
+            for at in (0..len).rev() {
+                for (wanted, beside) in [(b'"', b'#'), (b'\\', b']')] {
+                    text[at] = wanted;
+                    assert_eq!(
+                        find_either(&text, b'"', b'\\'),
+                        memchr::memchr2(b'"', b'\\', &text),
+                        "{len} {at}"
+                    );
+                    // The byte one above is not it (the borrow of the word compare).
+                    text[at] = beside;
+                    assert_eq!(
+                        find_either(&text, b'"', b'\\'),
+                        memchr::memchr2(b'"', b'\\', &text),
+                        "{len} {at}"
+                    );
+                }
+            }
+            if len > 1 {
+                // Both, the later one first in the text's order of writing.
+                text[len - 1] = b'"';
+                text[len / 2] = b'\\';
+                assert_eq!(find_either(&text, b'"', b'\\'), Some(len / 2), "{len}");
+            }
+        }
     }
 
     #[test]
