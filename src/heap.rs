@@ -1,4 +1,4 @@
-//! How the C allocator keeps memory it is given back.
+//! How the C allocator keeps memory it is given back, and where it gets huge pages.
 //!
 //! A large run is read in time segments (see [`crate::pipeline::analyze_in_segments`]): each
 //! segment allocates a few megabytes of candidates, error records and events, and frees them
@@ -49,14 +49,14 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 /// The environment variable glibc reads its tunables from.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TUNABLES: &str = "GLIBC_TUNABLES";
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 /// What [`restart_with_huge_pages`] adds to the tunables: huge pages for the heaps, and heaps
 /// grown 16 MB at a time, so that each grows over whole huge pages (grown a page at a time, a
 /// heap never spans an aligned 2 MB, and gets none).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const HUGE_PAGES: &str = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=16777216";
 
 /// Starts this process again (same program, arguments and process id) with glibc asked to back
@@ -87,22 +87,22 @@ pub fn restart_with_huge_pages() {
     }
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 /// Whether the kernel's transparent huge page mode (the contents of
 /// `/sys/kernel/mm/transparent_hugepage/enabled`, the chosen one in brackets) gives them only
 /// to memory that asks.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn on_request(mode: &str) -> bool {
     mode.contains("[madvise]")
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 /// Whether `GLIBC_TUNABLES` already says whether the heaps use huge pages.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn decided(tunables: Option<&OsStr>) -> bool {
     tunables.is_some_and(|t| memchr::memmem::find(t.as_encoded_bytes(), b"glibc.malloc.hugetlb").is_some())
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 /// `GLIBC_TUNABLES` with [`HUGE_PAGES`] added to what the user set.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn with_huge_pages(tunables: Option<&OsStr>) -> OsString {
     let mut all = OsString::new();
     if let Some(set) = tunables.filter(|t| !t.is_empty()) {

@@ -121,7 +121,7 @@ mod tests {
                 }
             }
             if len > 1 {
-                // Both, the later one first in the text's order of writing.
+                // A backslash, then a quote: the first of the two is found.
                 text[len - 1] = b'"';
                 text[len / 2] = b'\\';
                 assert_eq!(find_either(&text, b'"', b'\\'), Some(len / 2), "{len}");
