@@ -1,6 +1,7 @@
 //! The restart that asks glibc for huge pages (`heap::restart_with_huge_pages`): it happens where
-//! the kernel gives huge pages on request, never twice, not when the user's `GLIBC_TUNABLES`
-//! decided already, and a run reads the same arguments, standard input and files either way.
+//! the kernel gives huge pages on request, not when `GLIBC_TUNABLES` decided already (the user's,
+//! or the restart's own, which keeps it from happening twice), it keeps the user's other
+//! tunables, and a run reads the same arguments, standard input and files either way.
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -13,8 +14,8 @@ fn ngx502() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ngx502"))
 }
 
-/// Whether this kernel gives transparent huge pages to memory that asks for them, as most
-/// distributions set it: the case the restart is made for.
+/// Whether this kernel gives transparent huge pages to memory that asks for them (Ubuntu's
+/// default): the case the restart is made for.
 fn huge_pages_on_request() -> bool {
     std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
         .is_ok_and(|m| m.contains("[madvise]"))
