@@ -72,8 +72,12 @@ pub fn restart_with_huge_pages() {
         use std::os::unix::process::CommandExt;
 
         let tunables = std::env::var_os(TUNABLES);
+        // The environment first: the restarted process reads no file to learn it is done.
+        if decided(tunables.as_deref()) {
+            return;
+        }
         let enabled = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-        if !enabled.is_ok_and(|mode| on_request(&mode)) || decided(tunables.as_deref()) {
+        if !enabled.is_ok_and(|mode| on_request(&mode)) {
             return;
         }
         let Ok(program) = std::env::current_exe() else { return };
